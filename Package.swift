@@ -1,0 +1,107 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings shared by every target of the package.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "swift-caches",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Caches", targets: ["Caches"]),
+        .executable(name: "caches", targets: ["CachesCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // RESP2/RESP3 codec: values, a bounded decoder and an encoder into one reused buffer.
+        .target(
+            name: "RESP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Ketama consistent-hash ring, bit-exact with twemproxy. Pure value types, no I/O.
+        .target(name: "CacheRing", swiftSettings: swiftSettings),
+        // The system's OpenSSL 3 (Debian's libssl-dev) with shims for its macros.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // A client TLS channel handler on SwiftNIO over OpenSSL memory BIOs.
+        .target(
+            name: "CacheTLS",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A generic per-node connection pool: no RESP, no sockets.
+        .target(
+            name: "CachePool",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The public library.
+        .target(
+            name: "Caches",
+            dependencies: [
+                "RESP", "CacheRing", "CacheTLS", "CachePool",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The `caches` command line tool.
+        .executableTarget(
+            name: "CachesCLI",
+            dependencies: ["Caches"],
+            swiftSettings: swiftSettings
+        ),
+        // Starts and stops real loopback redis-server processes for the integration tests.
+        .target(
+            name: "RedisTestSupport",
+            dependencies: [],
+            path: "Tests/RedisTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CacheRingTests", dependencies: ["CacheRing"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CacheTLSTests",
+            dependencies: ["CacheTLS", "RedisTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CachePoolTests",
+            dependencies: ["CachePool", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CachesTests",
+            dependencies: ["Caches", "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Caches", "RESP", "RedisTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,1 @@
+// The per-node connection pool. See ConnectionPool.

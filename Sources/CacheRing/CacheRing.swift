@@ -1,0 +1,1 @@
+// The ketama hash ring. See HashRing.

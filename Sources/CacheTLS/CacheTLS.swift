@@ -1,0 +1,1 @@
+// The OpenSSL client TLS handler. See OpenSSLClientHandler.

@@ -1,0 +1,8 @@
+import Caches
+
+@main
+struct CachesCLI {
+    static func main() async throws {
+        print("caches")
+    }
+}

@@ -1,0 +1,1 @@
+// The RESP codec. See RESPValue, RESPDecoder and RESPEncoder.

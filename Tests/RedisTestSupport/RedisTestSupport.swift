@@ -1,0 +1,1 @@
+// Test support: loopback redis-server processes. See RedisServer.
