@@ -1,1 +1,234 @@
+import Logging
 import NIOCore
+import Synchronization
+
+/// One cache over an in-memory store or many Redis nodes, with the API of the Python library async-caches.
+///
+/// ```swift
+/// let cache = try Cache(url: "redis://127.0.0.1:6379/0", ttl: 600, version: 2, keyPrefix: "forum")
+/// try await cache.connect()
+/// try await cache.set("user:1", User(name: "Zoë"))
+/// let user = try await cache.get("user:1", as: User.self)
+/// try await cache.disconnect()
+/// ```
+///
+/// Keys are stored as `prefix:version:key` and values as the JSON text Python's `json.dumps` writes, so a Python
+/// service using async-caches and a Swift service using `Cache` read each other's values.
+///
+/// Every call before ``connect()`` or after ``disconnect()`` throws ``CacheError`` with
+/// ``CacheError/Code/notConnected``. A disconnected cache can be connected again.
+public final class Cache: Sendable {
+    /// The configuration the cache was created with.
+    public let configuration: CacheConfiguration
+    let logger: Logger
+    private let state: Mutex<State> = Mutex(.disconnected)
+    private let makeBackend: @Sendable () throws -> any CacheBackend
+
+    private enum State {
+        case disconnected
+        case connecting
+        case connected(any CacheBackend)
+        case disconnecting
+    }
+
+    /// Creates a cache from a configuration. Does no I/O.
+    ///
+    /// - Parameters:
+    ///   - configuration: The backend, nodes and settings.
+    ///   - logger: Where the cache logs (at `trace` and `debug`, node trouble at `info`). Default: no logging.
+    /// - Throws: ``CacheError`` when the configuration is invalid (see ``CacheConfiguration/validate()``).
+    public init(configuration: CacheConfiguration, logger: Logger? = nil) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        let logger = logger ?? Logger(label: "swift-caches", factory: { _ in SwiftLogNoOpLogHandler() })
+        self.logger = logger
+        switch configuration.backend {
+        case .memory(let name):
+            self.makeBackend = { MemoryBackend(name: name) }
+        case .dummy:
+            self.makeBackend = { DummyBackend() }
+        case .redis:
+            self.makeBackend = { try RedisBackend(configuration: configuration, logger: logger) }
+        }
+    }
+
+    /// Creates a cache from a URL, as async-caches' `Cache(url, ttl=, version=, key_prefix=)`. Does no I/O.
+    ///
+    /// `memory://NAME` (or `locmem://NAME`) and `dummy://` are embedded; `redis://` and `rediss://` (TLS) name one
+    /// or more comma-separated Redis nodes. An argument given here beats the same option in the URL.
+    ///
+    /// - Parameters:
+    ///   - url: The cache URL; its query options are listed in the README.
+    ///   - ttl: The default ttl in whole seconds (must be positive); nil uses the URL's `ttl`, else no expiry.
+    ///   - version: The default version; nil (or `0`, `""`) uses the URL's `version`, else none.
+    ///   - keyPrefix: The key prefix; nil (or `""`) uses the URL's `key_prefix`, else none.
+    ///   - minConnections: The pool minimum per node (the seed's `minsize`); nil uses the URL's, else 1.
+    ///   - maxConnections: The pool maximum per node (the seed's `maxsize`); nil uses the URL's, else 10.
+    ///   - logger: Where the cache logs. Default: no logging.
+    /// - Throws: ``CacheError`` with ``CacheError/Code/invalidURL`` or ``CacheError/Code/invalidArgument``.
+    public convenience init(
+        url: String,
+        ttl: Int? = nil,
+        version: CacheVersion? = nil,
+        keyPrefix: String? = nil,
+        minConnections: Int? = nil,
+        maxConnections: Int? = nil,
+        logger: Logger? = nil
+    ) throws {
+        var configuration = try CacheConfiguration(url: CacheURL(url))
+        if let ttl {
+            configuration.defaultTTL = ttl
+        }
+        if let version, version.isSet { configuration.defaultVersion = version }
+        if let keyPrefix, !keyPrefix.isEmpty { configuration.keyPrefix = keyPrefix }
+        if let minConnections { configuration.pool.minimumConnections = minConnections }
+        if let maxConnections { configuration.pool.maximumConnections = maxConnections }
+        try self.init(configuration: configuration, logger: logger)
+    }
+
+    /// Creates a cache, connects it, runs `body` and disconnects, also when `body` throws.
+    ///
+    /// The Swift form of async-caches' `async with Cache(url) as cache:`.
+    ///
+    /// - Parameters:
+    ///   - url: The cache URL.
+    ///   - ttl: The default ttl in whole seconds.
+    ///   - version: The default version.
+    ///   - keyPrefix: The key prefix.
+    ///   - logger: Where the cache logs.
+    ///   - body: The work to do with the connected cache.
+    /// - Returns: What `body` returns.
+    public static func with<Result>(
+        url: String,
+        ttl: Int? = nil,
+        version: CacheVersion? = nil,
+        keyPrefix: String? = nil,
+        logger: Logger? = nil,
+        _ body: (Cache) async throws -> Result
+    ) async throws -> Result {
+        let cache = try Cache(url: url, ttl: ttl, version: version, keyPrefix: keyPrefix, logger: logger)
+        return try await cache.withConnection(body)
+    }
+
+    /// Connects, runs `body` and disconnects, also when `body` throws.
+    ///
+    /// - Parameter body: The work to do with the connected cache.
+    /// - Returns: What `body` returns.
+    public func withConnection<Result>(_ body: (Cache) async throws -> Result) async throws -> Result {
+        try await self.connect()
+        do {
+            let result = try await body(self)
+            try await self.disconnect()
+            return result
+        } catch {
+            try? await self.disconnect()
+            throw error
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Whether the cache is connected.
+    public var isConnected: Bool {
+        self.state.withLock { if case .connected = $0 { true } else { false } }
+    }
+
+    /// Connects the cache: opens each node's minimum connections (or the in-memory store).
+    ///
+    /// A node that cannot be reached does not fail `connect`: its pool keeps retrying in the background and its
+    /// calls fail with a typed error until it is back. After ``disconnect()``, `connect` works again.
+    ///
+    /// - Throws: ``CacheError`` with ``CacheError/Code/alreadyConnected`` when already connected.
+    public func connect() async throws {
+        try self.state.withLock { state throws(CacheError) in
+            guard case .disconnected = state else {
+                throw CacheError(.alreadyConnected, "the cache is already connected")
+            }
+            state = .connecting
+        }
+        do {
+            let backend = try self.makeBackend()
+            try await backend.connect()
+            self.state.withLock { $0 = .connected(backend) }
+            self.logger.debug("cache connected")
+        } catch {
+            self.state.withLock { $0 = .disconnected }
+            throw error
+        }
+    }
+
+    /// Disconnects: lets in-flight commands finish (bounded by the pool's grace period), then closes every
+    /// connection. Later calls throw ``CacheError/Code/notConnected`` until ``connect()`` is called again.
+    ///
+    /// - Throws: ``CacheError`` with ``CacheError/Code/notConnected`` when not connected.
+    public func disconnect() async throws {
+        let backend = try self.state.withLock { state throws(CacheError) -> any CacheBackend in
+            guard case .connected(let backend) = state else {
+                throw CacheError(.notConnected, "the cache is not connected")
+            }
+            state = .disconnecting
+            return backend
+        }
+        await backend.disconnect()
+        self.state.withLock { $0 = .disconnected }
+        self.logger.debug("cache disconnected")
+    }
+
+    @inline(__always)
+    func backend() throws(CacheError) -> any CacheBackend {
+        try self.state.withLock { state throws(CacheError) in
+            guard case .connected(let backend) = state else {
+                throw CacheError(.notConnected, "the cache is not connected: call connect() first")
+            }
+            return backend
+        }
+    }
+
+    // MARK: Keys and ttls
+
+    /// The stored key for a logical key: `prefix:version:key`, exactly as async-caches' `make_key`.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - version: The version; nil, `0` or `""` use the cache's default version.
+    /// - Returns: The key as stored in Redis.
+    public func makeKey(_ key: String, version: CacheVersion? = nil) -> String {
+        let effective = (version?.isSet ?? false) ? version! : self.configuration.defaultVersion
+        return self.configuration.keyPrefix + ":" + effective.text + ":" + key
+    }
+
+    /// The ttl a write uses: the one given, else the cache's default, else none.
+    ///
+    /// - Parameter ttl: The ttl in whole seconds given to the call, or nil.
+    /// - Returns: The effective ttl, or nil for no expiry.
+    /// - Throws: ``CacheError/Code/invalidArgument`` for zero or less, before any I/O.
+    public func makeTTL(_ ttl: Int? = nil) throws -> Int? {
+        if let ttl {
+            guard ttl > 0 else {
+                throw CacheError(
+                    .invalidArgument,
+                    "'ttl' can't be set to \(ttl). If you want cache to never expire, set it to nil."
+                )
+            }
+            return ttl
+        }
+        return self.configuration.defaultTTL
+    }
+
+    /// The name of the node that holds a key (its configured name, or `host:port`), or nil for embedded backends.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The node's name.
+    public func nodeName(for key: String, version: CacheVersion? = nil) -> String? {
+        let stored = self.makeKey(key, version: version)
+        if let backend = try? self.backend() { return backend.nodeName(forKey: stored) }
+        return try? self.makeBackend().nodeName(forKey: stored)
+    }
+
+    static func seconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
+    }
+}

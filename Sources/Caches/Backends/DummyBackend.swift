@@ -1,0 +1,18 @@
+import NIOCore
+
+/// Stores nothing: every read misses, `add` and `touch` return false, `incr` returns the delta.
+struct DummyBackend: CacheBackend {
+    func connect() async throws {}
+    func disconnect() async {}
+    func get(_ key: String) async throws -> ByteBuffer? { nil }
+    func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {}
+    func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool { false }
+    func getMany(_ keys: [String]) async throws -> [ByteBuffer?] { Array(repeating: nil, count: keys.count) }
+    func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws {}
+    func delete(_ key: String) async throws {}
+    func deleteMany(_ keys: [String]) async throws {}
+    func clear() async throws {}
+    func touch(_ key: String, ttl: Int?) async throws -> Bool { false }
+    func increment(_ key: String, by delta: Int) async throws -> Int { delta }
+    func increment(_ key: String, byFloat delta: Double) async throws -> Double { delta }
+}

@@ -1,0 +1,431 @@
+import NIOCore
+
+// MARK: Reading
+
+extension Cache {
+    /// Reads a value.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - type: The type to decode the stored JSON as.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The value, or nil when the key is missing, expired, or holds JSON `null`.
+    /// - Throws: ``CacheError``; ``CacheError/Code/decodingFailed`` when the stored value is not JSON or not a `T`.
+    public func get<T: Decodable>(_ key: String, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> T? {
+        let stored = self.makeKey(key, version: version)
+        do {
+            let bytes = try await self.backend().get(stored)
+            return try self.decode(T.self, from: bytes, key: key)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
+    /// Reads a value, or returns `defaultValue` when the key is missing, expired, or holds JSON `null`.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - defaultValue: What to return on a miss.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The stored value or `defaultValue`.
+    /// - Throws: ``CacheError``; ``CacheError/Code/decodingFailed`` when the stored value is not a `T`.
+    public func get<T: Decodable>(_ key: String, default defaultValue: T, version: CacheVersion? = nil) async throws -> T {
+        try await self.get(key, as: T.self, version: version) ?? defaultValue
+    }
+
+    /// Reads many values in one round trip per node (the nodes are asked concurrently).
+    ///
+    /// - Parameters:
+    ///   - keys: The logical keys; duplicates are read once.
+    ///   - type: The type to decode every value as.
+    ///   - version: The version of every key; nil uses the cache's default.
+    /// - Returns: Every requested key, mapped to its value or nil when missing.
+    /// - Throws: ``CacheError``; when some nodes fail, ``CacheError/Code/partialFailure`` with one
+    ///   ``CacheNodeFailure`` per failed node (use ``getManyPartial(_:as:version:)`` to keep the healthy part).
+    public func getMany<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> [String: T?] {
+        let result = try await self.getManyPartial(keys, as: type, version: version)
+        if let error = result.error { throw error }
+        return result.values
+    }
+
+    /// Reads many values and reports failed nodes instead of throwing for them.
+    ///
+    /// The values from healthy nodes are returned; the keys of a node that failed are listed in
+    /// ``CacheManyResult/failures`` and have no entry in ``CacheManyResult/values``.
+    ///
+    /// - Parameters:
+    ///   - keys: The logical keys; duplicates are read once.
+    ///   - type: The type to decode every value as.
+    ///   - version: The version of every key; nil uses the cache's default.
+    /// - Returns: The values read and the failures.
+    /// - Throws: ``CacheError`` only for errors that concern the whole call (not connected, a value that does not
+    ///   decode as `T`).
+    public func getManyPartial<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> CacheManyResult<T> {
+        var logical: [String] = []
+        var seen = Set<String>()
+        for key in keys where seen.insert(key).inserted { logical.append(key) }
+        guard !logical.isEmpty else { return CacheManyResult(values: [:], failures: []) }
+        let stored = logical.map { self.makeKey($0, version: version) }
+        let backend = try self.backend()
+        let (raw, failures) = await backend.getManyPartial(stored)
+        var failed = Set<Int>()
+        var nodeFailures: [CacheNodeFailure] = []
+        for failure in failures {
+            failed.formUnion(failure.indices)
+            let failedKeys = failure.indices.map { logical[$0] }
+            nodeFailures.append(CacheNodeFailure(node: failure.node, keys: failedKeys, error: failure.error))
+        }
+        var values: [String: T?] = Dictionary(minimumCapacity: logical.count)
+        for (index, key) in logical.enumerated() where !failed.contains(index) {
+            values[key] = .some(try self.decode(T.self, from: raw[index], key: key))
+        }
+        return CacheManyResult(values: values, failures: nodeFailures)
+    }
+
+    // MARK: Writing
+
+    /// Stores a value.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - value: Any `Encodable` value; it is stored as the JSON Python's `json.dumps` would write.
+    ///   - ttl: Whole seconds until the key expires; nil uses the cache's default ttl, else no expiry.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Throws: ``CacheError``; ``CacheError/Code/invalidArgument`` for a ttl of zero or less and
+    ///   ``CacheError/Code/encodingFailed`` for a value JSON cannot carry (NaN, infinity), both before any I/O.
+    public func set<T: Encodable>(_ key: String, _ value: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws {
+        let ttl = try self.makeTTL(ttl)
+        let bytes = try self.encode(value, key: key)
+        do {
+            try await self.backend().set(self.makeKey(key, version: version), value: bytes, ttl: ttl)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
+    /// Stores a value with a ttl given as a `Duration` (rounded up to whole seconds).
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - value: Any `Encodable` value.
+    ///   - ttl: How long until the key expires.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Throws: ``CacheError``.
+    public func set<T: Encodable>(_ key: String, _ value: T, ttl: Duration, version: CacheVersion? = nil) async throws {
+        try await self.set(key, value, ttl: Self.seconds(ttl), version: version)
+    }
+
+    /// Stores a value only if the key is missing or expired.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - value: Any `Encodable` value.
+    ///   - ttl: Whole seconds until the key expires; nil uses the cache's default ttl, else no expiry.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: True if the value was stored, false if the key already existed.
+    /// - Throws: ``CacheError``.
+    @discardableResult
+    public func add<T: Encodable>(_ key: String, _ value: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> Bool {
+        let ttl = try self.makeTTL(ttl)
+        let bytes = try self.encode(value, key: key)
+        do {
+            return try await self.backend().add(self.makeKey(key, version: version), value: bytes, ttl: ttl)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
+    /// Stores a value only if the key is missing, with a ttl given as a `Duration` (rounded up to whole seconds).
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - value: Any `Encodable` value.
+    ///   - ttl: How long until the key expires.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: True if the value was stored.
+    /// - Throws: ``CacheError``.
+    @discardableResult
+    public func add<T: Encodable>(_ key: String, _ value: T, ttl: Duration, version: CacheVersion? = nil) async throws -> Bool {
+        try await self.add(key, value, ttl: Self.seconds(ttl), version: version)
+    }
+
+    /// Reads a value; on a miss stores `defaultValue` and returns it.
+    ///
+    /// Not atomic, as in async-caches: two callers that miss at once both store (the last write wins).
+    /// A stored JSON `null` counts as a miss.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - defaultValue: The value to store on a miss.
+    ///   - ttl: Whole seconds until a stored default expires; nil uses the cache's default ttl.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The stored value, or `defaultValue`.
+    /// - Throws: ``CacheError``.
+    public func getOrSet<T: Codable>(_ key: String, default defaultValue: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> T {
+        try await self.getOrSet(key, ttl: ttl, version: version) { defaultValue }
+    }
+
+    /// Reads a value; on a miss runs `make`, stores its result and returns it. `make` runs only on a miss.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - type: The value's type.
+    ///   - ttl: Whole seconds until a stored value expires; nil uses the cache's default ttl.
+    ///   - version: The version; nil uses the cache's default.
+    ///   - make: Computes the value on a miss; its errors are rethrown as they are.
+    /// - Returns: The stored or computed value.
+    /// - Throws: ``CacheError``, or what `make` throws.
+    public func getOrSet<T: Codable>(
+        _ key: String,
+        as type: T.Type = T.self,
+        ttl: Int? = nil,
+        version: CacheVersion? = nil,
+        _ make: () async throws -> T
+    ) async throws -> T {
+        let ttl = try self.makeTTL(ttl)
+        if let value = try await self.get(key, as: T.self, version: version) {
+            return value
+        }
+        let value = try await make()
+        let bytes = try self.encode(value, key: key)
+        do {
+            try await self.backend().set(self.makeKey(key, version: version), value: bytes, ttl: ttl)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+        return value
+    }
+
+    /// Stores many values in one round trip per node (the nodes are written concurrently).
+    ///
+    /// With a ttl, every key gets it atomically with its value (`MULTI`/`MSET`/`EXPIRE`…/`EXEC` on Redis).
+    ///
+    /// - Parameters:
+    ///   - values: Logical keys and their values.
+    ///   - ttl: Whole seconds until the keys expire; nil uses the cache's default ttl.
+    ///   - version: The version of every key; nil uses the cache's default (async-caches has no such argument).
+    /// - Throws: ``CacheError``; ``CacheError/Code/partialFailure`` naming the failed nodes and their keys.
+    public func setMany<T: Encodable>(_ values: [String: T], ttl: Int? = nil, version: CacheVersion? = nil) async throws {
+        try await self.setMany(values.map { ($0.key, $0.value) }, ttl: ttl, version: version)
+    }
+
+    /// Stores many values given as ordered pairs; see ``setMany(_:ttl:version:)-(Dictionary<String,T>,_,_)``.
+    ///
+    /// - Parameters:
+    ///   - pairs: Logical keys and their values; a later pair for the same key wins.
+    ///   - ttl: Whole seconds until the keys expire; nil uses the cache's default ttl.
+    ///   - version: The version of every key; nil uses the cache's default.
+    /// - Throws: ``CacheError``.
+    public func setMany<T: Encodable>(_ pairs: [(String, T)], ttl: Int? = nil, version: CacheVersion? = nil) async throws {
+        let ttl = try self.makeTTL(ttl)
+        var entries: [(key: String, value: ByteBuffer)] = []
+        entries.reserveCapacity(pairs.count)
+        var logicalForStored: [String: String] = [:]
+        for (key, value) in pairs {
+            let stored = self.makeKey(key, version: version)
+            if logicalForStored.updateValue(key, forKey: stored) != nil {
+                entries.removeAll { $0.key == stored }
+            }
+            entries.append((stored, try self.encode(value, key: key)))
+        }
+        guard !entries.isEmpty else { return }
+        try await self.backend().setMany(entries, ttl: ttl)
+    }
+
+    // MARK: Deleting
+
+    /// Removes a key. A missing key is not an error.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Throws: ``CacheError``.
+    public func delete(_ key: String, version: CacheVersion? = nil) async throws {
+        do {
+            try await self.backend().delete(self.makeKey(key, version: version))
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
+    /// Removes many keys in one round trip per node. Missing keys are not an error.
+    ///
+    /// - Parameters:
+    ///   - keys: The logical keys.
+    ///   - version: The version of every key; nil uses the cache's default.
+    /// - Throws: ``CacheError``; ``CacheError/Code/partialFailure`` naming the failed nodes and their keys.
+    public func deleteMany(_ keys: some Sequence<String>, version: CacheVersion? = nil) async throws {
+        var seen = Set<String>()
+        let stored = keys.map { self.makeKey($0, version: version) }.filter { seen.insert($0).inserted }
+        guard !stored.isEmpty else { return }
+        try await self.backend().deleteMany(stored)
+    }
+
+    /// Removes every key: on Redis, `FLUSHDB ASYNC` on every node.
+    ///
+    /// Like async-caches, this empties the whole database, not just the keys of this cache's prefix: do not
+    /// share the database with other data.
+    ///
+    /// - Throws: ``CacheError``.
+    public func clear() async throws {
+        try await self.backend().clear()
+    }
+
+    // MARK: Expiry and counters
+
+    /// Sets a key's ttl.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - ttl: Whole seconds from now; nil uses the cache's default ttl, and with no default the key is made
+    ///     persistent.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: True if the key exists and its expiry was updated. As in async-caches on Redis, making an
+    ///   already persistent key persistent returns false.
+    /// - Throws: ``CacheError``.
+    @discardableResult
+    public func touch(_ key: String, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> Bool {
+        let ttl = try self.makeTTL(ttl)
+        do {
+            return try await self.backend().touch(self.makeKey(key, version: version), ttl: ttl)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
+    /// Sets a key's ttl from a `Duration` (rounded up to whole seconds).
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - ttl: How long from now.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: True if the key exists and its expiry was updated.
+    /// - Throws: ``CacheError``.
+    @discardableResult
+    public func touch(_ key: String, ttl: Duration, version: CacheVersion? = nil) async throws -> Bool {
+        try await self.touch(key, ttl: Self.seconds(ttl), version: version)
+    }
+
+    /// Adds an integer to a stored integer in one round trip (`INCRBY`), keeping its ttl.
+    ///
+    /// A missing key is stored as `delta` (async-caches raises instead; see the README).
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - delta: The amount to add. Default: 1.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The new value.
+    /// - Throws: ``CacheError/Code/notNumeric`` when the stored value is not an integer (a float such as `10.0`
+    ///   included, as on Redis) or the result overflows 64 bits.
+    @discardableResult
+    public func incr(_ key: String, by delta: Int = 1, version: CacheVersion? = nil) async throws -> Int {
+        do {
+            return try await self.backend().increment(self.makeKey(key, version: version), by: delta)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
+    /// Adds a float to a stored number in one round trip (`INCRBYFLOAT`), keeping its ttl.
+    ///
+    /// A missing key is stored as `delta`. As on Redis, a whole result is stored without a fraction (`13`).
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - delta: The amount to add.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The new value.
+    /// - Throws: ``CacheError/Code/notNumeric`` when the stored value is not a number;
+    ///   ``CacheError/Code/invalidArgument`` for a NaN or infinite delta.
+    @discardableResult
+    public func incr(_ key: String, by delta: Double, version: CacheVersion? = nil) async throws -> Double {
+        guard delta.isFinite else {
+            throw CacheError(.invalidArgument, "incr delta must be a finite number, got \(delta)", key: key)
+        }
+        do {
+            return try await self.backend().increment(self.makeKey(key, version: version), byFloat: delta)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
+    /// Subtracts an integer; see ``incr(_:by:version:)-(_,Int,_)``.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - delta: The amount to subtract. Default: 1.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The new value (a missing key is stored as `-delta`).
+    /// - Throws: ``CacheError``.
+    @discardableResult
+    public func decr(_ key: String, by delta: Int = 1, version: CacheVersion? = nil) async throws -> Int {
+        guard delta != Int.min else {
+            throw CacheError(.invalidArgument, "decr delta \(delta) cannot be negated", key: key)
+        }
+        return try await self.incr(key, by: -delta, version: version)
+    }
+
+    /// Subtracts a float; see ``incr(_:by:version:)-(_,Double,_)``.
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - delta: The amount to subtract.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The new value.
+    /// - Throws: ``CacheError``.
+    @discardableResult
+    public func decr(_ key: String, by delta: Double, version: CacheVersion? = nil) async throws -> Double {
+        try await self.incr(key, by: -delta, version: version)
+    }
+
+    // MARK: JSON
+
+    func encode<T: Encodable>(_ value: T, key: String) throws(CacheError) -> ByteBuffer {
+        do {
+            return try CacheJSON.encode(value)
+        } catch {
+            throw CacheError(.encodingFailed, "the value cannot be stored as JSON: \(error)", key: key, underlyingError: error)
+        }
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, from bytes: ByteBuffer?, key: String) throws(CacheError) -> T? {
+        guard let bytes, !CacheJSON.isNull(bytes) else { return nil }
+        do {
+            return try CacheJSON.decode(T.self, from: bytes)
+        } catch {
+            throw CacheError(
+                .decodingFailed,
+                "the stored value does not decode as \(T.self): \(error)",
+                key: key,
+                underlyingError: error
+            )
+        }
+    }
+}
+
+/// The result of ``Cache/getManyPartial(_:as:version:)``: what healthy nodes returned and which nodes failed.
+public struct CacheManyResult<Value> {
+    /// Each key read from a healthy node, mapped to its value or nil when missing.
+    public var values: [String: Value?]
+    /// One entry per failed node, with the keys that went to it.
+    public var failures: [CacheNodeFailure]
+
+    /// The keys whose node failed.
+    public var failedKeys: [String] { self.failures.flatMap(\.keys) }
+
+    /// A ``CacheError/Code/partialFailure`` error describing the failures, or nil when every node answered.
+    public var error: CacheError? {
+        guard !self.failures.isEmpty else { return nil }
+        if self.failures.count == 1, self.values.isEmpty {
+            return self.failures[0].error
+        }
+        let nodes = self.failures.map(\.node).joined(separator: ", ")
+        return CacheError(
+            .partialFailure,
+            "\(self.failures.count) node(s) failed (\(nodes)); \(self.failedKeys.count) key(s) not read",
+            failures: self.failures
+        )
+    }
+}
+
+extension CacheManyResult: Sendable where Value: Sendable {}

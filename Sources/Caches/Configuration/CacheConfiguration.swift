@@ -1,0 +1,246 @@
+/// Everything a ``Cache`` needs: the backend, its nodes, the ring, pools, timeouts, TLS and key defaults.
+///
+/// A plain value with sane defaults, usable from code without any file:
+///
+/// ```swift
+/// var configuration = CacheConfiguration(backend: .redis, nodes: [
+///     .init(name: "a", host: "127.0.0.1", port: 6379),
+///     .init(name: "b", host: "127.0.0.1", port: 6380, weight: 2),
+/// ])
+/// configuration.defaultTTL = 600
+/// configuration.keyPrefix = "forum"
+/// let cache = Cache(configuration: configuration)
+/// ```
+public struct CacheConfiguration: Sendable {
+    /// Where values are stored.
+    public enum Backend: Sendable, Hashable {
+        /// A process-wide in-memory store with a name (`memory://NAME`, the seed's `locmem://`).
+        /// Caches that use the same name share it; different names are isolated.
+        case memory(name: String)
+        /// Stores nothing: every read misses (the seed's `dummy://`). Values are still encoded, so bad values fail.
+        case dummy
+        /// Redis nodes behind a ketama ring (one node is a ring of one).
+        case redis
+    }
+
+    /// Where values are stored. Default: `.memory(name: "_")`.
+    public var backend: Backend
+    /// The Redis nodes (for ``Backend/redis``). Default: none.
+    public var nodes: [CacheNodeConfiguration]
+    /// The ttl in whole seconds for writes that give none; nil (the default) means no expiry.
+    public var defaultTTL: Int?
+    /// The version for calls that give none. Default: none (`prefix::key`).
+    public var defaultVersion: CacheVersion
+    /// The first field of every stored key. Default: empty.
+    public var keyPrefix: String
+    /// The ring that maps keys to nodes.
+    public var ring: Ring
+    /// The connection pool of every node.
+    public var pool: Pool
+    /// How long opening a connection (TCP, TLS handshake, AUTH, SELECT) may take. Default: 2 seconds.
+    public var connectTimeout: Duration
+    /// How long a command may wait for its reply. Default: 1 second.
+    public var commandTimeout: Duration
+    /// TLS for every node, unless a node sets its own. Default: nil (plaintext).
+    public var tls: CacheTLSConfiguration?
+    /// The name sent with `CLIENT SETNAME` on every connection; nil (the default) sends nothing.
+    public var clientName: String?
+
+    /// The ring settings: twemproxy's `hash` and `hash_tag`.
+    public struct Ring: Sendable, Hashable {
+        /// The key hash. Default: `fnv1a_64`, twemproxy's default.
+        public var hash: CacheHashFunction
+        /// Two characters such as `{}`: only the part of a key between them is hashed. Default: nil.
+        public var hashTag: String?
+
+        /// Creates ring settings.
+        public init(hash: CacheHashFunction = .fnv1a_64, hashTag: String? = nil) {
+            self.hash = hash
+            self.hashTag = hashTag
+        }
+    }
+
+    /// Connection pool settings, the same for every node.
+    public struct Pool: Sendable, Hashable {
+        /// Connections opened at connect and kept open (the seed's `minsize`). Default: 1.
+        public var minimumConnections: Int
+        /// The most connections to one node (the seed's `maxsize`). Default: 10.
+        public var maximumConnections: Int
+        /// How long a call may wait for a usable connection before ``CacheError/Code/poolTimeout``. Default: 1 s.
+        public var connectionWaitTimeout: Duration
+        /// Connections above the minimum idle this long are closed. Default: 60 s.
+        public var idleTimeout: Duration
+        /// Idle connections are sent a `PING` this often; nil turns keepalive off. Default: 30 s.
+        public var keepaliveInterval: Duration?
+        /// The first reconnect delay after a failure; it doubles up to ``maximumBackoff``. Default: 100 ms.
+        public var initialBackoff: Duration
+        /// The longest reconnect delay. Default: 5 s.
+        public var maximumBackoff: Duration
+        /// In-flight commands on every connection above which another connection is opened. Default: 32.
+        public var loadThreshold: Int
+        /// How long ``Cache/disconnect()`` lets in-flight commands finish before closing. Default: 5 s.
+        public var shutdownGracePeriod: Duration
+
+        /// Creates pool settings.
+        public init(
+            minimumConnections: Int = 1,
+            maximumConnections: Int = 10,
+            connectionWaitTimeout: Duration = .seconds(1),
+            idleTimeout: Duration = .seconds(60),
+            keepaliveInterval: Duration? = .seconds(30),
+            initialBackoff: Duration = .milliseconds(100),
+            maximumBackoff: Duration = .seconds(5),
+            loadThreshold: Int = 32,
+            shutdownGracePeriod: Duration = .seconds(5)
+        ) {
+            self.minimumConnections = minimumConnections
+            self.maximumConnections = maximumConnections
+            self.connectionWaitTimeout = connectionWaitTimeout
+            self.idleTimeout = idleTimeout
+            self.keepaliveInterval = keepaliveInterval
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+            self.loadThreshold = loadThreshold
+            self.shutdownGracePeriod = shutdownGracePeriod
+        }
+    }
+
+    /// Creates a configuration; every setting not given has its documented default.
+    public init(
+        backend: Backend = .memory(name: "_"),
+        nodes: [CacheNodeConfiguration] = [],
+        defaultTTL: Int? = nil,
+        defaultVersion: CacheVersion = .none,
+        keyPrefix: String = "",
+        ring: Ring = Ring(),
+        pool: Pool = Pool(),
+        connectTimeout: Duration = .seconds(2),
+        commandTimeout: Duration = .seconds(1),
+        tls: CacheTLSConfiguration? = nil,
+        clientName: String? = nil
+    ) {
+        self.backend = backend
+        self.nodes = nodes
+        self.defaultTTL = defaultTTL
+        self.defaultVersion = defaultVersion
+        self.keyPrefix = keyPrefix
+        self.ring = ring
+        self.pool = pool
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.tls = tls
+        self.clientName = clientName
+    }
+
+    /// Checks every setting that can be checked without I/O.
+    ///
+    /// - Throws: ``CacheError`` with ``CacheError/Code/invalidConfiguration`` (or ``CacheError/Code/invalidArgument``
+    ///   for a default ttl of zero or less) naming the setting.
+    public func validate() throws(CacheError) {
+        if let ttl = self.defaultTTL, ttl <= 0 {
+            throw CacheError(
+                .invalidArgument,
+                "'ttl' option can't be set to \(ttl). If you want cache keys to never expire, set it to nil."
+            )
+        }
+        if self.pool.minimumConnections < 0 || self.pool.maximumConnections < 1
+            || self.pool.minimumConnections > self.pool.maximumConnections
+        {
+            throw CacheError(
+                .invalidConfiguration,
+                "pool: minimumConnections (\(self.pool.minimumConnections)) must be between 0 and maximumConnections (\(self.pool.maximumConnections)), which must be at least 1"
+            )
+        }
+        if self.connectTimeout <= .zero || self.commandTimeout <= .zero {
+            throw CacheError(.invalidConfiguration, "connectTimeout and commandTimeout must be positive")
+        }
+        if let tag = self.ring.hashTag, tag.utf8.count != 2 {
+            throw CacheError(.invalidConfiguration, "ring.hashTag must be exactly two characters, got \(String(reflecting: tag))")
+        }
+        guard case .redis = self.backend else { return }
+        if self.nodes.isEmpty {
+            throw CacheError(.invalidConfiguration, "nodes: a redis cache needs at least one node")
+        }
+        var seen = Set<String>()
+        for (index, node) in self.nodes.enumerated() {
+            if node.weight == 0 {
+                throw CacheError(.invalidConfiguration, "nodes[\(index)].weight must be at least 1", node: node.ketamaName)
+            }
+            if node.host.isEmpty {
+                throw CacheError(.invalidConfiguration, "nodes[\(index)].host is empty")
+            }
+            if !seen.insert(node.ketamaName).inserted {
+                throw CacheError(
+                    .invalidConfiguration,
+                    "nodes[\(index)]: duplicate node name \(String(reflecting: node.ketamaName))",
+                    node: node.ketamaName
+                )
+            }
+        }
+    }
+}
+
+/// The key hash functions of twemproxy's ketama distribution.
+public enum CacheHashFunction: String, Sendable, Hashable, CaseIterable {
+    /// twemproxy's default: a 32-bit FNV-1a variant (see the ketama spec).
+    case fnv1a_64
+    /// The first four bytes of MD5, little-endian (libmemcached's ketama hash).
+    case md5
+}
+
+/// One Redis node.
+public struct CacheNodeConfiguration: Sendable, Hashable, CustomStringConvertible {
+    /// A stable name. Its ketama points follow the name, so the node can move to another address without moving
+    /// keys. Default: nil (the identity is `host:port`, as in twemproxy).
+    public var name: String?
+    /// The host name or address.
+    public var host: String
+    /// The port. Default: 6379.
+    public var port: Int
+    /// The ring weight. Default: 1.
+    public var weight: UInt32
+    /// The database selected with `SELECT`; nil (the default) sends no `SELECT`.
+    public var database: Int?
+    /// The ACL user name for `AUTH`. Default: nil.
+    public var username: String?
+    /// The password for `AUTH`. Never printed. Default: nil.
+    public var password: String?
+    /// TLS for this node, overriding the cache-wide setting. Default: nil (use the cache's).
+    public var tls: CacheTLSConfiguration?
+
+    /// Creates a node.
+    public init(
+        name: String? = nil,
+        host: String,
+        port: Int = 6379,
+        weight: UInt32 = 1,
+        database: Int? = nil,
+        username: String? = nil,
+        password: String? = nil,
+        tls: CacheTLSConfiguration? = nil
+    ) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.weight = weight
+        self.database = database
+        self.username = username
+        self.password = password
+        self.tls = tls
+    }
+
+    /// The node's identity on the ring: its name, or `host:port` (just `host` for port 11211), as twemproxy.
+    public var ketamaName: String {
+        if let name = self.name { return name }
+        return self.port == 11211 ? self.host : "\(self.host):\(self.port)"
+    }
+
+    /// `name (host:port)`; never shows the password.
+    public var description: String {
+        var text = self.name.map { "\($0) (\(self.host):\(self.port))" } ?? "\(self.host):\(self.port)"
+        if let db = self.database { text += " db \(db)" }
+        if self.password != nil { text += " auth ***" }
+        if self.tls != nil { text += " tls" }
+        return text
+    }
+}

@@ -1,0 +1,191 @@
+/// A parsed cache URL: `scheme://[user[:password]@]host[:port][,host[:port]…][/db][?name=value&…]`.
+///
+/// Mirrors async-caches' `CacheURL`: ``backend`` is the scheme, ``options`` is the query string with blank
+/// values dropped and the last of a repeated name kept. Several comma-separated hosts name several nodes.
+/// ``description`` never shows the password.
+public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
+    /// One `host[:port]` of the URL.
+    public struct Host: Sendable, Hashable {
+        /// The host name or address (brackets of an IPv6 literal removed).
+        public var host: String
+        /// The port, if the URL gives one.
+        public var port: Int?
+    }
+
+    /// The scheme, which names the backend: `redis`, `rediss`, `memory`, `locmem` or `dummy`.
+    public let backend: String
+    /// Every `host[:port]` of the URL, in order (empty when the URL has none).
+    public let hosts: [Host]
+    /// The user name of the userinfo part, percent-decoded.
+    public let username: String?
+    /// The password of the userinfo part, percent-decoded. Never printed.
+    public let password: String?
+    /// The path without its leading `/`, or nil when empty (the Redis database number).
+    public let database: String?
+    /// The query options: blank values dropped, the last of a repeated name kept, values percent-decoded.
+    public let options: [String: String]
+    private let raw: String
+
+    /// The first host name, or nil.
+    public var hostname: String? { self.hosts.first.map(\.host) }
+    /// The first port, or nil.
+    public var port: Int? { self.hosts.first?.port }
+    /// The authority without userinfo (`host:port[,host:port]`), or nil when empty.
+    public var netloc: String? {
+        guard !self.hosts.isEmpty else { return nil }
+        return self.hosts.map { h in h.port.map { "\(h.host):\($0)" } ?? h.host }.joined(separator: ",")
+    }
+
+    /// Parses a URL.
+    ///
+    /// - Parameter string: The URL text.
+    /// - Throws: ``CacheError`` with code ``CacheError/Code/invalidURL`` when it has no scheme or a bad port.
+    public init(_ string: String) throws(CacheError) {
+        self.raw = string
+        guard let schemeEnd = Self.schemeSeparator(in: string) else {
+            throw CacheError(.invalidURL, "cache URL \(Self.redacted(string)) has no scheme (expected e.g. redis://host:6379)")
+        }
+        self.backend = String(string[..<schemeEnd.lowerBound]).lowercased()
+        var rest = Substring(string[schemeEnd.upperBound...])
+        var query = Substring("")
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        var path = Substring("")
+        if let slash = rest.firstIndex(of: "/") {
+            path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+        }
+        var username: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let userinfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = userinfo.firstIndex(of: ":") {
+                let user = Self.percentDecode(userinfo[..<colon])
+                username = user.isEmpty ? nil : user
+                password = Self.percentDecode(userinfo[userinfo.index(after: colon)...])
+            } else if !userinfo.isEmpty {
+                username = Self.percentDecode(userinfo)
+            }
+        }
+        self.username = username
+        self.password = password
+        var hosts: [Host] = []
+        for part in rest.split(separator: ",", omittingEmptySubsequences: true) {
+            hosts.append(try Self.parseHost(part, url: string))
+        }
+        self.hosts = hosts
+        self.database = path.isEmpty ? nil : Self.percentDecode(path)
+        var options: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let name: Substring
+            let value: Substring
+            if let eq = pair.firstIndex(of: "=") {
+                name = pair[..<eq]
+                value = pair[pair.index(after: eq)...]
+            } else {
+                name = pair
+                value = ""
+            }
+            guard !value.isEmpty else { continue }
+            options[Self.percentDecode(name)] = Self.percentDecode(value)
+        }
+        self.options = options
+    }
+
+    private static func parseHost(_ part: Substring, url: String) throws(CacheError) -> Host {
+        var hostPart = part
+        var portPart: Substring?
+        if hostPart.first == "[", let close = hostPart.firstIndex(of: "]") {
+            let after = hostPart[hostPart.index(after: close)...]
+            if after.first == ":" { portPart = after.dropFirst() }
+            hostPart = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
+        } else if let colon = hostPart.lastIndex(of: ":") {
+            portPart = hostPart[hostPart.index(after: colon)...]
+            hostPart = hostPart[..<colon]
+        }
+        var port: Int?
+        if let portPart {
+            guard let value = Int(portPart), (1...65535).contains(value) else {
+                throw CacheError(.invalidURL, "cache URL \(Self.redacted(url)) has an invalid port \(String(reflecting: String(portPart)))")
+            }
+            port = value
+        }
+        return Host(host: String(hostPart), port: port)
+    }
+
+    /// The range of the first `://`.
+    private static func schemeSeparator(in string: String) -> Range<String.Index>? {
+        var index = string.startIndex
+        while index < string.endIndex {
+            if string[index...].hasPrefix("://") {
+                return index..<string.index(index, offsetBy: 3)
+            }
+            index = string.index(after: index)
+        }
+        return nil
+    }
+
+    static func percentDecode(_ text: Substring) -> String {
+        guard text.contains("%") || text.contains("+") else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let hi = iterator.next(), let lo = iterator.next(),
+                let h = hexValue(hi), let l = hexValue(lo)
+            {
+                bytes.append(h << 4 | l)
+            } else if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    /// The URL text with any password replaced by `***`.
+    static func redacted(_ string: String) -> String {
+        guard let schemeEnd = Self.schemeSeparator(in: string) else { return string }
+        let afterScheme = string[schemeEnd.upperBound...]
+        let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? afterScheme.endIndex
+        let authority = afterScheme[..<authorityEnd]
+        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else {
+            return Self.redactQueryPassword(string)
+        }
+        var result = String(string[..<colon])
+        result += ":***"
+        result += string[at...]
+        return Self.redactQueryPassword(result)
+    }
+
+    private static func redactQueryPassword(_ string: String) -> String {
+        guard let q = string.firstIndex(of: "?") else { return string }
+        let query = string[string.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+            let lower = pair.lowercased()
+            if lower.hasPrefix("password=") || lower.hasPrefix("tls_key_passphrase=") {
+                return pair.split(separator: "=", maxSplits: 1)[0] + "=***"
+            }
+            return String(pair)
+        }
+        return String(string[...q]) + query.joined(separator: "&")
+    }
+
+    /// The URL as written, with the password replaced by `***`.
+    public var description: String { Self.redacted(self.raw) }
+
+    public static func == (lhs: CacheURL, rhs: CacheURL) -> Bool { lhs.raw == rhs.raw }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.raw) }
+}
