@@ -1,1 +1,0 @@
-// The RESP codec. See RESPValue, RESPDecoder and RESPEncoder.
