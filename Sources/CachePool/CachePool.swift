@@ -1,1 +1,0 @@
-// The per-node connection pool. See ConnectionPool.

@@ -1,1 +1,0 @@
-// The ketama hash ring. See HashRing.
