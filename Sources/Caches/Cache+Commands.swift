@@ -66,15 +66,10 @@ extension Cache {
         for key in keys where seen.insert(key).inserted { logical.append(key) }
         guard !logical.isEmpty else { return CacheManyResult(values: [:], failures: []) }
         let stored = logical.map { self.makeKey($0, version: version) }
-        let backend = try self.backend()
-        let (raw, failures) = await backend.getManyPartial(stored)
+        let (raw, failures) = try await self.backend().getMany(stored)
         var failed = Set<Int>()
-        var nodeFailures: [CacheNodeFailure] = []
-        for failure in failures {
-            failed.formUnion(failure.indices)
-            let failedKeys = failure.indices.map { logical[$0] }
-            nodeFailures.append(CacheNodeFailure(node: failure.node, keys: failedKeys, error: failure.error))
-        }
+        for failure in failures { failed.formUnion(failure.indices) }
+        let nodeFailures = Self.nodeFailures(failures, keys: logical)
         var values: [String: T?] = Dictionary(minimumCapacity: logical.count)
         for (index, key) in logical.enumerated() where !failed.contains(index) {
             values[key] = .some(try self.decode(T.self, from: raw[index], key: key))
@@ -219,17 +214,23 @@ extension Cache {
     public func setMany<T: Encodable>(_ pairs: [(String, T)], ttl: Int? = nil, version: CacheVersion? = nil) async throws {
         let ttl = try self.makeTTL(ttl)
         var entries: [(key: String, value: ByteBuffer)] = []
+        var logical: [String] = []
         entries.reserveCapacity(pairs.count)
-        var logicalForStored: [String: String] = [:]
+        var position: [String: Int] = [:]
         for (key, value) in pairs {
             let stored = self.makeKey(key, version: version)
-            if logicalForStored.updateValue(key, forKey: stored) != nil {
-                entries.removeAll { $0.key == stored }
+            let bytes = try self.encode(value, key: key)
+            if let index = position[stored] {
+                entries[index].value = bytes
+            } else {
+                position[stored] = entries.count
+                entries.append((stored, bytes))
+                logical.append(key)
             }
-            entries.append((stored, try self.encode(value, key: key)))
         }
         guard !entries.isEmpty else { return }
-        try await self.backend().setMany(entries, ttl: ttl)
+        let failures = try await self.backend().setMany(entries, ttl: ttl)
+        try Self.throwIfFailed(failures, keys: logical, verb: "written")
     }
 
     // MARK: Deleting
@@ -256,9 +257,15 @@ extension Cache {
     /// - Throws: ``CacheError``; ``CacheError/Code/partialFailure`` naming the failed nodes and their keys.
     public func deleteMany(_ keys: some Sequence<String>, version: CacheVersion? = nil) async throws {
         var seen = Set<String>()
-        let stored = keys.map { self.makeKey($0, version: version) }.filter { seen.insert($0).inserted }
+        var logical: [String] = []
+        var stored: [String] = []
+        for key in keys where seen.insert(key).inserted {
+            logical.append(key)
+            stored.append(self.makeKey(key, version: version))
+        }
         guard !stored.isEmpty else { return }
-        try await self.backend().deleteMany(stored)
+        let failures = try await self.backend().deleteMany(stored)
+        try Self.throwIfFailed(failures, keys: logical, verb: "deleted")
     }
 
     /// Removes every key: on Redis, `FLUSHDB ASYNC` on every node.
@@ -376,6 +383,29 @@ extension Cache {
     @discardableResult
     public func decr(_ key: String, by delta: Double, version: CacheVersion? = nil) async throws -> Double {
         try await self.incr(key, by: -delta, version: version)
+    }
+
+    // MARK: Failures of many-key calls
+
+    static func nodeFailures(_ failures: [CacheBackendFailure], keys: [String]) -> [CacheNodeFailure] {
+        failures.map { failure in
+            CacheNodeFailure(node: failure.node, keys: failure.indices.map { keys[$0] }, error: failure.error)
+        }
+    }
+
+    static func throwIfFailed(_ failures: [CacheBackendFailure], keys: [String], verb: String) throws(CacheError) {
+        guard !failures.isEmpty else { return }
+        let nodeFailures = Self.nodeFailures(failures, keys: keys)
+        let failedCount = nodeFailures.reduce(0) { $0 + $1.keys.count }
+        if nodeFailures.count == 1, failedCount == keys.count {
+            throw nodeFailures[0].error.with(key: keys.count == 1 ? keys[0] : nil)
+        }
+        let nodes = nodeFailures.map(\.node).joined(separator: ", ")
+        throw CacheError(
+            .partialFailure,
+            "\(nodeFailures.count) node(s) failed (\(nodes)); \(failedCount) of \(keys.count) key(s) not \(verb)",
+            failures: nodeFailures
+        )
     }
 
     // MARK: JSON

@@ -3,6 +3,9 @@ import NIOCore
 /// What ``Cache`` needs from a store. Keys are full stored keys (`prefix:version:key`); values are JSON bytes.
 ///
 /// Backends throw ``CacheError`` only, with the node filled in where there is one; ``Cache`` adds the logical key.
+/// One node's part of a many-key call that failed: the node, the indices of its keys in the call, the error.
+typealias CacheBackendFailure = (node: String, indices: [Int], error: CacheError)
+
 protocol CacheBackend: Sendable {
     /// Opens connections (or the in-memory store).
     func connect() async throws
@@ -14,14 +17,15 @@ protocol CacheBackend: Sendable {
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws
     /// Stores bytes only if the key is missing; returns whether it stored them.
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool
-    /// The stored bytes of every key, in the order given (nil for missing). `keys` has no duplicates.
-    func getMany(_ keys: [String]) async throws -> [ByteBuffer?]
-    /// Stores every pair; with a ttl, every key gets it.
-    func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws
+    /// The stored bytes of every key, in the order given (nil for missing), and the nodes that failed.
+    /// `keys` has no duplicates.
+    func getMany(_ keys: [String]) async throws -> (values: [ByteBuffer?], failures: [CacheBackendFailure])
+    /// Stores every pair; with a ttl, every key gets it. Returns the nodes that failed.
+    func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure]
     /// Removes a key; a missing key is fine.
     func delete(_ key: String) async throws
-    /// Removes keys; missing keys are fine.
-    func deleteMany(_ keys: [String]) async throws
+    /// Removes keys; missing keys are fine. Returns the nodes that failed.
+    func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure]
     /// Removes every key of the store (the whole Redis database of every node).
     func clear() async throws
     /// Sets the ttl (nil: no expiry); returns false when the key is missing.
@@ -32,19 +36,8 @@ protocol CacheBackend: Sendable {
     func increment(_ key: String, byFloat delta: Double) async throws -> Double
     /// The name of the node that holds the key, or nil for embedded backends.
     func nodeName(forKey key: String) -> String?
-    /// `getMany` that reports the nodes that failed instead of throwing.
-    func getManyPartial(_ keys: [String]) async -> (values: [ByteBuffer?], failures: [(node: String, indices: [Int], error: CacheError)])
 }
 
 extension CacheBackend {
     func nodeName(forKey key: String) -> String? { nil }
-
-    func getManyPartial(_ keys: [String]) async -> (values: [ByteBuffer?], failures: [(node: String, indices: [Int], error: CacheError)]) {
-        do {
-            return (try await self.getMany(keys), [])
-        } catch {
-            let cacheError = error as? CacheError ?? CacheError(.server, "\(error)", underlyingError: error)
-            return (Array(repeating: nil, count: keys.count), [(cacheError.node ?? "local", Array(keys.indices), cacheError)])
-        }
-    }
 }

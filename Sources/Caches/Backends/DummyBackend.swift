@@ -7,10 +7,12 @@ struct DummyBackend: CacheBackend {
     func get(_ key: String) async throws -> ByteBuffer? { nil }
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {}
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool { false }
-    func getMany(_ keys: [String]) async throws -> [ByteBuffer?] { Array(repeating: nil, count: keys.count) }
-    func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws {}
+    func getMany(_ keys: [String]) async throws -> (values: [ByteBuffer?], failures: [CacheBackendFailure]) {
+        (Array(repeating: nil, count: keys.count), [])
+    }
+    func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] { [] }
     func delete(_ key: String) async throws {}
-    func deleteMany(_ keys: [String]) async throws {}
+    func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] { [] }
     func clear() async throws {}
     func touch(_ key: String, ttl: Int?) async throws -> Bool { false }
     func increment(_ key: String, by delta: Int) async throws -> Int { delta }

@@ -56,23 +56,25 @@ final class MemoryBackend: CacheBackend {
         }
     }
 
-    func getMany(_ keys: [String]) async throws -> [ByteBuffer?] {
-        try self.withEntries { entries, now in keys.map { entries.live($0, now: now)?.value } }
+    func getMany(_ keys: [String]) async throws -> (values: [ByteBuffer?], failures: [CacheBackendFailure]) {
+        try self.withEntries { entries, now in (keys.map { entries.live($0, now: now)?.value }, []) }
     }
 
-    func setMany(_ pairs: [(key: String, value: ByteBuffer)], ttl: Int?) async throws {
+    func setMany(_ pairs: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
         try self.withEntries { entries, now in
             let expiry = Self.deadline(ttl, now: now)
             for pair in pairs { entries[pair.key] = .init(value: pair.value, expiresAt: expiry) }
         }
+        return []
     }
 
     func delete(_ key: String) async throws {
         try self.withEntries { entries, _ in _ = entries.removeValue(forKey: key) }
     }
 
-    func deleteMany(_ keys: [String]) async throws {
+    func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
         try self.withEntries { entries, _ in for key in keys { entries.removeValue(forKey: key) } }
+        return []
     }
 
     func clear() async throws {

@@ -1,0 +1,131 @@
+import NIOCore
+import RESP
+
+/// The channel handler of one Redis connection: writes batches of encoded commands, decodes replies and hands
+/// each to the oldest waiting slot of ``CacheConnectionState``.
+///
+/// Lives on the channel's event loop. One timer watches the oldest pending request: when it is older than the
+/// command timeout, the server has stopped answering, so the connection is closed and every pending caller gets
+/// ``CacheError/Code/timeout`` (a late reply can then never reach the wrong caller).
+final class CacheChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let state: CacheConnectionState
+    let nodeName: String
+    private var context: ChannelHandlerContext?
+    private var decoder: NIOSingleStepByteToMessageProcessor<RESPDecoder>
+    private var timer: Scheduled<Void>?
+    private var closeError: CacheError?
+
+    init(state: CacheConnectionState, nodeName: String) {
+        self.state = state
+        self.nodeName = nodeName
+        self.decoder = NIOSingleStepByteToMessageProcessor(RESPDecoder(), maximumBufferSize: 1 << 30)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.timer?.cancel()
+        self.timer = nil
+    }
+
+    // MARK: Writing
+
+    /// Writes and flushes what callers encoded since the last drain. Called on the event loop.
+    func drain() {
+        guard let context = self.context, let bytes = self.state.takeOutbound() else { return }
+        context.writeAndFlush(NIOAny(bytes), promise: nil)
+        self.armTimer()
+    }
+
+    private func armTimer() {
+        guard self.timer == nil, let context = self.context, let deadline = self.state.oldestDeadline() else { return }
+        self.timer = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
+            self.timer = nil
+            self.checkDeadlines()
+        }
+    }
+
+    private func checkDeadlines() {
+        guard let deadline = self.state.oldestDeadline() else { return }
+        if deadline <= .now() {
+            self.fail(CacheError(.timeout, "no reply within the command timeout", node: self.nodeName), close: true)
+        } else {
+            self.armTimer()
+        }
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = self.unwrapInboundIn(data)
+        do {
+            try self.decoder.process(buffer: buffer) { value in
+                switch self.state.receive(value) {
+                case .complete(let completion, let result):
+                    completion.resume(result)
+                case .dropped:
+                    break
+                case .unexpected:
+                    throw CacheError(.protocolViolation, "the server sent a reply nobody asked for", node: self.nodeName)
+                }
+            }
+        } catch let error as CacheError {
+            self.fail(error, close: true)
+        } catch {
+            self.fail(
+                CacheError(.protocolViolation, "the server sent invalid RESP", node: self.nodeName, underlyingError: error),
+                close: true
+            )
+        }
+        if self.state.isClosingAndIdle {
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.fail(CacheError(.connectionClosed, "the connection closed", node: self.nodeName), close: false)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let cacheError: CacheError
+        if let error = error as? CacheError {
+            cacheError = error
+        } else if String(describing: type(of: error)).hasPrefix("OpenSSL") {
+            cacheError = CacheError(.tlsHandshake, "TLS failed: \(error)", node: self.nodeName, underlyingError: error)
+        } else {
+            cacheError = CacheError(.connectionClosed, "the connection failed: \(error)", node: self.nodeName, underlyingError: error)
+        }
+        self.fail(cacheError, close: true)
+    }
+
+    /// Fails every pending request with `error` and, if asked, closes the channel.
+    func fail(_ error: CacheError, close: Bool) {
+        if self.closeError == nil { self.closeError = error }
+        self.timer?.cancel()
+        self.timer = nil
+        for completion in self.state.close(with: self.closeError ?? error) {
+            completion.resume(.failure(self.closeError ?? error))
+        }
+        if close, let context = self.context {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Closes once nothing is pending. Called on the event loop.
+    func closeWhenIdle() {
+        if self.state.beginClosing() {
+            self.context?.close(promise: nil)
+        }
+    }
+
+    /// The error the connection closed with, if it did.
+    var closedWith: CacheError? { self.closeError }
+}

@@ -1,0 +1,216 @@
+import Logging
+import NIOCore
+import Synchronization
+import NIOPosix
+import RESP
+
+/// One connection to one Redis node, shared by many concurrent callers.
+///
+/// Many requests are in flight at once; concurrent callers' commands are coalesced into one write and one flush
+/// per event-loop turn. Every request has a deadline (the command timeout). A caller that is cancelled gives up
+/// its slot without disturbing the others.
+final class CacheConnection: Sendable {
+    /// What a connection needs to know about its node.
+    struct Settings: Sendable {
+        var nodeName: String
+        var host: String
+        var port: Int
+        var database: Int?
+        var username: String?
+        var password: String?
+        var clientName: String?
+        var connectTimeout: Duration
+        var commandTimeout: Duration
+        var tls: CacheTLSContext?
+    }
+
+    let id: Int
+    let nodeName: String
+    let channel: any Channel
+    let state: CacheConnectionState
+    private let handler: NIOLoopBound<CacheChannelHandler>
+    private let commandTimeout: TimeAmount
+
+    private init(id: Int, channel: any Channel, state: CacheConnectionState, handler: CacheChannelHandler, settings: Settings) {
+        self.id = id
+        self.nodeName = settings.nodeName
+        self.channel = channel
+        self.state = state
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        self.commandTimeout = TimeAmount(settings.commandTimeout)
+    }
+
+    /// Opens a connection and runs its set-up (`AUTH`, `SELECT`, `CLIENT SETNAME`, `PING`) before returning it.
+    ///
+    /// The whole set-up, TLS handshake included, is bounded by the connect timeout.
+    static func connect(id: Int, settings: Settings, eventLoop: any EventLoop, logger: Logger) -> EventLoopFuture<CacheConnection> {
+        let state = CacheConnectionState()
+        let connectTimeout = TimeAmount(settings.connectTimeout)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls = settings.tls {
+                        try channel.pipeline.syncOperations.addHandler(tls.makeHandler(host: settings.host))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(CacheChannelHandler(state: state, nodeName: settings.nodeName))
+                }
+            }
+        let connected = bootstrap.connect(host: settings.host, port: settings.port).flatMapThrowing { channel in
+            let handler = try channel.pipeline.syncOperations.handler(type: CacheChannelHandler.self)
+            return CacheConnection(id: id, channel: channel, state: state, handler: handler, settings: settings)
+        }
+        return connected.flatMapErrorThrowing { error in
+            throw CacheError(
+                .connectFailed,
+                "cannot connect to \(settings.host):\(settings.port): \(error)",
+                node: settings.nodeName,
+                underlyingError: error
+            )
+        }.flatMap { connection in
+            connection.setUp(settings: settings, deadline: .now() + connectTimeout).map { connection }.flatMapError { error in
+                connection.channel.close(promise: nil)
+                var cacheError = error as? CacheError ?? CacheError(.connectFailed, "\(error)", underlyingError: error)
+                if cacheError.code == .server || cacheError.code == .timeout || cacheError.code == .connectionClosed {
+                    cacheError = CacheError(
+                        .connectFailed,
+                        "connection set-up failed: \(cacheError.message)",
+                        node: settings.nodeName,
+                        underlyingError: cacheError
+                    )
+                }
+                return connection.channel.eventLoop.makeFailedFuture(cacheError)
+            }
+        }.map { connection in
+            logger.debug(
+                "connection open",
+                metadata: ["cache.node": "\(settings.nodeName)", "cache.connection.id": "\(id)"]
+            )
+            return connection
+        }
+    }
+
+    private func setUp(settings: Settings, deadline: NIODeadline) -> EventLoopFuture<Void> {
+        var commands = 1
+        if settings.password != nil { commands += 1 }
+        if settings.database != nil { commands += 1 }
+        if settings.clientName != nil { commands += 1 }
+        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
+        self.submit(replies: commands, deadline: deadline, completion: .promise(promise)) { encoder in
+            if let password = settings.password {
+                if let username = settings.username {
+                    encoder.writeArrayHeader(count: 3)
+                    encoder.writeBulkString("AUTH")
+                    encoder.writeBulkString(username)
+                } else {
+                    encoder.writeArrayHeader(count: 2)
+                    encoder.writeBulkString("AUTH")
+                }
+                encoder.writeBulkString(password)
+            }
+            if let database = settings.database {
+                encoder.writeArrayHeader(count: 2)
+                encoder.writeBulkString("SELECT")
+                encoder.writeBulkString(database)
+            }
+            if let name = settings.clientName {
+                encoder.writeArrayHeader(count: 3)
+                encoder.writeBulkString("CLIENT")
+                encoder.writeBulkString("SETNAME")
+                encoder.writeBulkString(name)
+            }
+            encoder.writeArrayHeader(count: 1)
+            encoder.writeBulkString("PING")
+        }
+        let nodeName = self.nodeName
+        return promise.futureResult.flatMapThrowing { reply in
+            if let message = reply.errorMessage {
+                throw CacheError(.server, message, node: nodeName)
+            }
+        }
+    }
+
+    // MARK: Requests
+
+    /// Sends one request (one or more commands written by `encode`) and waits for its last reply.
+    ///
+    /// - Parameters:
+    ///   - replies: How many replies the commands produce; the last one is returned (an error reply among the
+    ///     earlier ones is returned instead).
+    ///   - encode: Writes the commands; it runs under the connection's lock, so it must be quick.
+    /// - Returns: The reply, which may be an error reply.
+    /// - Throws: ``CacheError`` with ``CacheError/Code/timeout``, ``CacheError/Code/connectionClosed`` or
+    ///   ``CacheError/Code/cancelled``.
+    func execute(replies: Int = 1, _ encode: (inout RESPEncoder) -> Void) async throws -> RESPValue {
+        if Task.isCancelled {
+            throw CacheError(.cancelled, "the task was cancelled", node: self.nodeName)
+        }
+        let id = self.state.makeID()
+        let deadline = NIODeadline.now() + self.commandTimeout
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                self.submit(id: id, replies: replies, deadline: deadline, completion: .continuation(continuation), encode: encode)
+            }
+        } onCancel: {
+            if let completion = self.state.abandon(id: id) {
+                completion.resume(.failure(CacheError(.cancelled, "the task was cancelled", node: self.nodeName)))
+            }
+        }
+    }
+
+    private func submit(
+        id: UInt64? = nil,
+        replies: Int,
+        deadline: NIODeadline,
+        completion: CacheConnectionState.Completion,
+        encode: (inout RESPEncoder) -> Void
+    ) {
+        let id = id ?? self.state.makeID()
+        switch self.state.enqueue(id: id, replies: replies, deadline: deadline, completion: completion, encode: encode) {
+        case .failure(let error):
+            completion.resume(.failure(error.with(node: self.nodeName)))
+        case .success(let mustDrain):
+            if mustDrain {
+                let handler = self.handler
+                self.channel.eventLoop.execute { handler.value.drain() }
+            }
+        }
+    }
+
+    // MARK: Pool support
+
+    /// Requests sent and not answered yet.
+    var inFlightCount: Int { self.state.inFlight.load(ordering: .relaxed) }
+
+    /// Calls `callback` once when the connection has closed, with the error it broke with, if any.
+    func onClose(_ callback: @escaping @Sendable ((any Error)?) -> Void) {
+        let handler = self.handler
+        self.channel.closeFuture.whenComplete { _ in
+            let error = handler.value.closedWith
+            callback(error?.code == .connectionClosed && error?.underlyingError == nil ? nil : error)
+        }
+    }
+
+    /// Closes once the requests in flight are answered; new requests fail at once.
+    func close() {
+        let handler = self.handler
+        self.channel.eventLoop.execute { handler.value.closeWhenIdle() }
+    }
+
+    /// Sends a `PING` that nobody waits for; a connection that does not answer times out and closes.
+    func sendKeepalive() {
+        self.submit(replies: 1, deadline: .now() + self.commandTimeout, completion: .none) { encoder in
+            encoder.writeArrayHeader(count: 1)
+            encoder.writeBulkString("PING")
+        }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,173 @@
+import NIOCore
+import RESP
+import Synchronization
+
+/// The state one connection shares between its callers (any thread) and its channel handler (the event loop).
+///
+/// Callers encode their commands straight into one outbound buffer under the lock and append their reply slots
+/// in the same order; the first caller of a batch schedules one drain on the event loop, which writes and flushes
+/// everything encoded so far. So concurrent callers share writes and flushes (automatic pipelining), and replies
+/// are matched to slots in FIFO order. A slot whose caller timed out or was cancelled stays in the queue with no
+/// completion, so its reply is read and dropped and never reaches another caller.
+final class CacheConnectionState: Sendable {
+    /// How a reply slot is completed.
+    enum Completion {
+        case continuation(UnsafeContinuation<RESPValue, any Error>)
+        case promise(EventLoopPromise<RESPValue>)
+        /// Nobody waits (a keepalive `PING`, or a caller that gave up).
+        case none
+    }
+
+    struct Slot {
+        let id: UInt64
+        var completion: Completion
+        /// Replies this request expects (a `MULTI`…`EXEC` batch expects several; the last one completes it).
+        var remainingReplies: Int
+        /// The first error reply among the intermediate replies of a batch.
+        var firstError: RESPValue?
+        let deadline: NIODeadline
+    }
+
+    struct Inner {
+        var encoder = RESPEncoder()
+        var slots = CircularBuffer<Slot>(initialCapacity: 16)
+        var drainScheduled = false
+        var closing = false
+        var closedError: CacheError?
+    }
+
+    let inner = Mutex(Inner())
+    let inFlight = Atomic<Int>(0)
+
+    /// Appends one request (one or more commands, encoded by `encode`) and its reply slot.
+    ///
+    /// - Returns: Whether the caller must schedule a drain on the event loop, or the error when the connection is
+    ///   closed or closing.
+    func enqueue(
+        id: UInt64,
+        replies: Int,
+        deadline: NIODeadline,
+        completion: Completion,
+        encode: (inout RESPEncoder) -> Void
+    ) -> Result<Bool, CacheError> {
+        self.inner.withLock { inner in
+            if let error = inner.closedError { return .failure(error) }
+            if inner.closing {
+                return .failure(CacheError(.connectionClosed, "the connection is closing"))
+            }
+            encode(&inner.encoder)
+            inner.slots.append(Slot(id: id, completion: completion, remainingReplies: replies, firstError: nil, deadline: deadline))
+            self.inFlight.add(1, ordering: .relaxed)
+            if inner.drainScheduled { return .success(false) }
+            inner.drainScheduled = true
+            return .success(true)
+        }
+    }
+
+    private let nextID = Atomic<UInt64>(0)
+
+    func makeID() -> UInt64 {
+        self.nextID.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Takes the bytes encoded since the last drain.
+    func takeOutbound() -> ByteBuffer? {
+        self.inner.withLock { inner in
+            inner.drainScheduled = false
+            guard inner.encoder.buffer.readableBytes > 0 else { return nil }
+            let bytes = inner.encoder.buffer
+            inner.encoder = RESPEncoder()
+            return bytes
+        }
+    }
+
+    /// What happens with one reply.
+    enum ReplyAction {
+        case complete(Completion, Result<RESPValue, any Error>)
+        case dropped
+        /// A reply nobody asked for: the stream is out of sync.
+        case unexpected
+    }
+
+    /// Matches one reply with the oldest slot.
+    func receive(_ value: RESPValue) -> ReplyAction {
+        self.inner.withLock { inner in
+            guard !inner.slots.isEmpty else { return .unexpected }
+            if inner.slots[inner.slots.startIndex].remainingReplies > 1 {
+                inner.slots[inner.slots.startIndex].remainingReplies -= 1
+                if value.isError, inner.slots[inner.slots.startIndex].firstError == nil {
+                    inner.slots[inner.slots.startIndex].firstError = value
+                }
+                return .dropped
+            }
+            let slot = inner.slots.removeFirst()
+            self.inFlight.add(-1, ordering: .relaxed)
+            if case .none = slot.completion { return .dropped }
+            if let error = slot.firstError, !value.isError {
+                return .complete(slot.completion, .success(error))
+            }
+            return .complete(slot.completion, .success(value))
+        }
+    }
+
+    /// Takes the completion of the slot `id` (it stays queued so its reply is still consumed).
+    func abandon(id: UInt64) -> Completion? {
+        self.inner.withLock { inner in
+            var index = inner.slots.endIndex
+            while index > inner.slots.startIndex {
+                index = inner.slots.index(before: index)
+                if inner.slots[index].id == id {
+                    let completion = inner.slots[index].completion
+                    inner.slots[index].completion = .none
+                    if case .none = completion { return nil }
+                    return completion
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The deadline of the oldest slot, or nil when nothing is pending.
+    func oldestDeadline() -> NIODeadline? {
+        self.inner.withLock { $0.slots.first?.deadline }
+    }
+
+    /// Marks the connection closed and takes every pending completion.
+    func close(with error: CacheError) -> [Completion] {
+        self.inner.withLock { inner in
+            if inner.closedError == nil { inner.closedError = error }
+            var completions: [Completion] = []
+            completions.reserveCapacity(inner.slots.count)
+            for slot in inner.slots {
+                if case .none = slot.completion { continue }
+                completions.append(slot.completion)
+            }
+            self.inFlight.add(-inner.slots.count, ordering: .relaxed)
+            inner.slots.removeAll()
+            inner.encoder = RESPEncoder()
+            return completions
+        }
+    }
+
+    /// Stops new requests; returns true when nothing is pending (the channel can close now).
+    func beginClosing() -> Bool {
+        self.inner.withLock { inner in
+            inner.closing = true
+            return inner.slots.isEmpty
+        }
+    }
+
+    var isClosingAndIdle: Bool {
+        self.inner.withLock { $0.closing && $0.slots.isEmpty }
+    }
+}
+
+extension CacheConnectionState.Completion {
+    func resume(_ result: Result<RESPValue, any Error>) {
+        switch self {
+        case .continuation(let continuation): continuation.resume(with: result)
+        case .promise(let promise): promise.completeWith(result)
+        case .none: break
+        }
+    }
+}
