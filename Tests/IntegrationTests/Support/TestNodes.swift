@@ -1,0 +1,91 @@
+import Caches
+import Foundation
+import RedisTestSupport
+import Synchronization
+
+/// The backends the shared suite runs against.
+enum BackendKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// The in-memory store.
+    case memory
+    /// One real Redis node.
+    case redis
+    /// Three real Redis nodes behind the ketama ring, weights 1, 2, 1.
+    case ring
+
+    /// Every backend that stores values (all but dummy).
+    static let storing: [BackendKind] = [.memory, .redis, .ring]
+
+    var description: String { self.rawValue }
+}
+
+/// Real loopback Redis nodes shared by the whole test process. Each test gets a database of its own, so tests
+/// that run in parallel (and `clear()`) never see each other's keys.
+actor TestNodes {
+    static let shared = TestNodes()
+
+    private var plain: [RedisServer] = []
+    private var nextDatabase = 0
+    static let databases = 2048
+
+    /// The three plaintext nodes, started on first use.
+    func plainNodes() async throws -> [RedisServer] {
+        if self.plain.isEmpty {
+            var servers: [RedisServer] = []
+            for _ in 0..<3 {
+                servers.append(try await RedisServer.start(extraArguments: ["--databases", "\(Self.databases)"]))
+            }
+            self.plain = servers
+        }
+        return self.plain
+    }
+
+    /// A database number no other test uses.
+    func database() -> Int {
+        self.nextDatabase += 1
+        precondition(self.nextDatabase < Self.databases, "more tests than databases: raise TestNodes.databases")
+        return self.nextDatabase
+    }
+
+    /// The URL of a fresh cache of `kind` (its own database, or its own memory store).
+    func url(for kind: BackendKind) async throws -> String {
+        switch kind {
+        case .memory:
+            return "memory://test-\(UUID().uuidString)"
+        case .redis:
+            let node = try await self.plainNodes()[0]
+            return "redis://\(node.host):\(node.port)/\(self.database())"
+        case .ring:
+            let nodes = try await self.plainNodes()
+            let hosts = nodes.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+            return "redis://\(hosts)/\(self.database())?weights=1,2,1&names=node-a,node-b,node-c"
+        }
+    }
+}
+
+/// Creates a connected cache of `kind`, runs `body`, then clears and disconnects it.
+func withCache(
+    _ kind: BackendKind,
+    ttl: Int? = nil,
+    version: CacheVersion? = nil,
+    keyPrefix: String? = nil,
+    _ body: (Cache) async throws -> Void
+) async throws {
+    let url = try await TestNodes.shared.url(for: kind)
+    let cache = try Cache(url: url, ttl: ttl, version: version, keyPrefix: keyPrefix)
+    try await cache.connect()
+    do {
+        try await body(cache)
+    } catch {
+        try? await cache.clear()
+        try? await cache.disconnect()
+        throw error
+    }
+    try await cache.clear()
+    try await cache.disconnect()
+}
+
+/// Waits until a ttl of `seconds` has certainly run out. Expiry is driven by the clock, so there is no event to
+/// await instead.
+func waitForExpiry(ofSeconds seconds: Int) async throws {
+    try await Task.sleep(for: .milliseconds(seconds * 1000 + 300))
+}
