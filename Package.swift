@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // RESP2/RESP3 codec: values, a bounded decoder and an encoder into one reused buffer.
@@ -66,7 +67,10 @@ let package = Package(
         // The `caches` command line tool.
         .executableTarget(
             name: "CachesCLI",
-            dependencies: ["Caches"],
+            dependencies: [
+                "Caches",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Starts and stops real loopback redis-server processes for the integration tests.

@@ -36,8 +36,14 @@ protocol CacheBackend: Sendable {
     func increment(_ key: String, byFloat delta: Double) async throws -> Double
     /// The name of the node that holds the key, or nil for embedded backends.
     func nodeName(forKey key: String) -> String?
+    /// Each node's health.
+    func nodeStatus() async -> [CacheNodeStatus]
 }
 
 extension CacheBackend {
     func nodeName(forKey key: String) -> String? { nil }
+
+    func nodeStatus() async -> [CacheNodeStatus] {
+        [CacheNodeStatus(name: "local", address: "embedded", weight: 1, latency: .zero, keyCount: nil, error: nil, openConnections: 0, inFlightRequests: 0, waitingRequests: 0)]
+    }
 }

@@ -1,3 +1,4 @@
+import CachePool
 import CacheRing
 import Logging
 import NIOCore
@@ -69,6 +70,47 @@ final class RedisBackend: CacheBackend {
 
     func nodeName(forKey key: String) -> String? {
         self.node(for: key).name
+    }
+
+    func nodeStatus() async -> [CacheNodeStatus] {
+        let groups = self.nodes.indices.map { (node: $0, indices: [Int]()) }
+        let results = await self.fanOut(groups) { node, _ throws(CacheError) -> (Duration, Int) in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let reply = try await node.execute(replies: 2) { encoder in
+                encoder.writeArrayHeader(count: 1)
+                encoder.writeBulkString("PING")
+                encoder.writeArrayHeader(count: 1)
+                encoder.writeBulkString("DBSIZE")
+            }
+            return (clock.now - start, reply.int ?? 0)
+        }
+        var statuses: [CacheNodeStatus] = []
+        for (index, node) in self.nodes.enumerated() {
+            let pool = node.pool.statistics
+            var status = CacheNodeStatus(
+                name: node.name,
+                address: "\(node.settings.host):\(node.settings.port)",
+                weight: self.ring.nodes[index].weight,
+                latency: nil,
+                keyCount: nil,
+                error: nil,
+                openConnections: pool.openConnections,
+                inFlightRequests: pool.inFlightRequests,
+                waitingRequests: pool.waitingRequests
+            )
+            if let result = results.first(where: { $0.group == index })?.result {
+                switch result {
+                case .success(let (latency, keys)):
+                    status.latency = latency
+                    status.keyCount = keys
+                case .failure(let error):
+                    status.error = error
+                }
+            }
+            statuses.append(status)
+        }
+        return statuses
     }
 
     // MARK: Lifecycle

@@ -1,0 +1,44 @@
+/// The health of one node: whether it answers `PING`, how fast, how many keys it holds, and its pool.
+public struct CacheNodeStatus: Sendable, CustomStringConvertible {
+    /// The node's name (its configured name, or `host:port`).
+    public var name: String
+    /// `host:port`, or `memory`/`dummy` for the embedded backends.
+    public var address: String
+    /// The ring weight.
+    public var weight: UInt32
+    /// The round trip of `PING` + `DBSIZE`, or nil when the node did not answer.
+    public var latency: Duration?
+    /// The keys in the node's database (`DBSIZE`), or nil when the node did not answer.
+    public var keyCount: Int?
+    /// Why the node did not answer.
+    public var error: CacheError?
+    /// Open connections of the node's pool.
+    public var openConnections: Int
+    /// Requests sent and not answered yet.
+    public var inFlightRequests: Int
+    /// Callers waiting for a usable connection.
+    public var waitingRequests: Int
+
+    /// Whether the node answered.
+    public var isHealthy: Bool { self.error == nil }
+
+    public var description: String {
+        if let error = self.error {
+            return "\(self.name) (\(self.address)): DOWN: \(error.message)"
+        }
+        let micros = self.latency.map { Double($0.components.attoseconds) / 1e12 + Double($0.components.seconds) * 1e6 } ?? 0
+        return "\(self.name) (\(self.address)): ok, \(Int(micros)) µs, \(self.keyCount ?? 0) keys, \(self.openConnections) connection(s)"
+    }
+}
+
+extension Cache {
+    /// Asks every node for `PING` and `DBSIZE` at once and reports each node's health and pool state.
+    ///
+    /// A node that is down does not make this throw: its status carries the error.
+    ///
+    /// - Returns: One status per node, in configuration order.
+    /// - Throws: ``CacheError/Code/notConnected``.
+    public func nodeStatus() async throws -> [CacheNodeStatus] {
+        await (try self.backend()).nodeStatus()
+    }
+}
