@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct CacheRingTestsPlaceholder {
-    @Test func builds() { #expect(Bool(true)) }
-}
