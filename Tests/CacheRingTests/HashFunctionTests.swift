@@ -1,5 +1,6 @@
-@testable import CacheRing
 import Testing
+
+@testable import CacheRing
 
 @Suite struct HashFunctionTests {
     @Test func fixtureCoversEveryFunction() throws {

@@ -1,5 +1,6 @@
-@testable import CacheRing
 import Testing
+
+@testable import CacheRing
 
 @Suite struct HashRingTests {
     static func equalNodes(_ count: Int) -> [HashRing.Node] {
@@ -43,12 +44,13 @@ import Testing
         #expect(short == expected)
     }
 
-    @Test(arguments: [
-        ([3, 1, 5], [160, 52, 264]),
-        ([1, 2, 1], [120, 240, 120]),
-        ([1, 1, 2, 5], [68, 68, 140, 352]),
-        ([1], [160]),
-    ] as [([UInt32], [Int])])
+    @Test(
+        arguments: [
+            ([3, 1, 5], [160, 52, 264]),
+            ([1, 2, 1], [120, 240, 120]),
+            ([1, 1, 2, 5], [68, 68, 140, 352]),
+            ([1], [160]),
+        ] as [([UInt32], [Int])])
     func weightedPointCounts(_ weights: [UInt32], _ expected: [Int]) throws {
         let nodes = weights.enumerated().map { HashRing.Node(name: "node-\($0.offset)", weight: $0.element) }
         let ring = try HashRing(nodes: nodes)
@@ -75,10 +77,11 @@ import Testing
         let second = ring.points.filter { $0.nodeIndex == 1 }.map(\.value).sorted()
         #expect(first.count == 160)
         #expect(first == second)
-        // Shorter names keep their suffix: 271 bytes + "-0" differs between the two.
+        // Shorter names are hashed whole: two 201-byte names that differ in the last byte get different points.
         let short = String(repeating: "x", count: 200)
         let distinct = try HashRing(nodes: [.init(name: short + "a"), .init(name: short + "b")])
-        #expect(distinct.points.filter { $0.nodeIndex == 0 }.map(\.value).sorted() != distinct.points.filter { $0.nodeIndex == 1 }.map(\.value).sorted())
+        #expect(
+            distinct.points.filter { $0.nodeIndex == 0 }.map(\.value).sorted() != distinct.points.filter { $0.nodeIndex == 1 }.map(\.value).sorted())
     }
 
     // MARK: Lookup
