@@ -6,18 +6,27 @@ struct ExternalNodes: Sendable {
     /// The environment variable that names servers which already run.
     static let variable = "CACHE_TEST_NODES"
 
-    private static let cursor = Atomic<Int>(0)
+    /// The round-robin position, shared by the copies of one parsed list.
+    private final class Cursor: Sendable {
+        let position = Atomic<Int>(0)
+    }
+
+    /// `CACHE_TEST_NODES`, parsed once per process so round-robin spans every ``RedisServer/start(password:aclUser:tls:extraArguments:allowExternal:)``.
+    private static let fromEnvironment: Result<ExternalNodes?, any Error> = Result {
+        guard let value = ProcessInfo.processInfo.environment[Self.variable] else { return nil }
+        return try Self.parse(value)
+    }
 
     /// The configured nodes, in order.
     let nodes: [RedisServer]
+    private let cursor = Cursor()
 
     /// Reads `CACHE_TEST_NODES`.
     ///
     /// - Returns: The nodes, or `nil` if the variable is unset or empty.
     /// - Throws: ``RedisServerError`` `.invalidConfiguration` if an entry is not `host:port`.
     static func configured() throws -> ExternalNodes? {
-        guard let value = ProcessInfo.processInfo.environment[Self.variable] else { return nil }
-        return try Self.parse(value)
+        try Self.fromEnvironment.get()
     }
 
     /// Parses a `host:port,host:port` list.
@@ -42,7 +51,7 @@ struct ExternalNodes: Sendable {
 
     /// The next node, round-robin across calls.
     func next() -> RedisServer {
-        let index = Self.cursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        let index = self.cursor.position.wrappingAdd(1, ordering: .relaxed).oldValue
         return self.nodes[index % self.nodes.count]
     }
 }

@@ -146,10 +146,11 @@ public final class RedisServer: Sendable {
         if pid != 0 {
             signalProcess(pid, SIGCONT)
             signalProcess(pid, SIGKILL)
-            ProcessRegistry.unregister(pid)
+            ProcessRegistry.unregister(pid: pid)
         }
         if !self.directory.isEmpty {
             TemporaryDirectory.remove(self.directory)
+            ProcessRegistry.unregister(directory: self.directory)
         }
     }
 
@@ -185,6 +186,7 @@ public final class RedisServer: Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let directory = try TemporaryDirectory.make(prefix: "swift-caches-redis")
+            ProcessRegistry.register(directory: directory)
             let port = tls.map(\.keepPlaintextPort) ?? true ? try Loopback.freePort() : 0
             let tlsPort = tls == nil ? nil : try Loopback.freePort()
             let server = RedisServer(
@@ -431,7 +433,7 @@ extension RedisServer {
         try? FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: logFile)
         let (pid, exit) = try ChildProcess.spawn(executable: self.executable, arguments: self.arguments, outputFile: stdioFile)
-        ProcessRegistry.register(pid)
+        ProcessRegistry.register(pid: pid)
         self.state.withLock { state in
             state.pid = pid
             state.exit = exit
@@ -472,7 +474,7 @@ extension RedisServer {
     }
 
     private func markExited(pid: Int32) {
-        ProcessRegistry.unregister(pid)
+        ProcessRegistry.unregister(pid: pid)
         self.state.withLock { state in
             if state.pid == pid {
                 state.pid = 0
