@@ -1,5 +1,6 @@
-@testable import RedisTestSupport
 import Testing
+
+@testable import RedisTestSupport
 
 /// `CACHE_TEST_NODES` parsing and the rules for nodes the harness does not own.
 @Suite struct HarnessExternalNodesTests {

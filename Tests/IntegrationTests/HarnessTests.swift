@@ -3,9 +3,9 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The test harness itself: real `redis-server` processes started, controlled and cleaned up by `RedisServer`.
@@ -183,12 +183,18 @@ private struct SelfSignedCertificates {
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
             .write(toFile: extensions, atomically: true, encoding: .utf8)
         let steps: [[String]] = [
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=harness-ca",
-             "-keyout", directory + "/ca.key", "-out", certificates.caFile],
-            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-             "-keyout", certificates.keyFile, "-out", directory + "/server.csr"],
-            ["x509", "-req", "-in", directory + "/server.csr", "-CA", certificates.caFile, "-CAkey", directory + "/ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", certificates.certFile],
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=harness-ca",
+                "-keyout", directory + "/ca.key", "-out", certificates.caFile,
+            ],
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                "-keyout", certificates.keyFile, "-out", directory + "/server.csr",
+            ],
+            [
+                "x509", "-req", "-in", directory + "/server.csr", "-CA", certificates.caFile, "-CAkey", directory + "/ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", certificates.certFile,
+            ],
         ]
         for step in steps {
             let output = try await ProcessRunner.run(openssl, arguments: step, timeout: .seconds(30))

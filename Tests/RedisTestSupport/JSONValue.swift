@@ -3,12 +3,19 @@
 /// Numbers decode as ``int(_:)`` when they are whole and fit `Int64` (`1.0` included), otherwise as
 /// ``double(_:)``; object member order is not kept.
 public enum JSONValue: Sendable, Hashable, Decodable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A whole number that fits `Int64`.
     case int(Int64)
+    /// Any other number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object; member order is not kept.
     case object([String: JSONValue])
 
     /// Decodes any JSON value.

@@ -1,9 +1,10 @@
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Loopback socket helpers: free ports and a RESP `PING` probe. Everything binds or connects to 127.0.0.1 only.
@@ -11,21 +12,46 @@ enum Loopback {
     /// The ports this process has already handed out, so two servers started at once never get the same one.
     private static let handedOut = Mutex<Set<Int>>([])
 
-    /// Picks a TCP port on 127.0.0.1 that is free right now, by binding a socket to port 0.
+    /// Picks a TCP port on 127.0.0.1 that is free right now.
     ///
-    /// Another process may still take it before the server binds it: callers retry on "address in use".
+    /// It prefers a random port below the kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), so
+    /// a client's outgoing connection cannot take the port while a test has the server down for a restart; it
+    /// falls back to binding port 0. Another process may still take the port before the server binds it: callers
+    /// retry on "address in use".
     ///
     /// - Returns: The port.
     /// - Throws: ``RedisServerError`` `.startFailed` if no socket can be bound.
     static func freePort() throws -> Int {
+        let ephemeralStart = self.ephemeralRangeStart()
+        if ephemeralStart > 12_000 {
+            for _ in 0..<64 {
+                let port = Int.random(in: 10_000..<ephemeralStart)
+                if self.reserve(port), (try? self.bind(port: port)) == port {
+                    return port
+                }
+            }
+        }
         for _ in 0..<32 {
-            let port = try self.bindEphemeralPort()
-            let isNew = self.handedOut.withLock { ports in ports.insert(port).inserted }
-            if isNew {
+            let port = try self.bind(port: 0)
+            if self.reserve(port) {
                 return port
             }
         }
         throw RedisServerError(.startFailed, "no free loopback port found")
+    }
+
+    /// Marks a port as handed out; `false` if it already was.
+    private static func reserve(_ port: Int) -> Bool {
+        self.handedOut.withLock { ports in ports.insert(port).inserted }
+    }
+
+    /// The first port of the kernel's ephemeral range, or 0 if it cannot be read.
+    private static func ephemeralRangeStart() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+            let first = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first,
+            let low = Int(first)
+        else { return 0 }
+        return low
     }
 
     /// Sends `PING` to 127.0.0.1:`port` and reports whether any RESP reply (`+PONG`, `-NOAUTH …`) came back.
@@ -56,17 +82,20 @@ enum Loopback {
         return received > 0 && (reply[0] == UInt8(ascii: "+") || reply[0] == UInt8(ascii: "-"))
     }
 
-    private static func bindEphemeralPort() throws -> Int {
+    /// Binds a socket to 127.0.0.1:`port` (0 for any) and closes it.
+    ///
+    /// - Returns: The port that was bound.
+    private static func bind(port: Int) throws -> Int {
         let fd = self.makeSocket()
         guard fd >= 0 else { throw RedisServerError(.startFailed, "socket() failed: errno \(errno)") }
         defer { close(fd) }
-        var address = self.loopbackAddress(port: 0)
+        var address = self.loopbackAddress(port: port)
         let bound = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                systemBind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { throw RedisServerError(.startFailed, "bind(127.0.0.1:0) failed: errno \(errno)") }
+        guard bound == 0 else { throw RedisServerError(.startFailed, "bind(127.0.0.1:\(port)) failed: errno \(errno)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let named = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
@@ -77,9 +106,9 @@ enum Loopback {
 
     private static func makeSocket() -> Int32 {
         #if canImport(Glibc)
-        socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        socket(AF_INET, SOCK_STREAM, 0)
+            socket(AF_INET, SOCK_STREAM, 0)
         #endif
     }
 
@@ -90,4 +119,9 @@ enum Loopback {
         address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
         return address
     }
+}
+
+/// `bind(2)`, reachable under another name because ``Loopback`` has its own `bind(port:)`.
+private func systemBind(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+    bind(fd, address, length)
 }

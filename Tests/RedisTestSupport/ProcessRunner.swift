@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a finished helper process printed and how it exited.
@@ -107,7 +107,8 @@ public enum ProcessRunner {
     /// - Returns: Its absolute path, or `nil` if no directory has it.
     public static func locate(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init)
+        let directories =
+            path.split(separator: ":").map(String.init)
             + ["/usr/local/bin", "/usr/bin", "/usr/sbin", "/bin", "/sbin"]
         for directory in directories where !directory.isEmpty {
             let candidate = directory + "/" + name

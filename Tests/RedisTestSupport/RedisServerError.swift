@@ -25,6 +25,7 @@ public struct RedisServerError: Error, CustomStringConvertible {
         /// `CACHE_TEST_NODES` or another input could not be parsed.
         public static var invalidConfiguration: Self { .init(base: .invalidConfiguration) }
 
+        /// The code's name, such as `toolNotFound`.
         public var description: String {
             switch self.base {
             case .toolNotFound: "toolNotFound"
@@ -61,6 +62,7 @@ public struct RedisServerError: Error, CustomStringConvertible {
         self.line = line
     }
 
+    /// The code, the message and where the error was raised.
     public var description: String {
         "RedisServerError.\(self.code): \(self.message) (\(self.file):\(self.line))"
     }
