@@ -20,7 +20,8 @@ fi
 
 # The Python seed library (async-caches 0.3.0) for the interop test, in a private venv.
 venv=.venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import caches, aioredis' 2>/dev/null; then
+seed_ok='import importlib.metadata as m, caches, aioredis; assert m.version("async-caches") == "0.3.0"'
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "$seed_ok" 2>/dev/null; then
     echo "deps: creating $venv with async-caches 0.3.0"
     python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; python3 -m virtualenv "$venv"; }
     "$venv/bin/pip" install -q --disable-pip-version-check 'async-caches==0.3.0' 'aioredis<2'

@@ -211,19 +211,17 @@ public struct HashRing: Sendable {
     /// - Returns: An index into ``nodes``.
     public func nodeIndex(forHash hash: UInt32) -> Int {
         self.points.withUnsafeBufferPointer { points in
-            // Lower bound: the first point whose value is >= hash.
-            var low = 0
+            // Lower bound (the first point whose value is >= hash), branch-free: `base` stays the last index
+            // known to be < hash, or 0.
+            var base = 0
             var remaining = points.count
-            while remaining > 0 {
+            while remaining > 1 {
                 let half = remaining >> 1
-                if points[low &+ half].value < hash {
-                    low = low &+ half &+ 1
-                    remaining = remaining &- half &- 1
-                } else {
-                    remaining = half
-                }
+                base = points[base &+ half].value < hash ? base &+ half : base
+                remaining = remaining &- half
             }
-            return Int(points[low == points.count ? 0 : low].node)
+            let lowerBound = points[base].value < hash ? base &+ 1 : base
+            return Int(points[lowerBound == points.count ? 0 : lowerBound].node)
         }
     }
 

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// The twemproxy ketama vectors recorded from a real nutcracker 0.5.0 (`Fixtures/ketama-vectors.json`).
+struct KetamaVectors: Decodable {
+    struct Server: Decodable {
+        var entry: String
+        var ketamaName: String
+        var weight: UInt32
+        var points: Int
+
+        enum CodingKeys: String, CodingKey {
+            case entry, weight, points
+            case ketamaName = "ketama_name"
+        }
+    }
+
+    struct ContinuumPoint: Decodable {
+        var value: UInt32
+        var server: String
+
+        init(from decoder: any Decoder) throws {
+            var container = try decoder.unkeyedContainer()
+            self.value = try container.decode(UInt32.self)
+            self.server = try container.decode(String.self)
+        }
+    }
+
+    struct Vector: Decodable {
+        var key: String?
+        var keyHex: String
+        var hashedPartHex: String
+        var hash: UInt32
+        var serverIndex: Int
+        var server: String
+
+        enum CodingKeys: String, CodingKey {
+            case key, hash, server
+            case keyHex = "key_hex"
+            case hashedPartHex = "hashed_part_hex"
+            case serverIndex = "server_index"
+        }
+
+        var keyBytes: [UInt8] { hexBytes(self.keyHex) }
+        var hashedPart: [UInt8] { hexBytes(self.hashedPartHex) }
+    }
+
+    struct Config: Decodable {
+        var id: String
+        var distribution: String
+        var hash: String
+        var hashTag: String?
+        var servers: [Server]
+        var continuumPointsTotal: Int
+        var continuumHead: [ContinuumPoint]
+        var continuumTail: [ContinuumPoint]
+        var vectors: [Vector]
+
+        enum CodingKeys: String, CodingKey {
+            case id, distribution, hash, servers, vectors
+            case hashTag = "hash_tag"
+            case continuumPointsTotal = "continuum_points_total"
+            case continuumHead = "continuum_head"
+            case continuumTail = "continuum_tail"
+        }
+    }
+
+    struct HashValue: Decodable {
+        var key: String?
+        var keyHex: String
+        var hash: UInt32
+
+        enum CodingKeys: String, CodingKey {
+            case key, hash
+            case keyHex = "key_hex"
+        }
+
+        var keyBytes: [UInt8] { hexBytes(self.keyHex) }
+    }
+
+    var configs: [Config]
+    var hashValues: [String: [HashValue]]
+
+    enum CodingKeys: String, CodingKey {
+        case configs
+        case hashValues = "hash_values"
+    }
+
+    /// Loads the fixture from the test bundle.
+    static func load() throws -> KetamaVectors {
+        let url = try #require(
+            Bundle.module.url(forResource: "ketama-vectors", withExtension: "json", subdirectory: "Fixtures"),
+            "Fixtures/ketama-vectors.json is missing from the test bundle"
+        )
+        return try JSONDecoder().decode(KetamaVectors.self, from: Data(contentsOf: url))
+    }
+
+    /// The vectors, loaded once.
+    static let shared: Result<KetamaVectors, any Error> = Result { try KetamaVectors.load() }
+}
+
+/// Decodes a lowercase or uppercase hex string into bytes.
+func hexBytes(_ hex: String) -> [UInt8] {
+    let digits = Array(hex.utf8)
+    precondition(digits.count.isMultiple(of: 2), "odd hex length")
+    func nibble(_ digit: UInt8) -> UInt8 {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: preconditionFailure("not a hex digit")
+        }
+    }
+    return stride(from: 0, to: digits.count, by: 2).map { nibble(digits[$0]) << 4 | nibble(digits[$0 + 1]) }
+}

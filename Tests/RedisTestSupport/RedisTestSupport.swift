@@ -1,1 +1,0 @@
-// Test support: loopback redis-server processes. See RedisServer.
