@@ -134,12 +134,12 @@ public struct JSONObject: Sendable {
 extension JSONObject: Sequence {
     /// Iterates over the members in insertion order.
     public struct Iterator: IteratorProtocol {
-            var base: IndexingIterator<[(key: String, value: JSONValue)]>
+        var base: IndexingIterator<[(key: String, value: JSONValue)]>
 
         /// Returns the next member, or `nil` after the last one.
         ///
         /// - Returns: The next key-value pair.
-            public mutating func next() -> (key: String, value: JSONValue)? {
+        public mutating func next() -> (key: String, value: JSONValue)? {
             self.base.next()
         }
     }
