@@ -4,6 +4,9 @@ import NIOCore
 /// reads.
 ///
 /// `String`, `Int`, `Double`, `Bool`, ``JSONValue`` and `[String]` skip the `Encoder`/`Decoder` machinery.
+/// Input must be UTF-8 (a leading byte order mark is skipped); Python's UTF-16/UTF-32 detection is not done, since
+/// async-caches only ever writes ASCII. Note that synthesized `Encodable` conformances leave out `nil` optionals
+/// (`encodeIfPresent`), where a Python dict would hold the key with `null`.
 package enum CacheJSON {
     /// Appends the JSON text of `value` to `buffer`; throws EncodingError for NaN/inf or unencodable values.
     ///
