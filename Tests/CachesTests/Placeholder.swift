@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct CachesTestsPlaceholder {
-    @Test func builds() { #expect(Bool(true)) }
-}
