@@ -93,7 +93,7 @@ import Testing
     }
 
     @Test func scopedCacheConnectsAndDisconnects() async throws {
-        let value = try await Cache.with(url: "memory://scoped") { cache in
+        let value = try await Cache.with(url: "memory://scoped") { cache async throws in
             #expect(cache.isConnected)
             try await cache.set("test", "Ok!")
             return try await cache.get("test", as: String.self)

@@ -11,7 +11,7 @@ import Testing
     }
 
     @Test func writesAreNoOpsAndReadsMiss() async throws {
-        try await self.withDummy { cache in
+        try await self.withDummy { cache async throws in
             try await cache.set("test", "Ok!")
             #expect(try await cache.get("test", as: String.self) == nil)
             try await cache.set("test", "Ok!", version: 1)
@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func getOrSetReturnsTheDefaultAndStoresNothing() async throws {
-        try await self.withDummy { cache in
+        try await self.withDummy { cache async throws in
             #expect(try await cache.getOrSet("test", default: "Ok!") == "Ok!")
             let computed = try await cache.getOrSet("test", as: String.self) {
                 try await Task.sleep(for: .milliseconds(1))
@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func touchIsFalseAndIncrReturnsTheDelta() async throws {
-        try await self.withDummy { cache in
+        try await self.withDummy { cache async throws in
             try await cache.set("test", "Ok!", ttl: 10)
             #expect(try await cache.touch("test") == false)
             #expect(try await cache.touch("undefined", ttl: 10) == false)
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func badValuesStillFail() async throws {
-        try await self.withDummy { cache in
+        try await self.withDummy { cache async throws in
             let error = await #expect(throws: CacheError.self) { try await cache.set("nan", Double.nan) }
             #expect(error?.code == .encodingFailed)
         }

@@ -15,7 +15,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeGet(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!")
             #expect(try await cache.get("test", as: String.self) == "Ok!")
         }
@@ -23,7 +23,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeDict(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", ["hello": "world"])
             #expect(try await cache.get("test", as: [String: String].self) == ["hello": "world"])
         }
@@ -31,7 +31,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeList(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", ["hello", "world"])
             #expect(try await cache.get("test", as: [String].self) == ["hello", "world"])
         }
@@ -39,7 +39,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeUnicodeString(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "łóć")
             #expect(try await cache.get("test", as: String.self) == "łóć")
         }
@@ -47,7 +47,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeCodableStructAndJSONValue(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             let point = Point(x: 3, y: 1.0, label: nil)
             try await cache.set("point", point)
             #expect(try await cache.get("point", as: Point.self) == point)
@@ -59,7 +59,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func keyCanBeVersioned(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!", version: 1)
             try await cache.set("test", "Nope!", version: 2)
             #expect(try await cache.get("test", as: String.self, version: 1) == "Ok!")
@@ -69,7 +69,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func nilIsReturnedForExpiredKey(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!", ttl: 1)
             #expect(try await cache.get("test", as: String.self) == "Ok!")
             try await waitForExpiry(ofSeconds: 1)
@@ -80,7 +80,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func nilOrDefaultIsReturnedForMissingKeyOrVersion(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             #expect(try await cache.get("missing", as: String.self) == nil)
             #expect(try await cache.get("missing", default: "default") == "default")
             try await cache.set("test", "Ok!")
@@ -91,7 +91,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func storedNullReadsAsMissing(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("null", JSONValue.null)
             #expect(try await cache.get("null", as: JSONValue.self) == nil)
             #expect(try await cache.get("null", default: "default") == "default")
@@ -104,7 +104,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func keyCanBeAdded(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             #expect(try await cache.add("test", "Ok!") == true)
             #expect(try await cache.get("test", as: String.self) == "Ok!")
         }
@@ -112,7 +112,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func keyCanBeAddedWithTTL(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             #expect(try await cache.add("test", "Ok!", ttl: 1))
             #expect(try await cache.get("test", as: String.self) == "Ok!")
             try await waitForExpiry(ofSeconds: 1)
@@ -123,7 +123,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func keyIsNotAddedIfAlreadySet(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Initial")
             #expect(try await cache.add("test", "Ok!") == false)
             #expect(try await cache.get("test", as: String.self) == "Initial")
@@ -134,7 +134,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func getOrSetSetsValueIfKeyIsUndefined(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             #expect(try await cache.getOrSet("test", default: "Ok!") == "Ok!")
             #expect(try await cache.get("test", as: String.self) == "Ok!")
         }
@@ -142,7 +142,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func getOrSetReturnsAndKeepsPreviousValue(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!")
             #expect(try await cache.getOrSet("test", default: "New") == "Ok!")
             #expect(try await cache.get("test", as: String.self) == "Ok!")
@@ -151,7 +151,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func getOrSetOverwritesExpiredKey(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!", ttl: 1)
             try await waitForExpiry(ofSeconds: 1)
             #expect(try await cache.getOrSet("test", default: "New") == "New")
@@ -161,7 +161,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func getOrSetClosureRunsOnlyOnMiss(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             var calls = 0
             let first = try await cache.getOrSet("test", as: String.self) {
                 calls += 1
@@ -182,7 +182,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func manyKeysCanBeGet(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("key", "Ok!")
             try await cache.set("key2", "Ok2!")
             let values = try await cache.getMany(["key", "key2", "undefined"], as: String.self)
@@ -195,7 +195,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func manyExpiredKeysAreReturnedAsNil(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("key", "Ok!", ttl: 1)
             try await cache.set("key2", "Ok2!")
             try await waitForExpiry(ofSeconds: 1)
@@ -207,7 +207,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func manyKeysCanBeSetWithAndWithoutTTL(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.setMany(["key": "Ok!", "key2": "Ok2!"])
             #expect(try await cache.get("key", as: String.self) == "Ok!")
             #expect(try await cache.get("key2", as: String.self) == "Ok2!")
@@ -221,7 +221,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func manyKeysCallsWithNoKeysDoNothing(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             #expect(try await cache.getMany([String](), as: String.self).isEmpty)
             try await cache.setMany([String: String]())
             try await cache.deleteMany([String]())
@@ -230,7 +230,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func manyKeysCanBeDeleted(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("key", "Ok!")
             try await cache.set("key2", "Ok2!")
             try await cache.deleteMany(["key", "key2", "undefined"])
@@ -241,7 +241,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func manyKeysAcrossVersionsAndDuplicates(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             let keys = (0..<200).map { "many-\($0)" }
             try await cache.setMany(Dictionary(uniqueKeysWithValues: keys.map { ($0, $0.uppercased()) }), version: 3)
             let values = try await cache.getMany(keys + keys.prefix(10), as: String.self, version: 3)
@@ -255,7 +255,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeDeletedAndMissingKeyDeleteIsFine(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!")
             try await cache.delete("test")
             #expect(try await cache.get("test", as: String.self) == nil)
@@ -265,7 +265,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeysAreCleared(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("key", "Ok!")
             try await cache.set("key2", "Ok2!")
             try await cache.clear()
@@ -278,7 +278,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func touchRemovesExpiredKeyTTL(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!", ttl: 1)
             #expect(try await cache.touch("test") == true)
             try await waitForExpiry(ofSeconds: 1)
@@ -288,7 +288,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func touchUpdatesKeyTTL(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!", ttl: 1)
             #expect(try await cache.touch("test", ttl: 10) == true)
             try await waitForExpiry(ofSeconds: 1)
@@ -298,7 +298,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func touchDoesNothingForMissingKey(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             #expect(try await cache.touch("undefined", ttl: 10) == false)
             #expect(try await cache.get("undefined", as: String.self) == nil)
         }
@@ -306,7 +306,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: [BackendKind.redis, .ring])
     func touchOnPersistentKeyReturnsFalseOnRedis(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!")
             #expect(try await cache.touch("test") == false, "PERSIST on a persistent key replies 0, as in the seed")
         }
@@ -316,7 +316,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeIncreasedAndDecreased(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", 10)
             #expect(try await cache.incr("test") == 11)
             #expect(try await cache.incr("test", by: 2) == 13)
@@ -328,7 +328,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func setKeyCanBeIncreasedAndDecreasedByFloat(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", 10.0)
             #expect(try await cache.incr("test", by: 2.5) == 12.5)
             #expect(try await cache.decr("test", by: 2.5) == 10.0)
@@ -338,7 +338,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func incrementingMissingKeyStoresDelta(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             #expect(try await cache.incr("counter", by: 5) == 5)
             #expect(try await cache.decr("other", by: 3) == -3)
             #expect(try await cache.incr("float", by: 0.5) == 0.5)
@@ -348,7 +348,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func incrementKeepsTTL(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("test", 1, ttl: 1)
             #expect(try await cache.incr("test") == 2)
             try await waitForExpiry(ofSeconds: 1)
@@ -358,7 +358,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func incrementingNonNumericValueIsTypedError(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             try await cache.set("text", "hello")
             let error = await #expect(throws: CacheError.self) { try await cache.incr("text") }
             #expect(error?.code == .notNumeric)
@@ -374,7 +374,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func defaultTTLAppliesToEveryWrite(kind: BackendKind) async throws {
-        try await withCache(kind, ttl: 1) { cache in
+        try await withCache(kind, ttl: 1) { cache async throws in
             try await cache.set("set", 1)
             #expect(try await cache.add("add", 2))
             _ = try await cache.getOrSet("getOrSet", default: 3)
@@ -390,7 +390,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func prefixAndVersionShapeTheKeys(kind: BackendKind) async throws {
-        try await withCache(kind, version: 7, keyPrefix: "p") { cache in
+        try await withCache(kind, version: 7, keyPrefix: "p") { cache async throws in
             #expect(cache.makeKey("k") == "p:7:k")
             #expect(cache.makeKey("k", version: "v1") == "p:v1:k")
             #expect(cache.makeKey("k", version: 0) == "p:7:k")
@@ -402,7 +402,7 @@ struct CacheSuiteTests {
 
     @Test(arguments: BackendKind.storing)
     func badInputIsRejectedBeforeAnyIO(kind: BackendKind) async throws {
-        try await withCache(kind) { cache in
+        try await withCache(kind) { cache async throws in
             for ttl in [0, -1] {
                 let error = await #expect(throws: CacheError.self) { try await cache.set("k", "v", ttl: ttl) }
                 #expect(error?.code == .invalidArgument)

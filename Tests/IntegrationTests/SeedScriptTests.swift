@@ -56,7 +56,7 @@ import Testing
                 #expect(record.key == vector.key)
                 #expect(record.rawKeyHex == vector.rawKey.hex, "\(vector.case): read used another key")
                 let text = try #require(vector.rawValue?.utf8)
-                let expected = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                let expected = try JSONDecoder().decode(SeedValue.self, from: Data(text.utf8))
                 #expect(record.value == expected, "\(vector.case): read \(record.value), stored \(text)")
                 #expect(record.type == pythonType(ofJSON: text), "\(vector.case): \(text) read as \(record.type)")
             }

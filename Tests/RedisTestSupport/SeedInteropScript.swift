@@ -9,7 +9,7 @@ public struct SeedReadRecord: Sendable, Decodable {
     /// The raw Redis key async-caches built, as lowercase hex.
     public let rawKeyHex: String
     /// The decoded value.
-    public let value: JSONValue
+    public let value: SeedValue
     /// The Python type of the value: `str`, `int`, `float`, `bool`, `null`, `list` or `dict`.
     public let type: String
 

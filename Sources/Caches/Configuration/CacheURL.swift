@@ -10,6 +10,12 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
         public var host: String
         /// The port, if the URL gives one.
         public var port: Int?
+
+        /// Creates a host entry.
+        public init(host: String, port: Int?) {
+            self.host = host
+            self.port = port
+        }
     }
 
     /// The scheme, which names the backend: `redis`, `rediss`, `memory`, `locmem` or `dummy`.

@@ -23,20 +23,23 @@ enum BackendKind: String, CaseIterable, Sendable, CustomStringConvertible {
 actor TestNodes {
     static let shared = TestNodes()
 
-    private var plain: [RedisServer] = []
+    private var plain: Task<[RedisServer], any Error>?
     private var nextDatabase = 0
     static let databases = 2048
 
     /// The three plaintext nodes, started on first use.
     func plainNodes() async throws -> [RedisServer] {
-        if self.plain.isEmpty {
+        if let plain = self.plain { return try await plain.value }
+        // One start for all callers: the actor is re-entered while the servers start.
+        let starting = Task {
             var servers: [RedisServer] = []
             for _ in 0..<3 {
                 servers.append(try await RedisServer.start(extraArguments: ["--databases", "\(Self.databases)"]))
             }
-            self.plain = servers
+            return servers
         }
-        return self.plain
+        self.plain = starting
+        return try await starting.value
     }
 
     /// A database number no other test uses.

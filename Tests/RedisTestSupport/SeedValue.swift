@@ -2,7 +2,7 @@
 ///
 /// Numbers decode as ``int(_:)`` when they are whole and fit `Int64` (`1.0` included), otherwise as
 /// ``double(_:)``; object member order is not kept.
-public enum JSONValue: Sendable, Hashable, Decodable {
+public enum SeedValue: Sendable, Hashable, Decodable {
     /// `null`.
     case null
     /// `true` or `false`.
@@ -14,9 +14,9 @@ public enum JSONValue: Sendable, Hashable, Decodable {
     /// A string.
     case string(String)
     /// An array.
-    case array([JSONValue])
+    case array([SeedValue])
     /// An object; member order is not kept.
-    case object([String: JSONValue])
+    case object([String: SeedValue])
 
     /// Decodes any JSON value.
     ///
@@ -34,10 +34,10 @@ public enum JSONValue: Sendable, Hashable, Decodable {
             self = .double(value)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
+        } else if let value = try? container.decode([SeedValue].self) {
             self = .array(value)
         } else {
-            self = .object(try container.decode([String: JSONValue].self))
+            self = .object(try container.decode([String: SeedValue].self))
         }
     }
 }
