@@ -7,7 +7,10 @@ import Testing
 
 @Suite("OpenSSLClientHandler over in-memory channels", .sharedCertificates)
 struct OpenSSLClientHandlerTests {
-    private func trustingClient(_ certificates: TestCertificates, verification: OpenSSLConfiguration.CertificateVerification = .fullVerification)
+    private func trustingClient(
+        _ certificates: TestCertificates,
+        verification: OpenSSLConfiguration.CertificateVerification = .fullVerification
+    )
         throws -> OpenSSLContext
     {
         try OpenSSLContext(
@@ -431,6 +434,39 @@ struct OpenSSLClientHandlerTests {
             #expect(error.message.contains("-ERR unknown command"))
             #expect(!error.openSSLErrors.isEmpty)
             #expect(!client.isActive)
+        }
+    }
+}
+
+@Suite("OpenSSLClientHandler added to an active channel", .sharedCertificates)
+struct OpenSSLClientHandlerAddedWhenActiveTests {
+    @Test func handshakeStartsInHandlerAdded() throws {
+        try withCertificates { certificates in
+            let client = EmbeddedChannel()
+            let server = EmbeddedChannel()
+            defer {
+                _ = try? client.finish(acceptAlreadyClosed: true)
+                _ = try? server.finish(acceptAlreadyClosed: true)
+            }
+            try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6379)).wait()
+            try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            #expect(try client.readOutbound(as: ByteBuffer.self) == nil)
+
+            let context = try OpenSSLContext(configuration: OpenSSLConfiguration(trustRoots: .file(certificates.caCertificate)))
+            try client.pipeline.syncOperations.addHandler(OpenSSLClientHandler(context: context, serverHostname: "localhost"))
+            // Added to an active channel, the handler sends its ClientHello at once.
+            let clientHello = try #require(try client.readOutbound(as: ByteBuffer.self))
+            #expect(clientHello.getInteger(at: 0, as: UInt8.self) == 0x16)
+
+            let recorder = Recorder()
+            try server.pipeline.syncOperations.addHandler(
+                OpenSSLClientHandler(
+                    serverContext: try serverContext(certificate: certificates.serverCertificate, key: certificates.serverKey)
+                )
+            )
+            try server.pipeline.syncOperations.addHandler(recorder)
+            try server.writeInbound(clientHello)
+            #expect(try server.readOutbound(as: ByteBuffer.self) != nil, "the server answers the ClientHello")
         }
     }
 }
