@@ -13,9 +13,13 @@ import NIOTLS
 ///
 /// The handler belongs to one channel and is used on its event loop only.
 public final class OpenSSLClientHandler: ChannelDuplexHandler {
+    /// Ciphertext from the network.
     public typealias InboundIn = ByteBuffer
+    /// Decrypted data for the next handler.
     public typealias InboundOut = ByteBuffer
+    /// Plaintext to encrypt.
     public typealias OutboundIn = ByteBuffer
+    /// Ciphertext for the network.
     public typealias OutboundOut = ByteBuffer
 
     private typealias BufferedWrite = (data: ByteBuffer, promise: EventLoopPromise<Void>?)
@@ -37,9 +41,12 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
     ///   - serverHostname: The host name or IP address connected to. A DNS name is sent as SNI and (with
     ///     `.fullVerification`) must match the certificate; an IP address is never sent as SNI and is checked
     ///     against the certificate's IP SANs. `nil` sends no SNI and checks no name.
-    /// - Throws: ``OpenSSLError`` if the session can't be created or the name is rejected by OpenSSL.
+    /// - Throws: ``OpenSSLError`` if the session can't be created, the context has the server role, or OpenSSL rejects
+    ///   the name.
     public init(context: OpenSSLContext, serverHostname: String?) throws(OpenSSLError) {
-        precondition(context.role == .client, "OpenSSLClientHandler needs a client-role OpenSSLContext")
+        guard context.role == .client else {
+            throw OpenSSLError(code: .invalidConfiguration, message: "a client handler needs an OpenSSLContext with role .client")
+        }
         self.connection = try OpenSSLConnection(context: context)
         if let serverHostname {
             try self.connection.setServerHostname(
@@ -54,7 +61,9 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
     /// - Parameter serverContext: A context made with role ``OpenSSLContext/Role/server``.
     /// - Throws: ``OpenSSLError`` if the session can't be created.
     package init(serverContext: OpenSSLContext) throws(OpenSSLError) {
-        precondition(serverContext.role == .server, "init(serverContext:) needs a server-role OpenSSLContext")
+        guard serverContext.role == .server else {
+            throw OpenSSLError(code: .invalidConfiguration, message: "a server handler needs an OpenSSLContext with role .server")
+        }
         self.connection = try OpenSSLConnection(context: serverContext)
     }
 
@@ -66,6 +75,9 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
 
     // MARK: - Lifecycle
 
+    /// Prepares the read buffer and starts the handshake if the channel is already active.
+    ///
+    /// - Parameter context: The handler's context.
     public func handlerAdded(context: ChannelHandlerContext) {
         self.readBuffer = context.channel.allocator.buffer(capacity: 16 * 1024)
         if context.channel.isActive, self.stateMachine.channelActive() {
@@ -73,12 +85,18 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Fails every write still held.
+    ///
+    /// - Parameter context: The handler's context.
     public func handlerRemoved(context: ChannelHandlerContext) {
         self.failBufferedWrites(
             OpenSSLError(code: .connectionClosed, message: "the TLS handler was removed before the write was sent")
         )
     }
 
+    /// Forwards the event, then starts the handshake.
+    ///
+    /// - Parameter context: The handler's context.
     public func channelActive(context: ChannelHandlerContext) {
         // Forward first, so that a handshake failure's channelInactive follows this channelActive.
         context.fireChannelActive()
@@ -87,6 +105,9 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Reports an unclean shutdown if the peer went away without close_notify, fails held writes, forwards the event.
+    ///
+    /// - Parameter context: The handler's context.
     public func channelInactive(context: ChannelHandlerContext) {
         switch self.stateMachine.channelInactive() {
         case .reportUncleanShutdown(let duringHandshake):
@@ -106,6 +127,11 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
 
     // MARK: - Inbound
 
+    /// Feeds ciphertext to OpenSSL, then continues the handshake or forwards the decrypted data.
+    ///
+    /// - Parameters:
+    ///   - context: The handler's context.
+    ///   - data: A `ByteBuffer` of ciphertext.
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let ciphertext = self.unwrapInboundIn(data)
         if !self.receivedAnyBytes {
@@ -126,6 +152,12 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
 
     // MARK: - Outbound
 
+    /// Holds plaintext until the next flush (and, before that, until the handshake completes).
+    ///
+    /// - Parameters:
+    ///   - context: The handler's context.
+    ///   - data: A `ByteBuffer` of plaintext.
+    ///   - promise: Completed when the ciphertext is written, or failed with an ``OpenSSLError``.
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if self.stateMachine.state == .closing || self.stateMachine.state == .closed {
             promise?.fail(OpenSSLError(code: .connectionClosed, message: "write on a closed TLS connection"))
@@ -134,6 +166,9 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
         self.bufferedWrites.append((self.unwrapOutboundIn(data), promise))
     }
 
+    /// Encrypts and sends every held write once the handshake has completed.
+    ///
+    /// - Parameter context: The handler's context.
     public func flush(context: ChannelHandlerContext) {
         self.bufferedWrites.mark()
         if self.stateMachine.canWriteApplicationData {
@@ -141,6 +176,12 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Sends flushed data and a close_notify alert, then closes the channel; other close modes pass through.
+    ///
+    /// - Parameters:
+    ///   - context: The handler's context.
+    ///   - mode: The close mode; only `.all` does a TLS shutdown.
+    ///   - promise: Completed when the channel is closed.
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode == .all else {
             context.close(mode: mode, promise: promise)

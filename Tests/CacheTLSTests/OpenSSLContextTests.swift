@@ -127,4 +127,17 @@ struct OpenSSLContextTests {
             #expect(context.configuration.trustRoots == .directory(certificates.directory))
         }
     }
+
+    @Test func handlerRefusesAContextOfTheOtherRole() throws {
+        try withCertificates { certificates in
+            let server = try serverContext(certificate: certificates.serverCertificate, key: certificates.serverKey)
+            let client = try OpenSSLContext(configuration: OpenSSLConfiguration())
+            let clientError = try #require(throws: OpenSSLError.self) {
+                try OpenSSLClientHandler(context: server, serverHostname: "localhost")
+            }
+            #expect(clientError.code == .invalidConfiguration)
+            let serverError = try #require(throws: OpenSSLError.self) { try OpenSSLClientHandler(serverContext: client) }
+            #expect(serverError.code == .invalidConfiguration)
+        }
+    }
 }
