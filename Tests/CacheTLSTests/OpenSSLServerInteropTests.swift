@@ -79,11 +79,11 @@ struct OpenSSLServerInteropTests {
         port: Int,
         context: OpenSSLContext,
         serverHostname: String
-    ) async throws -> (any Channel, handshake: EventLoopFuture<TLSUserEvent>, line: EventLoopFuture<String>) {
+    ) throws -> (any Channel, handshake: EventLoopFuture<TLSUserEvent>, line: EventLoopFuture<String>) {
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let line = eventLoop.makePromise(of: String.self)
         let handshake = eventLoop.makePromise(of: TLSUserEvent.self)
-        let channel = try await ClientBootstrap(group: eventLoop)
+        let channel = try ClientBootstrap(group: eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -93,47 +93,47 @@ struct OpenSSLServerInteropTests {
                 }
             }
             .connect(host: "127.0.0.1", port: port)
-            .get()
+            .wait()
         return (channel, handshake.futureResult, line.futureResult)
     }
 
-    @Test func tls12ServerWorks() async throws {
+    @Test func tls12ServerWorks() throws {
         let certificates = try #require(SharedCertificates.current)
         let (server, port) = try self.startServer(certificates, extraArguments: ["-tls1_2"])
         defer { Self.stop(server) }
         let context = try OpenSSLContext(configuration: OpenSSLConfiguration(trustRoots: .file(certificates.caCertificate)))
-        let (channel, handshake, line) = try await self.connect(port: port, context: context, serverHostname: "localhost")
-        try await channel.writeAndFlush(ByteBuffer(string: "abc\n"))
-        #expect(try await handshake.get() == .handshakeCompleted(negotiatedProtocol: nil))
-        #expect(try await line.get() == "cba")
-        try await channel.close()
+        let (channel, handshake, line) = try self.connect(port: port, context: context, serverHostname: "localhost")
+        try channel.writeAndFlush(ByteBuffer(string: "abc\n")).wait()
+        #expect(try handshake.wait() == .handshakeCompleted(negotiatedProtocol: nil))
+        #expect(try line.wait() == "cba")
+        try channel.close().wait()
     }
 
-    @Test func tls13MinimumRefusesATLS12Server() async throws {
+    @Test func tls13MinimumRefusesATLS12Server() throws {
         let certificates = try #require(SharedCertificates.current)
         let (server, port) = try self.startServer(certificates, extraArguments: ["-tls1_2"])
         defer { Self.stop(server) }
         let context = try OpenSSLContext(
             configuration: OpenSSLConfiguration(trustRoots: .file(certificates.caCertificate), minimumVersion: .tls13)
         )
-        let (channel, handshake, _) = try await self.connect(port: port, context: context, serverHostname: "localhost")
-        let error = await #expect(throws: OpenSSLError.self) { try await handshake.get() }
+        let (channel, handshake, _) = try self.connect(port: port, context: context, serverHostname: "localhost")
+        let error = #expect(throws: OpenSSLError.self) { try handshake.wait() }
         #expect(error?.code == .handshakeFailed)
         #expect(error?.openSSLErrors.isEmpty == false)
-        try await channel.closeFuture.get()
+        try channel.closeFuture.wait()
     }
 
     @Test(arguments: ["localhost", "127.0.0.1"])
-    func handshakeAndRoundTripOverTCP(serverHostname: String) async throws {
+    func handshakeAndRoundTripOverTCP(serverHostname: String) throws {
         let certificates = try #require(SharedCertificates.current)
         let (server, port) = try self.startServer(certificates)
         defer { Self.stop(server) }
         let context = try OpenSSLContext(configuration: OpenSSLConfiguration(trustRoots: .file(certificates.caCertificate)))
-        let (channel, handshake, line) = try await self.connect(port: port, context: context, serverHostname: serverHostname)
+        let (channel, handshake, line) = try self.connect(port: port, context: context, serverHostname: serverHostname)
         // Written while the handshake runs: held, then sent; the write completes only after the handshake.
-        try await channel.writeAndFlush(ByteBuffer(string: "hello redis\n"))
-        #expect(try await handshake.get() == .handshakeCompleted(negotiatedProtocol: nil))
-        #expect(try await line.get() == "sider olleh")
-        try await channel.close()
+        try channel.writeAndFlush(ByteBuffer(string: "hello redis\n")).wait()
+        #expect(try handshake.wait() == .handshakeCompleted(negotiatedProtocol: nil))
+        #expect(try line.wait() == "sider olleh")
+        try channel.close().wait()
     }
 }
