@@ -122,10 +122,11 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
             self.handle { $0.gracePeriodElapsed() }
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            self.handle { state in
+            let work = self.process { state in
                 state.shutdownWaiters.append(continuation)
                 return state.machine.shutdown()
             }
+            self.run(work)
         }
         graceTimer.cancel()
         self.logger.debug("connection pool shut down")
@@ -142,7 +143,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
         let id = self.nextWaiterID.wrappingAdd(1, ordering: .relaxed).oldValue
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Waiter) in
-                self.handle { state in
+                let work = self.process { state in
                     if Task.isCancelled {
                         var actions = Machine.Actions()
                         actions.failWaiters.append((id, continuation, ConnectionPoolError(code: .cancelled)))
@@ -157,6 +158,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
                     }
                     return actions
                 }
+                self.run(work)
             }
         } onCancel: {
             self.waiterCancelled(id: id)
@@ -187,8 +189,13 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     // MARK: Events
 
     /// Runs a state machine event in the lock, then carries out its actions outside it.
-    private func handle(_ event: (inout LockedState) -> Machine.Actions) {
-        let work = self.state.withLock { state in
+    private func handle(_ event: (inout Machine) -> Machine.Actions) {
+        self.run(self.process { event(&$0.machine) })
+    }
+
+    /// Runs an event in the lock and collects what must happen after unlocking, without doing it yet.
+    private func process(_ event: (inout LockedState) -> Machine.Actions) -> Work {
+        self.state.withLock { state in
             var work = Work(actions: event(&state))
             for resumed in work.actions.succeedWaiters {
                 if let timer = state.waiterTimers.removeValue(forKey: resumed.id) { work.cancelledTimers.append(timer) }
@@ -206,11 +213,6 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
             }
             return work
         }
-        self.run(work)
-    }
-
-    private func handle(_ event: (inout Machine) -> Machine.Actions) {
-        self.handle { (state: inout LockedState) in event(&state.machine) }
     }
 
     private func run(_ work: Work) {
@@ -282,9 +284,9 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
             switch result {
             case .success(let connection):
                 logger.debug("connection opened")
-                // Register for the close before any close the actions may start.
-                let work = self.state.withLock { state in
-                    Work(actions: state.machine.connectionEstablished(id: id, connection: connection, now: self.eventLoop.now))
+                // Register for the close before carrying out actions that may close it.
+                let work = self.process {
+                    $0.machine.connectionEstablished(id: id, connection: connection, now: self.eventLoop.now)
                 }
                 connection.onClose { error in
                     if let error {
@@ -294,23 +296,12 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
                     }
                     self.handle { $0.connectionClosed(id: id, error: error) }
                 }
-                self.finish(work)
+                self.run(work)
             case .failure(let error):
                 logger.debug("connection attempt failed", metadata: ["cache.pool.error": "\(error)"])
                 self.handle { $0.connectionFailed(id: id, error: error) }
             }
         }
-    }
-
-    /// Carries out actions computed in a locked section that did not go through ``handle(_:)``.
-    private func finish(_ work: Work) {
-        // connectionEstablished only resumes waiters and closes connections; timers of resumed waiters go.
-        let cancelled = self.state.withLock { state in
-            work.actions.succeedWaiters.compactMap { state.waiterTimers.removeValue(forKey: $0.id) }
-        }
-        var work = work
-        work.cancelledTimers = cancelled
-        self.run(work)
     }
 
     private func startTimer() {
