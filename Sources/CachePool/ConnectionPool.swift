@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -40,7 +41,8 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let connectionFactory: ConnectionFactory
-    private let state: Mutex<LockedState>
+    /// A pthread mutex (not `Synchronization.Mutex`, whose futex ThreadSanitizer cannot see on Linux).
+    private let state: NIOLockedValueBox<LockedState>
     private let nextWaiterID = Atomic<Int>(0)
 
     /// Creates a pool; it opens no connection until ``start()``.
@@ -60,7 +62,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
         self.eventLoop = eventLoop
         self.logger = logger
         self.connectionFactory = connectionFactory
-        self.state = Mutex(LockedState(machine: Machine(configuration: configuration)))
+        self.state = NIOLockedValueBox(LockedState(machine: Machine(configuration: configuration)))
     }
 
     // MARK: Public interface
@@ -97,7 +99,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     ///   ``ConnectionPoolError/Code/connectFailed``, ``ConnectionPoolError/Code/poolShutdown`` or
     ///   ``ConnectionPoolError/Code/cancelled``.
     package func connection() async throws(ConnectionPoolError) -> Connection {
-        let lease = self.state.withLock { $0.machine.leaseConnection() }
+        let lease = self.state.withLockedValue { $0.machine.leaseConnection() }
         switch lease {
         case .leased(let connection, let actions):
             self.run(Work(actions: actions))
@@ -134,7 +136,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     /// A snapshot of the connections and waiters, for health checks and metrics.
     package var statistics: ConnectionPoolStatistics {
-        self.state.withLock { $0.machine.statistics }
+        self.state.withLockedValue { $0.machine.statistics }
     }
 
     // MARK: Waiting
@@ -167,7 +169,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     }
 
     private func waiterTimedOut(id: Int) {
-        let waiter = self.state.withLock { state in
+        let waiter = self.state.withLockedValue { state in
             state.waiterTimers[id] = nil
             return state.machine.waiterTimedOut(id: id)
         }
@@ -177,7 +179,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     }
 
     private func waiterCancelled(id: Int) {
-        let (waiter, timer) = self.state.withLock { state in
+        let (waiter, timer) = self.state.withLockedValue { state in
             (state.machine.waiterCancelled(id: id), state.waiterTimers.removeValue(forKey: id))
         }
         timer?.cancel()
@@ -195,7 +197,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     /// Runs an event in the lock and collects what must happen after unlocking, without doing it yet.
     private func process(_ event: (inout LockedState) -> Machine.Actions) -> Work {
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             var work = Work(actions: event(&state))
             for resumed in work.actions.succeedWaiters {
                 if let timer = state.waiterTimers.removeValue(forKey: resumed.id) { work.cancelledTimers.append(timer) }
@@ -309,7 +311,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
         let task = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             self.handle { $0.tick(now: self.eventLoop.now) }
         }
-        let stale = self.state.withLock { state -> RepeatedTask? in
+        let stale = self.state.withLockedValue { state -> RepeatedTask? in
             guard state.machine.lifecycle == .running else { return task }
             state.timer = task
             return nil

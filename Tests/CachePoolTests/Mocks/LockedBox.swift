@@ -1,18 +1,18 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A value shared between test tasks.
 final class LockedBox<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
+    private let box: NIOLockedValueBox<Value>
 
     init(_ value: Value) {
-        self.mutex = Mutex(value)
+        self.box = NIOLockedValueBox(value)
     }
 
     var value: Value {
-        self.mutex.withLock { $0 }
+        self.box.withLockedValue { $0 }
     }
 
     func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result {
-        self.mutex.withLock { body(&$0) }
+        self.box.withLockedValue { body(&$0) }
     }
 }

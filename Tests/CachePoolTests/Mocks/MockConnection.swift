@@ -1,5 +1,5 @@
 import CachePool
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A pooled connection whose load, keepalives and closing the tests drive by hand.
 final class MockConnection: PooledConnection {
@@ -14,39 +14,39 @@ final class MockConnection: PooledConnection {
     }
 
     let id: Int
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     init(id: Int) {
         self.id = id
     }
 
     var inFlightCount: Int {
-        self.state.withLock { $0.inFlight }
+        self.state.withLockedValue { $0.inFlight }
     }
 
     /// How many keepalives the pool sent.
     var keepaliveCount: Int {
-        self.state.withLock { $0.keepalives }
+        self.state.withLockedValue { $0.keepalives }
     }
 
     /// Whether the pool asked for a graceful close.
     var isCloseRequested: Bool {
-        self.state.withLock { $0.closeRequested }
+        self.state.withLockedValue { $0.closeRequested }
     }
 
     /// Whether the pool asked for an immediate close.
     var isClosedImmediately: Bool {
-        self.state.withLock { $0.closedImmediately }
+        self.state.withLockedValue { $0.closedImmediately }
     }
 
     /// Whether the connection has reported closed.
     var isClosed: Bool {
-        self.state.withLock { $0.closed }
+        self.state.withLockedValue { $0.closed }
     }
 
     /// Sets the number of requests in flight; a graceful close completes when it reaches zero.
     func setInFlight(_ count: Int) {
-        let callbacks = self.state.withLock { state -> [@Sendable ((any Error)?) -> Void] in
+        let callbacks = self.state.withLockedValue { state -> [@Sendable ((any Error)?) -> Void] in
             state.inFlight = count
             guard state.closeRequested, count == 0 else { return [] }
             return Self.markClosed(&state, error: nil)
@@ -56,7 +56,7 @@ final class MockConnection: PooledConnection {
 
     /// Breaks the connection with an error.
     func fail(_ error: any Error) {
-        let callbacks = self.state.withLock { state in
+        let callbacks = self.state.withLockedValue { state in
             state.inFlight = 0
             return Self.markClosed(&state, error: error)
         }
@@ -64,7 +64,7 @@ final class MockConnection: PooledConnection {
     }
 
     func onClose(_ callback: @escaping @Sendable ((any Error)?) -> Void) {
-        let closed = self.state.withLock { state -> (Bool, (any Error)?) in
+        let closed = self.state.withLockedValue { state -> (Bool, (any Error)?) in
             if state.closed { return (true, state.closeError) }
             state.callbacks.append(callback)
             return (false, nil)
@@ -73,7 +73,7 @@ final class MockConnection: PooledConnection {
     }
 
     func close() {
-        let callbacks = self.state.withLock { state -> [@Sendable ((any Error)?) -> Void] in
+        let callbacks = self.state.withLockedValue { state -> [@Sendable ((any Error)?) -> Void] in
             state.closeRequested = true
             guard state.inFlight == 0 else { return [] }
             return Self.markClosed(&state, error: nil)
@@ -82,7 +82,7 @@ final class MockConnection: PooledConnection {
     }
 
     func closeImmediately() {
-        let callbacks = self.state.withLock { state in
+        let callbacks = self.state.withLockedValue { state in
             state.closedImmediately = true
             state.inFlight = 0
             return Self.markClosed(&state, error: nil)
@@ -91,7 +91,7 @@ final class MockConnection: PooledConnection {
     }
 
     func sendKeepalive() {
-        self.state.withLock { $0.keepalives += 1 }
+        self.state.withLockedValue { $0.keepalives += 1 }
     }
 
     private static func markClosed(_ state: inout State, error: (any Error)?) -> [@Sendable ((any Error)?) -> Void] {

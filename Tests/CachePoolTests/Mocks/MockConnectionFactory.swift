@@ -1,6 +1,6 @@
 import CachePool
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 
 /// A connection factory whose attempts stay pending until a test succeeds or fails them.
 final class MockConnectionFactory: Sendable {
@@ -11,7 +11,7 @@ final class MockConnectionFactory: Sendable {
     }
 
     let eventLoop: any EventLoop
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -20,7 +20,7 @@ final class MockConnectionFactory: Sendable {
     /// The factory closure to hand to the pool.
     func makeConnection(id: Int) -> EventLoopFuture<MockConnection> {
         let promise = self.eventLoop.makePromise(of: MockConnection.self)
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             state.attempts += 1
             state.pending.append((id, promise))
         }
@@ -29,17 +29,17 @@ final class MockConnectionFactory: Sendable {
 
     /// How many attempts the pool started.
     var attempts: Int {
-        self.state.withLock { $0.attempts }
+        self.state.withLockedValue { $0.attempts }
     }
 
     /// How many attempts are neither succeeded nor failed yet.
     var pendingCount: Int {
-        self.state.withLock { $0.pending.count }
+        self.state.withLockedValue { $0.pending.count }
     }
 
     /// Every connection the factory handed out.
     var connections: [MockConnection] {
-        self.state.withLock { $0.connections }
+        self.state.withLockedValue { $0.connections }
     }
 
     /// Succeeds the oldest pending attempt.
@@ -47,7 +47,7 @@ final class MockConnectionFactory: Sendable {
     func succeedNext() throws -> MockConnection {
         let (id, promise) = try self.popPending()
         let connection = MockConnection(id: id)
-        self.state.withLock { $0.connections.append(connection) }
+        self.state.withLockedValue { $0.connections.append(connection) }
         promise.succeed(connection)
         return connection
     }
@@ -59,7 +59,7 @@ final class MockConnectionFactory: Sendable {
 
     /// Fails every pending attempt, so no promise leaks at the end of a test.
     func failAllPending() {
-        let pending = self.state.withLock { state in
+        let pending = self.state.withLockedValue { state in
             defer { state.pending.removeAll() }
             return state.pending
         }
@@ -69,7 +69,7 @@ final class MockConnectionFactory: Sendable {
     }
 
     private func popPending() throws -> (id: Int, promise: EventLoopPromise<MockConnection>) {
-        let next = self.state.withLock { state in state.pending.isEmpty ? nil : state.pending.removeFirst() }
+        let next = self.state.withLockedValue { state in state.pending.isEmpty ? nil : state.pending.removeFirst() }
         guard let next else { throw MockConnectionError(reason: "no pending connection attempt") }
         return next
     }
