@@ -11,7 +11,11 @@ import Synchronization
 /// value-type ``StateMachine``.
 ///
 /// Call ``start()`` once, then ``connection()`` from any task, and ``shutdown(gracePeriod:)`` at the end.
-/// A pool is single-use.
+/// A pool is single-use. Calls to ``connection()`` before ``start()`` wait (bounded by the wait timeout).
+///
+/// The connection factory must bound its own connect time (a connect timeout): the pool waits for every attempt
+/// it started, and so does ``shutdown(gracePeriod:)``. A connection that closes with an error is removed and,
+/// below the minimum, replaced at once; failed attempts are retried after the configured backoff.
 package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     /// Creates a connection with the given identifier; the connection's ``PooledConnection/id`` must equal it.
     package typealias ConnectionFactory = @Sendable (_ id: Int) -> EventLoopFuture<Connection>
