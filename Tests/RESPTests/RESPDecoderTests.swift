@@ -68,15 +68,21 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
         ("(-12\r\n", .bigNumber(bytes("-12"))),
         ("!21\r\nSYNTAX invalid syntax\r\n", .bulkError(bytes("SYNTAX invalid syntax"))),
         ("=15\r\ntxt:Some string\r\n", .verbatimString(bytes("txt:Some string"))),
-        ("%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n", .map([
-            (RESPValue(simpleString: "first"), .integer(1)),
-            (RESPValue(simpleString: "second"), .integer(2)),
-        ])),
+        (
+            "%2\r\n+first\r\n:1\r\n+second\r\n:2\r\n",
+            .map([
+                (RESPValue(simpleString: "first"), .integer(1)),
+                (RESPValue(simpleString: "second"), .integer(2)),
+            ])
+        ),
         ("%0\r\n", .map([])),
         ("~3\r\n+a\r\n+b\r\n+a\r\n", .set([RESPValue(simpleString: "a"), RESPValue(simpleString: "b"), RESPValue(simpleString: "a")])),
-        (">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", .push([
-            RESPValue(bulkString: "message"), RESPValue(bulkString: "ch"), RESPValue(bulkString: "hi"),
-        ])),
+        (
+            ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+            .push([
+                RESPValue(bulkString: "message"), RESPValue(bulkString: "ch"), RESPValue(bulkString: "hi"),
+            ])
+        ),
     ]
 
     @Test(arguments: Self.wellFormed)
@@ -133,9 +139,12 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
             (bytes("+OK\r\n"), [RESPValue(simpleString: "OK")]),
             (bytes("$5\r\nhello\r\n$-1\r\n"), [RESPValue(bulkString: "hello"), .null]),
             (bytes("*2\r\n:1\r\n*1\r\n#t\r\n"), [.array([.integer(1), .array([.boolean(true)])])]),
-            (bytes("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"), [
-                RESPValue(simpleError: "WRONGTYPE Operation against a key holding the wrong kind of value")
-            ]),
+            (
+                bytes("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+                [
+                    RESPValue(simpleError: "WRONGTYPE Operation against a key holding the wrong kind of value")
+                ]
+            ),
             (bytes("%1\r\n$1\r\nk\r\n~1\r\n(1\r\n"), [.map([(RESPValue(bulkString: "k"), .set([.bigNumber(bytes("1"))]))])]),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) { RESPDecoder() }
