@@ -181,16 +181,10 @@ private struct Parser {
                 }
                 return .bigNumber(self.slice(line))
             case UInt8(ascii: "!"):
-                guard let payload = try self.readBulk(valueStart: start) else { return nil }
-                guard let payload else {
-                    throw self.error(.invalidLength, "a bulk error cannot be null", valueStart: start, at: start + 1)
-                }
+                guard let payload = try self.readNonNullBulk(valueStart: start, kind: "bulk error") else { return nil }
                 return .bulkError(self.slice(payload))
             case UInt8(ascii: "="):
-                guard let payload = try self.readBulk(valueStart: start) else { return nil }
-                guard let payload else {
-                    throw self.error(.invalidLength, "a verbatim string cannot be null", valueStart: start, at: start + 1)
-                }
+                guard let payload = try self.readNonNullBulk(valueStart: start, kind: "verbatim string") else { return nil }
                 guard payload.count >= 4, self.bytes[payload.lowerBound + 3] == UInt8(ascii: ":") else {
                     throw self.error(.invalidVerbatimString, "expected a three-byte format and a colon", valueStart: start, at: payload.lowerBound)
                 }
@@ -332,6 +326,17 @@ private struct Parser {
         }
         self.position = payloadEnd + 2
         return .some(payloadStart..<payloadEnd)
+    }
+
+    /// Reads a bulk payload that must not be null, such as a bulk error's; `nil` if incomplete.
+    private mutating func readNonNullBulk(valueStart: Int, kind: String) throws -> Range<Int>? {
+        guard let payload = try self.readBulk(valueStart: valueStart) else {
+            return nil
+        }
+        guard let payload else {
+            throw self.error(.invalidLength, "a \(kind) cannot be null", valueStart: valueStart, at: valueStart + 1)
+        }
+        return payload
     }
 
     // MARK: Numbers

@@ -59,9 +59,7 @@ public struct RESPEncoder: Sendable {
     /// - Parameters:
     ///   - bytes: The argument; its reader index does not move.
     public mutating func writeBulkString(_ bytes: ByteBuffer) {
-        self.writeLine(marker: UInt8(ascii: "$"), Int64(bytes.readableBytes))
-        self.buffer.writeImmutableBuffer(bytes)
-        self.writeCRLF()
+        self.writeBulk(marker: UInt8(ascii: "$"), bytes)
     }
 
     /// Writes a collection of bytes as a bulk string.
