@@ -176,12 +176,120 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
         #expect(try decodeOne("$536870912\r\nabc") == nil)
     }
 
-    @Test func elementsAreNotParsedBeforeTheBytesCouldHoldThem() throws {
-        // Five elements need at least 15 bytes, only 6 are here: the decoder waits without looking at them
-        // (and without reserving room for them), so the bad marker is not seen yet.
-        #expect(try decodeOne("*5\r\n:1\r\nZZ") == nil)
-        // Once the bytes could hold all five, the elements are parsed and the bad marker is found.
-        #expect(decodingErrorCode("*5\r\n:1\r\nZZZZZZZZZZZZ") == .invalidTypeMarker)
+    @Test func aBadElementIsRejectedAsSoonAsItArrivesEvenIfTheAggregateIsIncomplete() throws {
+        // The scan checks each element as it arrives; it does not wait for the bytes of all five.
+        #expect(decodingErrorCode("*5\r\n:1\r\nZZ") == .invalidTypeMarker)
+        #expect(decodingErrorCode("*5\r\n:1\r\n$3\r\nabcdX") == .invalidTerminator)
+        #expect(try decodeOne("*5\r\n:1\r\n$3\r\nabc") == nil)
+    }
+
+    // MARK: Values arriving in pieces
+
+    /// An `MGET` reply of `count` bulk strings of `size` bytes each, and the value it decodes to.
+    static func mgetReply(count: Int, size: Int) -> (ByteBuffer, RESPValue) {
+        var wire = ByteBuffer(string: "*\(count)\r\n")
+        var elements: [RESPValue] = []
+        for index in 0..<count {
+            let payload = String(repeating: Character(UnicodeScalar(UInt8(ascii: "a") + UInt8(index % 26))), count: size)
+            wire.writeString("$\(size)\r\n\(payload)\r\n")
+            elements.append(RESPValue(bulkString: payload))
+        }
+        return (wire, .array(elements))
+    }
+
+    @Test(arguments: [1, 7, 1000])
+    func aLargeReplyArrivingInPiecesIsScannedOnlyOnce(chunkSize: Int) throws {
+        let (wire, expected) = Self.mgetReply(count: 1000, size: 100)
+        let elementLength = 3 + 3 + 2 + 100 + 2  // "$100\r\n" + payload + CR LF
+        var decoder = RESPDecoder()
+        var received = ByteBuffer()
+        var scanned = 0
+        var offset = 0
+        var decoded: RESPValue?
+        while offset < wire.readableBytes {
+            let length = min(chunkSize, wire.readableBytes - offset)
+            received.writeImmutableBuffer(wire.getSlice(at: offset, length: length)!)
+            offset += length
+            decoded = try decoder.decode(buffer: &received)
+            if decoded != nil {
+                break
+            }
+            // Everything but the last, partly received element has been validated and is not looked at again.
+            #expect(decoder.scannedBytes >= scanned, "the scan went back at \(offset) bytes")
+            #expect(decoder.scannedBytes > received.readableBytes - elementLength, "the scan lags at \(offset) bytes")
+            #expect(received.readableBytes == offset, "a partial value was consumed")
+            scanned = decoder.scannedBytes
+        }
+        #expect(offset == wire.readableBytes)
+        #expect(decoded == expected)
+        #expect(received.readableBytes == 0)
+        #expect(decoder.scannedBytes == 0)
+    }
+
+    @Test func scanProgressRestartsAfterEachValue() throws {
+        var decoder = RESPDecoder()
+        var buffer = bytes("*2\r\n:1\r\n")
+        #expect(try decoder.decode(buffer: &buffer) == nil)
+        #expect(decoder.scannedBytes == 8)
+        buffer.writeString(":2\r\n*1\r\n+x")
+        #expect(try decoder.decode(buffer: &buffer) == .array([.integer(1), .integer(2)]))
+        #expect(decoder.scannedBytes == 0)
+        #expect(try decoder.decode(buffer: &buffer) == nil)
+        #expect(decoder.scannedBytes == 4)
+        buffer.writeString("\r\n")
+        #expect(try decoder.decode(buffer: &buffer) == .array([RESPValue(simpleString: "x")]))
+    }
+
+    @Test func aLongLineArrivingByteByByteIsSearchedOnce() throws {
+        // 60,000 bytes of a simple string, one byte per call: the search for CR LF resumes where it stopped.
+        var decoder = RESPDecoder()
+        var buffer = bytes("+")
+        for _ in 0..<60_000 {
+            buffer.writeInteger(UInt8(ascii: "z"))
+            #expect(try decoder.decode(buffer: &buffer) == nil)
+        }
+        buffer.writeString("\r")
+        #expect(try decoder.decode(buffer: &buffer) == nil)
+        buffer.writeString("\n")
+        let value = try #require(try decoder.decode(buffer: &buffer))
+        #expect(value.bytes?.readableBytes == 60_000)
+    }
+
+    // MARK: Hostile lengths
+
+    static let hostileHeaders: [(String, RESPParsingError.Code)] = [
+        ("$999999999999\r\n", .bulkStringTooLong),
+        ("$999999999999", .bulkStringTooLong),  // rejected before the line ends
+        ("*2147483647\r\n", .aggregateTooLarge),
+        ("*2147483647", .aggregateTooLarge),
+        ("%9999999999\r\n", .aggregateTooLarge),
+        ("$-2\r\n", .invalidLength),
+        ("$-1000000\r\n", .invalidLength),
+        ("*-2147483648\r\n", .invalidLength),
+        ("*-0\r\n", .invalidLength),
+        ("$+5\r\n", .invalidLength),
+        ("$00000000000000000000005\r\n", .invalidLength),
+        ("*9223372036854775808\r\n", .invalidLength),
+        ("$-1\rX", .invalidTerminator),
+        ("$12\rX", .invalidTerminator),
+    ]
+
+    @Test(arguments: Self.hostileHeaders)
+    func hostileLengthsAreRejected(input: String, code: RESPParsingError.Code) {
+        #expect(decodingErrorCode(input) == code)
+    }
+
+    @Test func announcedSizesAreNeverAllocatedBeforeTheirBytesArrive() throws {
+        // With the limits lifted, a count or length near 2^61 is accepted as a header. Reserving room for it
+        // would trap ("can't allocate"), so returning nil proves nothing in proportion to it was reserved.
+        let unlimited = RESPDecoder.Limits(maximumDepth: 4, maximumBulkLength: .max, maximumAggregateCount: .max)
+        let huge = Int.max / 4
+        #expect(try decodeOne("*\(huge)\r\n:1\r\n$3\r\nabc\r\n", limits: unlimited) == nil)
+        #expect(try decodeOne("%\(huge)\r\n+k\r\n", limits: unlimited) == nil)
+        #expect(try decodeOne("~\(huge)\r\n*\(huge)\r\n", limits: unlimited) == nil)
+        #expect(try decodeOne("$\(Int.max)\r\nabc", limits: unlimited) == nil)
+        #expect(try decodeOne("*1\r\n$\(Int.max - 1)\r\n", limits: unlimited) == nil)
+        #expect(decodingErrorCode("*\(Int.max)\r\n", limits: unlimited) == .aggregateTooLarge)
     }
 
     @Test func bulkStringsAreSlicesOfTheInputNotCopies() throws {
