@@ -24,7 +24,7 @@ import Testing
         }
 
         static func encoding(of value: RESPValue) -> ByteBuffer {
-            var encoder = RESPEncoder()
+            var encoder = RESPCommandEncoder()
             encoder.encode(value)
             return encoder.buffer
         }
@@ -126,10 +126,10 @@ import Testing
     static func corpus(using random: inout SplitMix64) -> [[UInt8]] {
         var corpus: [[UInt8]] = []
         for index in 0..<200 {
-            var encoder = RESPEncoder()
-            encoder.encode(RESPEncoderTests.randomValue(depth: 0, using: &random))
+            var encoder = RESPCommandEncoder()
+            encoder.encode(RESPCommandEncoderTests.randomValue(depth: 0, using: &random))
             if index % 3 == 0 {
-                encoder.encode(RESPEncoderTests.randomValue(depth: 0, using: &random))
+                encoder.encode(RESPCommandEncoderTests.randomValue(depth: 0, using: &random))
             }
             corpus.append(Array(encoder.buffer.readableBytesView))
         }

@@ -2,27 +2,64 @@ import NIOCore
 import RESP
 import Testing
 
-@Suite struct RESPEncoderTests {
+@Suite struct RESPCommandEncoderTests {
     // MARK: Commands
 
     @Test func encodesACommandAsAnArrayOfBulkStrings() {
-        var encoder = RESPEncoder()
-        encoder.encodeCommand("SET", "k", "v")
+        var encoder = RESPCommandEncoder()
+        encoder.writeCommand("SET", "k", "v")
         #expect(String(buffer: encoder.buffer) == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")
     }
 
-    @Test func headerAndArgumentsWriteTheSameBytesAsEncodeCommand() {
-        var encoder = RESPEncoder()
-        encoder.writeArrayHeader(count: 4)
-        encoder.writeBulkString("SETEX")
+    @Test func aCommandWithoutArgumentsIsAnArrayOfOne() {
+        var encoder = RESPCommandEncoder()
+        encoder.writeCommand("PING")
+        #expect(String(buffer: encoder.buffer) == "*1\r\n$4\r\nPING\r\n")
+    }
+
+    @Test func headerAndArgumentsWriteTheSameBytesAsWriteCommand() {
+        let expected = "*7\r\n$5\r\nSETEX\r\n$12\r\n::seedio_str\r\n$2\r\n30\r\n$5\r\n\"Ok!\"\r\n$3\r\n1.5\r\n$2\r\n-7\r\n$3\r\nsub\r\n"
+        var encoder = RESPCommandEncoder()
+        encoder.writeArrayHeader(count: 7)
+        encoder.writeBulkString("SETEX" as StaticString)
         encoder.writeBulkString(ByteBuffer(string: "::seedio_str"))
         encoder.writeBulkString(30)
         encoder.writeBulkString(Array("\"Ok!\"".utf8))
-        #expect(String(buffer: encoder.buffer) == "*4\r\n$5\r\nSETEX\r\n$12\r\n::seedio_str\r\n$2\r\n30\r\n$5\r\n\"Ok!\"\r\n")
+        encoder.writeBulkString(1.5)
+        encoder.writeBulkString(Int64(-7))
+        encoder.writeBulkString("a sub string".dropFirst(2).prefix(3).utf8)
+        #expect(String(buffer: encoder.buffer) == expected)
+
+        var command = RESPCommandEncoder()
+        command.writeCommand("SETEX", ByteBuffer(string: "::seedio_str"), 30, Array("\"Ok!\"".utf8), 1.5, Int64(-7), "a sub string".dropFirst(2).prefix(3))
+        #expect(String(buffer: command.buffer) == expected)
+    }
+
+    @Test(arguments: [
+        (1.0, "1.0"), (-0.0, "-0.0"), (0.1, "0.1"), (0.1 + 0.2, "0.30000000000000004"), (12.25, "12.25"), (1e16, "1e+16"),
+        (-2.5e-8, "-2.5e-08"), (Double.leastNonzeroMagnitude, "5e-324"), (-2.2250738585072014e-308, "-2.2250738585072014e-308"),
+        (Double.infinity, "inf"), (-Double.infinity, "-inf"),
+    ])
+    func writesDoublesInTheirShortestRoundTripForm(value: Double, text: String) {
+        var encoder = RESPCommandEncoder()
+        encoder.writeBulkString(value)
+        #expect(String(buffer: encoder.buffer) == "$\(text.utf8.count)\r\n\(text)\r\n")
+        #expect(Double(text) == value)
+    }
+
+    @Test func byteBufferWritersReturnTheBytesTheyWrote() {
+        var buffer = ByteBuffer()
+        #expect(buffer.writeRESPArrayHeader(count: 12) == 5)
+        #expect(buffer.writeRESPBulkString("héllo") == 4 + 6 + 2)
+        #expect(buffer.writeRESPBulkString(Int64.min) == 5 + 20 + 2)
+        #expect(buffer.writeRESPBulkString([UInt8]()) == 6)
+        #expect(buffer.writeRESPValue(.array([.integer(1), .null])) == 4 + 4 + 5)
+        #expect(buffer.readableBytes == 5 + 12 + 27 + 6 + 13)
+        #expect(String(buffer: buffer).hasPrefix("*12\r\n$6\r\nhéllo\r\n$20\r\n-9223372036854775808\r\n$0\r\n\r\n*2\r\n:1\r\n$-1\r\n"))
     }
 
     @Test func bulkStringLengthCountsUTF8Bytes() {
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         encoder.writeBulkString("żółw😀")
         // ż ó ł are two bytes each, w one, the emoji four.
         #expect(String(buffer: encoder.buffer) == "$11\r\nżółw😀\r\n")
@@ -30,7 +67,7 @@ import Testing
 
     @Test func writesBinaryPayloadsUnchanged() {
         let payload: [UInt8] = [0, 13, 10, 255, 36]
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         encoder.writeBulkString(payload)
         #expect(Array(encoder.buffer.readableBytesView) == Array("$5\r\n".utf8) + payload + [13, 10])
     }
@@ -38,7 +75,7 @@ import Testing
     @Test func bulkStringOfByteBufferDoesNotMoveItsReaderIndex() {
         var source = ByteBuffer(string: "xxvalue")
         source.moveReaderIndex(forwardBy: 2)
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         encoder.writeBulkString(source)
         #expect(String(buffer: encoder.buffer) == "$5\r\nvalue\r\n")
         #expect(source.readerIndex == 2)
@@ -49,7 +86,7 @@ import Testing
     ])
     func writesIntegersInDecimal(value: Int64) {
         let text = String(value)
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         encoder.writeBulkString(value)
         #expect(String(buffer: encoder.buffer) == "$\(text.utf8.count)\r\n\(text)\r\n")
         encoder.reset()
@@ -58,32 +95,32 @@ import Testing
     }
 
     @Test func resetKeepsTheMemoryAndDropsTheBytes() {
-        var encoder = RESPEncoder(buffer: ByteBufferAllocator().buffer(capacity: 256))
-        encoder.encodeCommand("GET", "a")
+        var encoder = RESPCommandEncoder(buffer: ByteBufferAllocator().buffer(capacity: 256))
+        encoder.writeCommand("GET", "a")
         let capacity = encoder.buffer.capacity
         let address = encoder.buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
         encoder.reset()
         #expect(encoder.buffer.readableBytes == 0)
-        encoder.encodeCommand("GET", "b")
+        encoder.writeCommand("GET", "b")
         #expect(String(buffer: encoder.buffer) == "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
         #expect(encoder.buffer.capacity == capacity)
         #expect(encoder.buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == address)
     }
 
     @Test func resetDoesNotChangeACopyStillBeingWritten() {
-        var encoder = RESPEncoder()
-        encoder.encodeCommand("GET", "a")
+        var encoder = RESPCommandEncoder()
+        encoder.writeCommand("GET", "a")
         let inFlight = encoder.buffer
         encoder.reset()
-        encoder.encodeCommand("DEL", "b")
+        encoder.writeCommand("DEL", "b")
         #expect(String(buffer: inFlight) == "*2\r\n$3\r\nGET\r\n$1\r\na\r\n")
         #expect(String(buffer: encoder.buffer) == "*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n")
     }
 
     @Test func pipelinesSeveralCommandsIntoOneBuffer() {
-        var encoder = RESPEncoder()
-        encoder.encodeCommand("GET", "a")
-        encoder.encodeCommand("GET", "b")
+        var encoder = RESPCommandEncoder()
+        encoder.writeCommand("GET", "a")
+        encoder.writeCommand("GET", "b")
         #expect(String(buffer: encoder.buffer) == "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
     }
 
@@ -114,13 +151,13 @@ import Testing
 
     @Test(arguments: Self.values)
     func encodesEachValue(value: RESPValue, expected: String) {
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         encoder.encode(value)
         #expect(String(buffer: encoder.buffer) == expected)
     }
 
     @Test func nanEncodesAndDecodesAsNaN() throws {
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         encoder.encode(.double(.nan))
         #expect(String(buffer: encoder.buffer) == ",nan\r\n")
         var buffer = encoder.buffer
@@ -138,7 +175,7 @@ import Testing
         for _ in 0..<50 {
             values.append(Self.randomValue(depth: 0, using: &random))
         }
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         for value in values {
             encoder.encode(value)
         }
