@@ -31,7 +31,15 @@ import Testing
         #expect(String(buffer: encoder.buffer) == expected)
 
         var command = RESPCommandEncoder()
-        command.writeCommand("SETEX", ByteBuffer(string: "::seedio_str"), 30, Array("\"Ok!\"".utf8), 1.5, Int64(-7), "a sub string".dropFirst(2).prefix(3))
+        command.writeCommand(
+            "SETEX",
+            ByteBuffer(string: "::seedio_str"),
+            30,
+            Array("\"Ok!\"".utf8),
+            1.5,
+            Int64(-7),
+            "a sub string".dropFirst(2).prefix(3)
+        )
         #expect(String(buffer: command.buffer) == expected)
     }
 

@@ -135,6 +135,7 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
     }
 
     @Test func verifierFeedsValuesInEveryChunking() throws {
+        let mget = Self.mgetReply(count: 30, size: 20)
         let pairs: [(ByteBuffer, [RESPValue])] = [
             (bytes("+OK\r\n"), [RESPValue(simpleString: "OK")]),
             (bytes("$5\r\nhello\r\n$-1\r\n"), [RESPValue(bulkString: "hello"), .null]),
@@ -146,6 +147,10 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
                 ]
             ),
             (bytes("%1\r\n$1\r\nk\r\n~1\r\n(1\r\n"), [.map([(RESPValue(bulkString: "k"), .set([.bigNumber(bytes("1"))]))])]),
+            (bytes("|1\r\n+ttl\r\n:3\r\n>2\r\n|0\r\n,2.5\r\n!3\r\nERR\r\n=7\r\ntxt:a\r\n\r\n"), [
+                .push([.double(2.5), .bulkError(bytes("ERR"))]), .verbatimString(bytes("txt:a\r\n")),
+            ]),
+            (mget.wire, [mget.value]),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) { RESPDecoder() }
     }
@@ -186,7 +191,7 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
     // MARK: Values arriving in pieces
 
     /// An `MGET` reply of `count` bulk strings of `size` bytes each, and the value it decodes to.
-    static func mgetReply(count: Int, size: Int) -> (ByteBuffer, RESPValue) {
+    static func mgetReply(count: Int, size: Int) -> (wire: ByteBuffer, value: RESPValue) {
         var wire = ByteBuffer(string: "*\(count)\r\n")
         var elements: [RESPValue] = []
         for index in 0..<count {
