@@ -94,15 +94,22 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         }
         let source = buffer
         let limits = self.limits
-        let length = try source.withUnsafeReadableBytes { bytes in
-            try self.scan.advance(over: Bytes(bytes, source: source, limits: limits))
+        var length = 0
+        let value: RESPValue? = try source.withUnsafeReadableBytes { memory in
+            let bytes = Bytes(memory, source: source, limits: limits)
+            guard let scanned = try self.scan.advance(over: bytes) else {
+                return nil
+            }
+            length = scanned.length
+            if let scalar = scanned.scalar {
+                // A one-element value, such as the reply to GET or SET: the scan already parsed it.
+                return bytes.value(of: scalar)
+            }
+            return try self.build(from: bytes.prefix(scanned.length))
         }
-        guard let length else {
+        guard let value else {
             keepsProgress = true
             return nil
-        }
-        let value = try source.withUnsafeReadableBytes { bytes in
-            try self.build(from: Bytes(bytes, source: source, limits: limits), length: length)
         }
         buffer.moveReaderIndex(forwardBy: length)
         return value
@@ -134,46 +141,35 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
 
     // MARK: Building
 
-    /// Builds the value in the first `length` bytes, which ``Scan/advance(over:)`` found complete and valid.
+    /// Builds the value in `bytes`, which ``Scan/advance(over:)`` found complete and valid.
     ///
-    /// Aggregates are built with an explicit stack, so nesting costs no recursion.
-    private mutating func build(from bytes: Bytes, length: Int) throws -> RESPValue {
-        let bytes = bytes.prefix(length)
+    /// Aggregates are built with an explicit stack, so nesting costs no recursion; the scan has checked its depth.
+    private mutating func build(from bytes: Bytes) throws -> RESPValue {
         self.frames.removeAll(keepingCapacity: true)
         var position = 0
         var lineSearch = 0
         while true {
             guard let parsed = try bytes.element(at: position, lineSearch: &lineSearch) else {
-                throw bytes.failure(.truncated, "the buffered bytes changed between two calls", valueStart: position, offset: length)
+                throw bytes.failure(.truncated, "the buffered bytes changed between two calls", valueStart: position, offset: bytes.count)
             }
             let next = parsed.next
             var value: RESPValue
-            switch parsed.element {
-            case .simpleString(let range): value = .simpleString(bytes.slice(range))
-            case .simpleError(let range): value = .simpleError(bytes.slice(range))
-            case .integer(let integer): value = .integer(integer)
-            case .bulkString(let range): value = .bulkString(bytes.slice(range))
-            case .null: value = .null
-            case .double(let double): value = .double(double)
-            case .boolean(let boolean): value = .boolean(boolean)
-            case .bigNumber(let range): value = .bigNumber(bytes.slice(range))
-            case .bulkError(let range): value = .bulkError(bytes.slice(range))
-            case .verbatimString(let range): value = .verbatimString(bytes.slice(range))
-            case .aggregate(let kind, let count):
-                guard self.frames.count < bytes.limits.maximumDepth else {
-                    throw bytes.failure(.nestingTooDeep, "limit \(bytes.limits.maximumDepth)", valueStart: position, offset: position)
-                }
+            if let scalar = bytes.value(of: parsed.element) {
+                value = scalar
+            } else if case .aggregate(let kind, let count) = parsed.element {
                 position = next
-                let entries = kind.isKeyed ? 2 * count : count
+                let entries = kind.entries(count: count)
                 if entries > 0 {
                     // Every element takes at least 3 bytes: never reserve more than the bytes present can hold.
-                    self.frames.append(Frame(kind: kind, remaining: entries, capacity: min(count, (length - position) / 3)))
+                    self.frames.append(Frame(kind: kind, remaining: entries, capacity: min(count, (bytes.count - position) / 3)))
                     continue
                 }
                 guard let empty = Frame(kind: kind, remaining: 0, capacity: 0).value else {
                     continue  // an empty attribute annotates the next value
                 }
                 value = empty
+            } else {
+                preconditionFailure("an element is a scalar or an aggregate")
             }
             position = next
             // Hand the value to the innermost open aggregate; each aggregate it completes goes to its parent. A
@@ -212,9 +208,15 @@ private struct Scan: Sendable {
         self.open.removeAll(keepingCapacity: true)
     }
 
-    /// Scans elements from ``position`` on; returns the length of the first value once all of it is buffered,
-    /// or `nil` (keeping the progress) if it is not yet. Allocates nothing beyond the stack of open aggregates.
-    mutating func advance(over bytes: Bytes) throws -> Int? {
+    /// The length of a complete value, and its element if it is a single scalar (perhaps after attributes).
+    struct Scanned {
+        let length: Int
+        let scalar: Element?
+    }
+
+    /// Scans elements from ``position`` on; returns the first value's length once all of it is buffered, or `nil`
+    /// (keeping the progress) if it is not yet. Allocates nothing beyond the stack of open aggregates.
+    mutating func advance(over bytes: Bytes) throws -> Scanned? {
         while true {
             guard let parsed = try bytes.element(at: self.position, lineSearch: &self.lineSearch) else {
                 return nil
@@ -226,7 +228,7 @@ private struct Scan: Sendable {
                     throw bytes.failure(.nestingTooDeep, "limit \(bytes.limits.maximumDepth)", valueStart: self.position, offset: self.position)
                 }
                 self.position = next
-                let entries = kind.isKeyed ? 2 * count : count
+                let entries = kind.entries(count: count)
                 if entries > 0 {
                     self.open.append(OpenAggregate(remaining: entries, isAttribute: kind == .attribute))
                     continue
@@ -234,6 +236,9 @@ private struct Scan: Sendable {
                 if kind == .attribute {
                     continue  // an empty attribute annotates the next value
                 }
+            } else if self.open.isEmpty {
+                // A scalar outside any aggregate is a whole value (attributes before it are dropped).
+                return Scanned(length: next, scalar: parsed.element)
             } else {
                 self.position = next
             }
@@ -252,7 +257,7 @@ private struct Scan: Sendable {
                 }
             }
             if complete {
-                return self.position
+                return Scanned(length: self.position, scalar: nil)
             }
         }
     }
@@ -298,9 +303,9 @@ private enum Element {
 private enum AggregateKind {
     case array, set, push, map, attribute
 
-    /// Whether each entry is a key and a value.
-    var isKeyed: Bool {
-        self == .map || self == .attribute
+    /// The elements that follow a header of `count`: maps and attributes count pairs.
+    func entries(count: Int) -> Int {
+        self == .map || self == .attribute ? 2 * count : count
     }
 }
 
@@ -380,6 +385,23 @@ private struct Bytes {
     func slice(_ range: Range<Int>) -> ByteBuffer {
         // The range lies within the readable bytes the scan validated.
         self.source.getSlice(at: self.source.readerIndex + range.lowerBound, length: range.count)!
+    }
+
+    /// The value of a scalar element, with its strings sliced from the input; `nil` for an aggregate header.
+    func value(of element: Element) -> RESPValue? {
+        switch element {
+        case .simpleString(let range): .simpleString(self.slice(range))
+        case .simpleError(let range): .simpleError(self.slice(range))
+        case .integer(let integer): .integer(integer)
+        case .bulkString(let range): .bulkString(self.slice(range))
+        case .null: .null
+        case .double(let double): .double(double)
+        case .boolean(let boolean): .boolean(boolean)
+        case .bigNumber(let range): .bigNumber(self.slice(range))
+        case .bulkError(let range): .bulkError(self.slice(range))
+        case .verbatimString(let range): .verbatimString(self.slice(range))
+        case .aggregate: nil
+        }
     }
 
     /// The error for a violation at `offset` in the element that starts at `valueStart`.
