@@ -106,6 +106,12 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
         #expect(value == .array([.integer(2_039_123), .integer(9_543_892)]))
     }
 
+    @Test func dropsAttributesBeforeAScalarReply() throws {
+        #expect(try decodeOne("|1\r\n+a\r\n*1\r\n+b\r\n:5\r\n") == .integer(5))
+        #expect(try decodeOne("|0\r\n|1\r\n+a\r\n+b\r\n$1\r\nv\r\n") == RESPValue(bulkString: "v"))
+        #expect(try decodeOne("|1\r\n+a\r\n+b\r\n") == nil)
+    }
+
     @Test func dropsAttributesInsideAggregates() throws {
         let value = try #require(try decodeOne("*2\r\n|1\r\n+ttl\r\n:3600\r\n$1\r\nv\r\n:5\r\n"))
         #expect(value == .array([RESPValue(bulkString: "v"), .integer(5)]))
