@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -10,7 +11,11 @@ import Synchronization
 /// value-type ``StateMachine``.
 ///
 /// Call ``start()`` once, then ``connection()`` from any task, and ``shutdown(gracePeriod:)`` at the end.
-/// A pool is single-use.
+/// A pool is single-use. Calls to ``connection()`` before ``start()`` wait (bounded by the wait timeout).
+///
+/// The connection factory must bound its own connect time (a connect timeout): the pool waits for every attempt
+/// it started, and so does ``shutdown(gracePeriod:)``. A connection that closes with an error is removed and,
+/// below the minimum, replaced at once; failed attempts are retried after the configured backoff.
 package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     /// Creates a connection with the given identifier; the connection's ``PooledConnection/id`` must equal it.
     package typealias ConnectionFactory = @Sendable (_ id: Int) -> EventLoopFuture<Connection>
@@ -40,7 +45,8 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let connectionFactory: ConnectionFactory
-    private let state: Mutex<LockedState>
+    /// A pthread mutex (not `Synchronization.Mutex`, whose futex ThreadSanitizer cannot see on Linux).
+    private let state: NIOLockedValueBox<LockedState>
     private let nextWaiterID = Atomic<Int>(0)
 
     /// Creates a pool; it opens no connection until ``start()``.
@@ -60,7 +66,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
         self.eventLoop = eventLoop
         self.logger = logger
         self.connectionFactory = connectionFactory
-        self.state = Mutex(LockedState(machine: Machine(configuration: configuration)))
+        self.state = NIOLockedValueBox(LockedState(machine: Machine(configuration: configuration)))
     }
 
     // MARK: Public interface
@@ -97,7 +103,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     ///   ``ConnectionPoolError/Code/connectFailed``, ``ConnectionPoolError/Code/poolShutdown`` or
     ///   ``ConnectionPoolError/Code/cancelled``.
     package func connection() async throws(ConnectionPoolError) -> Connection {
-        let lease = self.state.withLock { $0.machine.leaseConnection() }
+        let lease = self.state.withLockedValue { $0.machine.leaseConnection() }
         switch lease {
         case .leased(let connection, let actions):
             self.run(Work(actions: actions))
@@ -122,10 +128,11 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
             self.handle { $0.gracePeriodElapsed() }
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            self.handle { state in
+            let work = self.process { state in
                 state.shutdownWaiters.append(continuation)
                 return state.machine.shutdown()
             }
+            self.run(work)
         }
         graceTimer.cancel()
         self.logger.debug("connection pool shut down")
@@ -133,7 +140,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     /// A snapshot of the connections and waiters, for health checks and metrics.
     package var statistics: ConnectionPoolStatistics {
-        self.state.withLock { $0.machine.statistics }
+        self.state.withLockedValue { $0.machine.statistics }
     }
 
     // MARK: Waiting
@@ -142,7 +149,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
         let id = self.nextWaiterID.wrappingAdd(1, ordering: .relaxed).oldValue
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Waiter) in
-                self.handle { state in
+                let work = self.process { state in
                     if Task.isCancelled {
                         var actions = Machine.Actions()
                         actions.failWaiters.append((id, continuation, ConnectionPoolError(code: .cancelled)))
@@ -157,6 +164,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
                     }
                     return actions
                 }
+                self.run(work)
             }
         } onCancel: {
             self.waiterCancelled(id: id)
@@ -165,7 +173,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     }
 
     private func waiterTimedOut(id: Int) {
-        let waiter = self.state.withLock { state in
+        let waiter = self.state.withLockedValue { state in
             state.waiterTimers[id] = nil
             return state.machine.waiterTimedOut(id: id)
         }
@@ -175,7 +183,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     }
 
     private func waiterCancelled(id: Int) {
-        let (waiter, timer) = self.state.withLock { state in
+        let (waiter, timer) = self.state.withLockedValue { state in
             (state.machine.waiterCancelled(id: id), state.waiterTimers.removeValue(forKey: id))
         }
         timer?.cancel()
@@ -187,8 +195,13 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     // MARK: Events
 
     /// Runs a state machine event in the lock, then carries out its actions outside it.
-    private func handle(_ event: (inout LockedState) -> Machine.Actions) {
-        let work = self.state.withLock { state in
+    private func handle(_ event: (inout Machine) -> Machine.Actions) {
+        self.run(self.process { event(&$0.machine) })
+    }
+
+    /// Runs an event in the lock and collects what must happen after unlocking, without doing it yet.
+    private func process(_ event: (inout LockedState) -> Machine.Actions) -> Work {
+        self.state.withLockedValue { state in
             var work = Work(actions: event(&state))
             for resumed in work.actions.succeedWaiters {
                 if let timer = state.waiterTimers.removeValue(forKey: resumed.id) { work.cancelledTimers.append(timer) }
@@ -206,11 +219,6 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
             }
             return work
         }
-        self.run(work)
-    }
-
-    private func handle(_ event: (inout Machine) -> Machine.Actions) {
-        self.handle { (state: inout LockedState) in event(&state.machine) }
     }
 
     private func run(_ work: Work) {
@@ -282,9 +290,9 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
             switch result {
             case .success(let connection):
                 logger.debug("connection opened")
-                // Register for the close before any close the actions may start.
-                let work = self.state.withLock { state in
-                    Work(actions: state.machine.connectionEstablished(id: id, connection: connection, now: self.eventLoop.now))
+                // Register for the close before carrying out actions that may close it.
+                let work = self.process {
+                    $0.machine.connectionEstablished(id: id, connection: connection, now: self.eventLoop.now)
                 }
                 connection.onClose { error in
                     if let error {
@@ -294,7 +302,7 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
                     }
                     self.handle { $0.connectionClosed(id: id, error: error) }
                 }
-                self.finish(work)
+                self.run(work)
             case .failure(let error):
                 logger.debug("connection attempt failed", metadata: ["cache.pool.error": "\(error)"])
                 self.handle { $0.connectionFailed(id: id, error: error) }
@@ -302,23 +310,12 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
         }
     }
 
-    /// Carries out actions computed in a locked section that did not go through ``handle(_:)``.
-    private func finish(_ work: Work) {
-        // connectionEstablished only resumes waiters and closes connections; timers of resumed waiters go.
-        let cancelled = self.state.withLock { state in
-            work.actions.succeedWaiters.compactMap { state.waiterTimers.removeValue(forKey: $0.id) }
-        }
-        var work = work
-        work.cancelledTimers = cancelled
-        self.run(work)
-    }
-
     private func startTimer() {
         let interval = self.timerInterval
         let task = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             self.handle { $0.tick(now: self.eventLoop.now) }
         }
-        let stale = self.state.withLock { state -> RepeatedTask? in
+        let stale = self.state.withLockedValue { state -> RepeatedTask? in
             guard state.machine.lifecycle == .running else { return task }
             state.timer = task
             return nil

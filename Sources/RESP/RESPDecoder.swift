@@ -3,13 +3,17 @@ import NIOCore
 /// A bounded decoder of RESP2 and RESP3 values, one complete top-level value per call.
 ///
 /// Use it through `NIOSingleStepByteToMessageProcessor` in a channel handler, or wrap it in a
-/// `ByteToMessageHandler`. A call either consumes one whole value or consumes nothing: if the buffer holds only
-/// part of a value, ``decode(buffer:)`` returns `nil` and parses it again from its start once more bytes arrived.
-/// String payloads are slices of the input buffer, not copies.
+/// `ByteToMessageHandler`. A call either consumes one whole value or consumes nothing. Decoding runs in two
+/// passes: a validating scan that allocates nothing finds out whether a whole value is buffered and how long it
+/// is, and only then is the value built from the validated bytes. When the buffer holds only part of a value,
+/// ``decode(buffer:)`` returns `nil` and remembers how far the scan got, so a large reply that arrives over many
+/// reads is scanned once, not once per read. The decoder must therefore be fed one stream: bytes it has already
+/// seen must stay in the buffer, unchanged, until it returns the value they belong to (as NIO's byte-to-message
+/// processors guarantee). String payloads are slices of the input buffer, not copies.
 ///
 /// The decoder never allocates in proportion to a length or count it has not yet received the bytes for, and
-/// ``Limits`` bound line lengths, bulk lengths, element counts and nesting. RESP3 attributes (`|`) are read and
-/// dropped; the value they annotate is returned.
+/// ``Limits`` bound line lengths, bulk lengths, element counts and nesting; nesting is tracked without
+/// recursion. RESP3 attributes (`|`) are read and dropped; the value they annotate is returned.
 public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     /// The value produced for each complete RESP value in the input.
     public typealias InboundOut = RESPValue
@@ -22,7 +26,7 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         public var maximumBulkLength: Int
         /// The most elements of one array, set or push, or pairs of one map or attribute.
         public var maximumAggregateCount: Int
-        /// The longest simple string, simple error, integer, double, big number or length line, in bytes.
+        /// The longest simple string, simple error, integer, double or big number line, in bytes.
         public var maximumLineLength: Int
 
         /// Creates limits.
@@ -49,12 +53,25 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     /// The bounds this decoder enforces.
     public var limits: Limits
 
+    /// How far the scan of the value at the front of the buffer got in earlier calls.
+    private var scan = Scan()
+    /// The aggregates being built, kept to reuse its memory from value to value.
+    private var frames: [Frame] = []
+
     /// Creates a decoder.
     ///
     /// - Parameters:
     ///   - limits: The bounds to enforce. Default ``Limits/init(maximumDepth:maximumBulkLength:maximumAggregateCount:maximumLineLength:)``.
     public init(limits: Limits = Limits()) {
         self.limits = limits
+    }
+
+    /// How many bytes at the front of the buffer the scan has already validated, from the reader index.
+    ///
+    /// `0` when no value is partly scanned. Tests use it to check that a value arriving in pieces is scanned
+    /// once.
+    package var scannedBytes: Int {
+        self.scan.position
     }
 
     /// Decodes one complete value from the start of `buffer`.
@@ -64,20 +81,38 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     /// - Returns: The value, or `nil` if `buffer` holds only part of one.
     /// - Throws: ``RESPParsingError`` if the bytes are not valid RESP or exceed ``limits``.
     public mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
+        if buffer.readableBytes < self.scan.position {
+            // Not the bytes scanned before; start over rather than trust the old progress.
+            self.scan.reset()
+        }
+        // After a value or an error the next call starts a new value; only `nil` keeps the progress.
+        var keepsProgress = false
+        defer {
+            if !keepsProgress {
+                self.scan.reset()
+            }
+        }
         let source = buffer
         let limits = self.limits
-        let decoded: (value: RESPValue, length: Int)? = try source.withUnsafeReadableBytes { bytes in
-            var parser = Parser(bytes: bytes, source: source, limits: limits)
-            guard let value = try parser.parseValue(depth: 0) else {
+        var length = 0
+        let value: RESPValue? = try source.withUnsafeReadableBytes { memory in
+            let bytes = Bytes(memory, source: source, limits: limits)
+            guard let scanned = try self.scan.advance(over: bytes) else {
                 return nil
             }
-            return (value, parser.position)
+            length = scanned.length
+            if let scalar = scanned.scalar {
+                // A one-element value, such as the reply to GET or SET: the scan already parsed it.
+                return bytes.value(of: scalar)
+            }
+            return try self.build(from: bytes.prefix(scanned.length))
         }
-        guard let decoded else {
+        guard let value else {
+            keepsProgress = true
             return nil
         }
-        buffer.moveReaderIndex(forwardBy: decoded.length)
-        return decoded.value
+        buffer.moveReaderIndex(forwardBy: length)
+        return value
     }
 
     /// Decodes one complete value after the input ended or the handler was removed.
@@ -93,6 +128,7 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
             return value
         }
         guard buffer.readableBytes == 0 else {
+            self.scan.reset()
             throw RESPParsingError(
                 .truncated,
                 message: "\(buffer.readableBytes) bytes of an incomplete value left at the end of the input",
@@ -102,9 +138,223 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         }
         return nil
     }
+
+    // MARK: Building
+
+    /// Builds the value in `bytes`, which ``Scan/advance(over:)`` found complete and valid.
+    ///
+    /// Aggregates are built with an explicit stack, so nesting costs no recursion; the scan has checked its depth.
+    private mutating func build(from bytes: Bytes) throws -> RESPValue {
+        self.frames.removeAll(keepingCapacity: true)
+        var position = 0
+        var lineSearch = 0
+        while true {
+            guard let parsed = try bytes.element(at: position, lineSearch: &lineSearch) else {
+                throw bytes.failure(.truncated, "the buffered bytes changed between two calls", valueStart: position, offset: bytes.count)
+            }
+            let next = parsed.next
+            var value: RESPValue
+            if let scalar = bytes.value(of: parsed.element) {
+                value = scalar
+            } else if case .aggregate(let kind, let count) = parsed.element {
+                position = next
+                let entries = kind.entries(count: count)
+                if entries > 0 {
+                    // Every element takes at least 3 bytes: never reserve more than the bytes present can hold.
+                    self.frames.append(Frame(kind: kind, remaining: entries, capacity: min(count, (bytes.count - position) / 3)))
+                    continue
+                }
+                guard let empty = Frame(kind: kind, remaining: 0, capacity: 0).value else {
+                    continue  // an empty attribute annotates the next value
+                }
+                value = empty
+            } else {
+                preconditionFailure("an element is a scalar or an aggregate")
+            }
+            position = next
+            // Hand the value to the innermost open aggregate; each aggregate it completes goes to its parent. A
+            // finished attribute delivers nothing: the value it annotates is still to come.
+            var delivered: RESPValue? = value
+            while let current = delivered, let top = self.frames.indices.last {
+                self.frames[top].append(current)
+                guard self.frames[top].remaining == 0 else {
+                    delivered = nil
+                    break
+                }
+                delivered = self.frames.removeLast().value
+            }
+            if let delivered {
+                return delivered
+            }
+        }
+    }
 }
 
-// MARK: - Parser
+// MARK: - Scan
+
+/// How far the validating scan got: the position of the next element, the elements still missing from each
+/// open aggregate, and how far the search for the CR LF of a partly received line got.
+private struct Scan: Sendable {
+    /// The offset, from the reader index, of the next element to scan.
+    var position = 0
+    /// Where the search for the end of the line at ``position`` resumes.
+    var lineSearch = 0
+    /// For each open aggregate, outermost first: the elements still missing, and whether it is an attribute.
+    var open: [OpenAggregate] = []
+
+    mutating func reset() {
+        self.position = 0
+        self.lineSearch = 0
+        self.open.removeAll(keepingCapacity: true)
+    }
+
+    /// The length of a complete value, and its element if it is a single scalar (perhaps after attributes).
+    struct Scanned {
+        let length: Int
+        let scalar: Element?
+    }
+
+    /// Scans elements from ``position`` on; returns the first value's length once all of it is buffered, or `nil`
+    /// (keeping the progress) if it is not yet. Allocates nothing beyond the stack of open aggregates.
+    mutating func advance(over bytes: Bytes) throws -> Scanned? {
+        while true {
+            guard let parsed = try bytes.element(at: self.position, lineSearch: &self.lineSearch) else {
+                return nil
+            }
+            self.lineSearch = 0
+            let next = parsed.next
+            if case .aggregate(let kind, let count) = parsed.element {
+                guard self.open.count < bytes.limits.maximumDepth else {
+                    throw bytes.failure(.nestingTooDeep, "limit \(bytes.limits.maximumDepth)", valueStart: self.position, offset: self.position)
+                }
+                self.position = next
+                let entries = kind.entries(count: count)
+                if entries > 0 {
+                    self.open.append(OpenAggregate(remaining: entries, isAttribute: kind == .attribute))
+                    continue
+                }
+                if kind == .attribute {
+                    continue  // an empty attribute annotates the next value
+                }
+            } else if self.open.isEmpty {
+                // A scalar outside any aggregate is a whole value (attributes before it are dropped).
+                return Scanned(length: next, scalar: parsed.element)
+            } else {
+                self.position = next
+            }
+            // One value is complete: count it in its aggregate, and each aggregate that completes in its parent. A
+            // finished attribute completes nothing: the value it annotates is still to come.
+            var complete = true
+            while let top = self.open.indices.last {
+                self.open[top].remaining -= 1
+                guard self.open[top].remaining == 0 else {
+                    complete = false
+                    break
+                }
+                if self.open.removeLast().isAttribute {
+                    complete = false
+                    break
+                }
+            }
+            if complete {
+                return Scanned(length: self.position, scalar: nil)
+            }
+        }
+    }
+}
+
+// MARK: - Elements
+
+/// An aggregate the scan is inside of.
+private struct OpenAggregate {
+    /// The elements still missing (keys and values counted apart).
+    var remaining: Int
+    /// Whether it is an attribute, which annotates the value after it instead of being one.
+    let isAttribute: Bool
+}
+
+/// An element and the offset after it.
+private struct Parsed {
+    let element: Element
+    let next: Int
+}
+
+/// A length or count and the offset after its line.
+private struct ParsedLength {
+    let value: Int
+    let next: Int
+}
+
+/// One element of a RESP value: a whole scalar, or the header of an aggregate.
+private enum Element {
+    case simpleString(Range<Int>)
+    case simpleError(Range<Int>)
+    case integer(Int64)
+    case bulkString(Range<Int>)
+    case null
+    case double(Double)
+    case boolean(Bool)
+    case bigNumber(Range<Int>)
+    case bulkError(Range<Int>)
+    case verbatimString(Range<Int>)
+    case aggregate(AggregateKind, count: Int)
+}
+
+private enum AggregateKind {
+    case array, set, push, map, attribute
+
+    /// The elements that follow a header of `count`: maps and attributes count pairs.
+    func entries(count: Int) -> Int {
+        self == .map || self == .attribute ? 2 * count : count
+    }
+}
+
+/// An aggregate being built, with the elements received so far.
+private struct Frame: Sendable {
+    let kind: AggregateKind
+    var remaining: Int
+    var elements: [RESPValue] = []
+    var pairs: [(key: RESPValue, value: RESPValue)] = []
+    var key: RESPValue?
+
+    init(kind: AggregateKind, remaining: Int, capacity: Int) {
+        self.kind = kind
+        self.remaining = remaining
+        switch kind {
+        case .array, .set, .push: self.elements.reserveCapacity(capacity)
+        case .map: self.pairs.reserveCapacity(capacity)
+        case .attribute: break
+        }
+    }
+
+    mutating func append(_ value: RESPValue) {
+        self.remaining -= 1
+        switch self.kind {
+        case .array, .set, .push:
+            self.elements.append(value)
+        case .map:
+            if let key = self.key {
+                self.pairs.append((key, value))
+                self.key = nil
+            } else {
+                self.key = value
+            }
+        case .attribute:
+            break
+        }
+    }
+
+    /// The finished aggregate, or `nil` for an attribute, which is dropped.
+    var value: RESPValue? {
+        switch self.kind {
+        case .array: .array(self.elements)
+        case .set: .set(self.elements)
+        case .push: .push(self.elements)
+        case .map: .map(self.pairs)
+        case .attribute: nil
+        }
+    }
+}
 
 private let cr = UInt8(ascii: "\r")
 private let lf = UInt8(ascii: "\n")
@@ -112,273 +362,276 @@ private let minus = UInt8(ascii: "-")
 private let plus = UInt8(ascii: "+")
 private let zero = UInt8(ascii: "0")
 
-/// The smallest encoding of any RESP value (`_\r\n`, `+\r\n`), used to reject counts the input cannot hold yet.
-private let minimumValueLength = 3
-
-/// One pass over the readable bytes of a buffer; positions are offsets from its reader index.
-private struct Parser {
-    let bytes: UnsafeRawBufferPointer
+/// The readable bytes of the input with the limits to check them against; offsets are from the reader index.
+private struct Bytes {
+    let memory: UnsafeRawBufferPointer
+    /// The buffer `memory` belongs to, for slices and error context.
     let source: ByteBuffer
     let limits: RESPDecoder.Limits
-    var position = 0
 
-    init(bytes: UnsafeRawBufferPointer, source: ByteBuffer, limits: RESPDecoder.Limits) {
-        self.bytes = bytes
+    init(_ memory: UnsafeRawBufferPointer, source: ByteBuffer, limits: RESPDecoder.Limits) {
+        self.memory = memory
         self.source = source
         self.limits = limits
     }
 
-    /// Parses the value at ``position`` and the attributes before it; `nil` if the bytes end first.
-    mutating func parseValue(depth: Int) throws -> RESPValue? {
-        while true {
-            guard self.position < self.bytes.count else {
-                return nil
-            }
-            let start = self.position
-            let marker = self.bytes[start]
-            self.position += 1
-            switch marker {
-            case UInt8(ascii: "+"):
-                guard let line = try self.readLine(valueStart: start) else { return nil }
-                return .simpleString(self.slice(line))
-            case UInt8(ascii: "-"):
-                guard let line = try self.readLine(valueStart: start) else { return nil }
-                return .simpleError(self.slice(line))
-            case UInt8(ascii: ":"):
-                guard let line = try self.readLine(valueStart: start) else { return nil }
-                guard let value = self.parseInt64(line) else {
-                    throw self.error(.invalidInteger, "not a 64-bit decimal integer", valueStart: start, at: line.lowerBound)
-                }
-                return .integer(value)
-            case UInt8(ascii: "$"):
-                guard let payload = try self.readBulk(valueStart: start) else { return nil }
-                return payload.map { .bulkString(self.slice($0)) } ?? .null
-            case UInt8(ascii: "*"):
-                return try self.parseList(valueStart: start, depth: depth, allowsNull: true).map { $0.map(RESPValue.array) ?? .null }
-            case UInt8(ascii: "_"):
-                guard let line = try self.readLine(valueStart: start) else { return nil }
-                guard line.isEmpty else {
-                    throw self.error(.invalidNull, "bytes after the null marker", valueStart: start, at: line.lowerBound)
-                }
-                return .null
-            case UInt8(ascii: ","):
-                guard let line = try self.readLine(valueStart: start) else { return nil }
-                guard let value = self.parseDouble(line) else {
-                    throw self.error(.invalidDouble, "not a RESP3 double", valueStart: start, at: line.lowerBound)
-                }
-                return .double(value)
-            case UInt8(ascii: "#"):
-                guard let line = try self.readLine(valueStart: start) else { return nil }
-                guard line.count == 1, self.bytes[line.lowerBound] == UInt8(ascii: "t") || self.bytes[line.lowerBound] == UInt8(ascii: "f")
-                else {
-                    throw self.error(.invalidBoolean, "expected t or f", valueStart: start, at: line.lowerBound)
-                }
-                return .boolean(self.bytes[line.lowerBound] == UInt8(ascii: "t"))
-            case UInt8(ascii: "("):
-                guard let line = try self.readLine(valueStart: start) else { return nil }
-                guard self.isDecimal(line) else {
-                    throw self.error(.invalidBigNumber, "not a decimal number", valueStart: start, at: line.lowerBound)
-                }
-                return .bigNumber(self.slice(line))
-            case UInt8(ascii: "!"):
-                guard let payload = try self.readBulk(valueStart: start) else { return nil }
-                guard let payload else {
-                    throw self.error(.invalidLength, "a bulk error cannot be null", valueStart: start, at: start + 1)
-                }
-                return .bulkError(self.slice(payload))
-            case UInt8(ascii: "="):
-                guard let payload = try self.readBulk(valueStart: start) else { return nil }
-                guard let payload else {
-                    throw self.error(.invalidLength, "a verbatim string cannot be null", valueStart: start, at: start + 1)
-                }
-                guard payload.count >= 4, self.bytes[payload.lowerBound + 3] == UInt8(ascii: ":") else {
-                    throw self.error(.invalidVerbatimString, "expected a three-byte format and a colon", valueStart: start, at: payload.lowerBound)
-                }
-                return .verbatimString(self.slice(payload))
-            case UInt8(ascii: "~"):
-                return try self.parseList(valueStart: start, depth: depth, allowsNull: false).map { .set($0!) }
-            case UInt8(ascii: ">"):
-                return try self.parseList(valueStart: start, depth: depth, allowsNull: false).map { .push($0!) }
-            case UInt8(ascii: "%"):
-                guard let pairs = try self.parsePairs(valueStart: start, depth: depth) else { return nil }
-                return .map(pairs)
-            case UInt8(ascii: "|"):
-                // An attribute annotates the value after it; drop it and go on with that value.
-                guard try self.parsePairs(valueStart: start, depth: depth) != nil else { return nil }
-                continue
-            default:
-                throw self.error(.invalidTypeMarker, "unknown type marker \(marker)", valueStart: start, at: start)
-            }
+    var count: Int { self.memory.count }
+
+    func prefix(_ length: Int) -> Bytes {
+        Bytes(UnsafeRawBufferPointer(rebasing: self.memory.prefix(length)), source: self.source, limits: self.limits)
+    }
+
+    /// The bytes at `range` as a slice sharing the input's memory.
+    func slice(_ range: Range<Int>) -> ByteBuffer {
+        // The range lies within the readable bytes the scan validated.
+        self.source.getSlice(at: self.source.readerIndex + range.lowerBound, length: range.count)!
+    }
+
+    /// The value of a scalar element, with its strings sliced from the input; `nil` for an aggregate header.
+    func value(of element: Element) -> RESPValue? {
+        switch element {
+        case .simpleString(let range): .simpleString(self.slice(range))
+        case .simpleError(let range): .simpleError(self.slice(range))
+        case .integer(let integer): .integer(integer)
+        case .bulkString(let range): .bulkString(self.slice(range))
+        case .null: .null
+        case .double(let double): .double(double)
+        case .boolean(let boolean): .boolean(boolean)
+        case .bigNumber(let range): .bigNumber(self.slice(range))
+        case .bulkError(let range): .bulkError(self.slice(range))
+        case .verbatimString(let range): .verbatimString(self.slice(range))
+        case .aggregate: nil
         }
     }
 
-    // MARK: Aggregates
-
-    /// Parses an array, set or push after its marker: the outer optional is `nil` if incomplete, the inner for `*-1`.
-    private mutating func parseList(valueStart: Int, depth: Int, allowsNull: Bool) throws -> [RESPValue]?? {
-        guard let count = try self.readCount(valueStart: valueStart, depth: depth, elementsPerEntry: 1, allowsNull: allowsNull) else {
-            return nil
-        }
-        guard let count else {
-            return .some(nil)
-        }
-        var elements = [RESPValue]()
-        elements.reserveCapacity(count)
-        for _ in 0..<count {
-            guard let element = try self.parseValue(depth: depth + 1) else { return nil }
-            elements.append(element)
-        }
-        return .some(elements)
-    }
-
-    /// Parses a map or attribute after its marker; `nil` if incomplete.
-    private mutating func parsePairs(valueStart: Int, depth: Int) throws -> [(key: RESPValue, value: RESPValue)]? {
-        guard let count = try self.readCount(valueStart: valueStart, depth: depth, elementsPerEntry: 2, allowsNull: false) else {
-            return nil
-        }
-        var pairs = [(key: RESPValue, value: RESPValue)]()
-        pairs.reserveCapacity(count!)
-        for _ in 0..<count! {
-            guard let key = try self.parseValue(depth: depth + 1), let value = try self.parseValue(depth: depth + 1) else {
-                return nil
-            }
-            pairs.append((key, value))
-        }
-        return pairs
-    }
-
-    /// Reads and checks an aggregate's count line: the outer optional is `nil` if incomplete, the inner for `-1`.
+    /// The error for a violation at `offset` in the element that starts at `valueStart`.
     ///
-    /// Also returns `nil` when the bytes left cannot hold that many elements yet, so nothing is reserved for
-    /// elements that have not arrived.
-    private mutating func readCount(valueStart: Int, depth: Int, elementsPerEntry: Int, allowsNull: Bool) throws -> Int?? {
-        guard let line = try self.readLine(valueStart: valueStart) else {
-            return nil
-        }
-        let count = try self.parseLength(line, valueStart: valueStart)
-        if count == -1 {
-            guard allowsNull else {
-                throw self.error(.invalidLength, "only arrays can be null", valueStart: valueStart, at: line.lowerBound)
-            }
-            return .some(nil)
-        }
-        guard count <= self.limits.maximumAggregateCount else {
-            throw self.error(
-                .aggregateTooLarge,
-                "\(count) elements, limit \(self.limits.maximumAggregateCount)",
-                valueStart: valueStart,
-                at: line.lowerBound
-            )
-        }
-        guard depth < self.limits.maximumDepth else {
-            throw self.error(.nestingTooDeep, "limit \(self.limits.maximumDepth)", valueStart: valueStart, at: valueStart)
-        }
-        guard count <= (self.bytes.count - self.position) / minimumValueLength / elementsPerEntry else {
-            return nil
-        }
-        return .some(count)
+    /// Thrown where it is found, once: each `throw` is costly when a debugger or test runner records backtraces.
+    func failure(_ code: RESPParsingError.Code, _ message: String?, valueStart: Int, offset: Int) -> RESPParsingError {
+        RESPParsingError(
+            code,
+            message: message,
+            buffer: self.source.getSlice(at: self.source.readerIndex + valueStart, length: self.source.readableBytes - valueStart)
+                ?? self.source,
+            offset: offset - valueStart
+        )
     }
 
-    // MARK: Lines and bulk payloads
+    /// Reads and checks the element at `start`: returns it and the offset after it, or `nil` if not all of it
+    /// is buffered yet.
+    ///
+    /// - Parameters:
+    ///   - start: The offset of the element's type marker.
+    ///   - lineSearch: Where to resume looking for the end of a line found incomplete before; updated when the
+    ///     line is still incomplete.
+    func element(at start: Int, lineSearch: inout Int) throws -> Parsed? {
+        guard start < self.count else {
+            return nil
+        }
+        let marker = self.memory[start]
+        switch marker {
+        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: ","), UInt8(ascii: "#"),
+            UInt8(ascii: "("):
+            guard let line = try self.line(after: start, lineSearch: &lineSearch) else {
+                return nil
+            }
+            return Parsed(element: try self.scalar(marker: marker, line: line, start: start), next: line.upperBound + 2)
+        case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
+            guard let header = try self.length(after: start, limit: self.limits.maximumBulkLength, code: .bulkStringTooLong) else {
+                return nil
+            }
+            let length = header.value
+            let payloadStart = header.next
+            if length == -1 {
+                guard marker == UInt8(ascii: "$") else {
+                    throw self.failure(.invalidLength, "only bulk strings can be null", valueStart: start, offset: start + 1)
+                }
+                return Parsed(element: .null, next: payloadStart)
+            }
+            guard self.count - payloadStart - 2 >= length else {
+                return nil
+            }
+            let payload = payloadStart..<(payloadStart + length)
+            guard self.memory[payload.upperBound] == cr, self.memory[payload.upperBound + 1] == lf else {
+                throw self.failure(.invalidTerminator, "bulk payload not followed by CR LF", valueStart: start, offset: payload.upperBound)
+            }
+            let next = payload.upperBound + 2
+            switch marker {
+            case UInt8(ascii: "$"):
+                return Parsed(element: .bulkString(payload), next: next)
+            case UInt8(ascii: "!"):
+                return Parsed(element: .bulkError(payload), next: next)
+            default:
+                guard payload.count >= 4, self.memory[payload.lowerBound + 3] == UInt8(ascii: ":") else {
+                    throw self.failure(
+                        .invalidVerbatimString,
+                        "expected a three-byte format and a colon",
+                        valueStart: start,
+                        offset: payload.lowerBound
+                    )
+                }
+                return Parsed(element: .verbatimString(payload), next: next)
+            }
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+            // Capped so that twice the count (a map's keys and values) cannot overflow.
+            let limit = min(self.limits.maximumAggregateCount, Int.max / 4)
+            guard let header = try self.length(after: start, limit: limit, code: .aggregateTooLarge) else {
+                return nil
+            }
+            let count = header.value
+            let next = header.next
+            if count == -1 {
+                guard marker == UInt8(ascii: "*") else {
+                    throw self.failure(.invalidLength, "only arrays can be null", valueStart: start, offset: start + 1)
+                }
+                return Parsed(element: .null, next: next)
+            }
+            let kind: AggregateKind =
+                switch marker {
+                case UInt8(ascii: "*"): .array
+                case UInt8(ascii: "~"): .set
+                case UInt8(ascii: ">"): .push
+                case UInt8(ascii: "%"): .map
+                default: .attribute
+                }
+            return Parsed(element: .aggregate(kind, count: count), next: next)
+        default:
+            throw self.failure(.invalidTypeMarker, "unknown type marker \(marker)", valueStart: start, offset: start)
+        }
+    }
 
-    /// Reads the line after a marker and moves past its CR LF; `nil` if the CR LF has not arrived.
-    private mutating func readLine(valueStart: Int) throws -> Range<Int>? {
-        let lineStart = self.position
-        let searchEnd = min(self.bytes.count, lineStart + self.limits.maximumLineLength + 1)
-        var index = lineStart
-        while index < searchEnd && self.bytes[index] != cr {
+    /// Checks the line of a one-line element and reads its value.
+    private func scalar(marker: UInt8, line: Range<Int>, start: Int) throws -> Element {
+        switch marker {
+        case UInt8(ascii: "+"):
+            return .simpleString(line)
+        case UInt8(ascii: "-"):
+            return .simpleError(line)
+        case UInt8(ascii: ":"):
+            guard let value = parseRESPInteger(UnsafeRawBufferPointer(rebasing: self.memory[line])) else {
+                throw self.failure(.invalidInteger, "not a 64-bit decimal integer", valueStart: start, offset: line.lowerBound)
+            }
+            return .integer(value)
+        case UInt8(ascii: "_"):
+            guard line.isEmpty else {
+                throw self.failure(.invalidNull, "bytes after the null marker", valueStart: start, offset: line.lowerBound)
+            }
+            return .null
+        case UInt8(ascii: ","):
+            guard let value = parseRESPDouble(UnsafeRawBufferPointer(rebasing: self.memory[line])) else {
+                throw self.failure(.invalidDouble, "not a RESP3 double", valueStart: start, offset: line.lowerBound)
+            }
+            return .double(value)
+        case UInt8(ascii: "#"):
+            let byte = line.count == 1 ? self.memory[line.lowerBound] : 0
+            guard byte == UInt8(ascii: "t") || byte == UInt8(ascii: "f") else {
+                throw self.failure(.invalidBoolean, "expected t or f", valueStart: start, offset: line.lowerBound)
+            }
+            return .boolean(byte == UInt8(ascii: "t"))
+        default:
+            guard isRESPDecimal(UnsafeRawBufferPointer(rebasing: self.memory[line])) else {
+                throw self.failure(.invalidBigNumber, "not a decimal number", valueStart: start, offset: line.lowerBound)
+            }
+            return .bigNumber(line)
+        }
+    }
+
+    /// Finds the line after the marker at `start`, CR LF excluded; `nil` if its CR LF has not arrived.
+    ///
+    /// A line longer than ``RESPDecoder/Limits/maximumLineLength`` throws as soon as that many bytes are buffered.
+    private func line(after start: Int, lineSearch: inout Int) throws -> Range<Int>? {
+        let lineStart = start + 1
+        // The CR may sit at most `maximumLineLength` bytes after the line start.
+        let searchEnd = min(self.count, lineStart + self.limits.maximumLineLength + 1)
+        var index = max(lineStart, lineSearch)
+        while index < searchEnd && self.memory[index] != cr {
             index += 1
         }
         guard index < searchEnd else {
             if searchEnd - lineStart > self.limits.maximumLineLength {
-                throw self.error(.lineTooLong, "limit \(self.limits.maximumLineLength) bytes", valueStart: valueStart, at: lineStart)
+                throw self.failure(.lineTooLong, "limit \(self.limits.maximumLineLength) bytes", valueStart: start, offset: lineStart)
             }
+            lineSearch = index
             return nil
         }
-        guard index + 1 < self.bytes.count else {
+        guard index + 1 < self.count else {
+            lineSearch = index
             return nil
         }
-        guard self.bytes[index + 1] == lf else {
-            throw self.error(.invalidTerminator, "CR not followed by LF", valueStart: valueStart, at: index + 1)
+        guard self.memory[index + 1] == lf else {
+            throw self.failure(.invalidTerminator, "CR not followed by LF", valueStart: start, offset: index + 1)
         }
-        self.position = index + 2
         return lineStart..<index
     }
 
-    /// Reads a length line and the payload after it: the outer optional is `nil` if incomplete, the inner for `-1`.
-    private mutating func readBulk(valueStart: Int) throws -> Range<Int>?? {
-        guard let line = try self.readLine(valueStart: valueStart) else {
+    /// Reads the length or count line after the marker at `start`: a decimal up to `limit`, or `-1`. Returns it
+    /// and the offset after its CR LF, or `nil` if the line is incomplete.
+    ///
+    /// Bytes are checked as they arrive: a partial line that is already no valid length, or already exceeds
+    /// `limit`, throws at once instead of waiting for its end.
+    private func length(after start: Int, limit: Int, code: RESPParsingError.Code) throws -> ParsedLength? {
+        var index = start + 1
+        guard index < self.count else {
             return nil
         }
-        let length = try self.parseLength(line, valueStart: valueStart)
-        if length == -1 {
-            return .some(nil)
+        switch self.memory[index] {
+        case UInt8(ascii: "?"):
+            throw self.failure(.unsupportedStreamedType, "streamed values are not supported", valueStart: start, offset: index)
+        case minus:
+            // The only negative length is -1.
+            guard index + 1 < self.count else { return nil }
+            guard self.memory[index + 1] == UInt8(ascii: "1") else {
+                throw self.failure(.invalidLength, "expected a non-negative decimal or -1", valueStart: start, offset: index + 1)
+            }
+            guard index + 2 < self.count else { return nil }
+            guard self.memory[index + 2] == cr else {
+                throw self.failure(.invalidLength, "expected a non-negative decimal or -1", valueStart: start, offset: index + 2)
+            }
+            guard index + 3 < self.count else { return nil }
+            guard self.memory[index + 3] == lf else {
+                throw self.failure(.invalidTerminator, "CR not followed by LF", valueStart: start, offset: index + 3)
+            }
+            return ParsedLength(value: -1, next: index + 4)
+        default:
+            break
         }
-        guard length <= self.limits.maximumBulkLength else {
-            throw self.error(
-                .bulkStringTooLong,
-                "\(length) bytes, limit \(self.limits.maximumBulkLength)",
-                valueStart: valueStart,
-                at: line.lowerBound
-            )
+        var value = 0
+        while index < self.count {
+            let byte = self.memory[index]
+            let digit = byte &- zero
+            if digit < 10 {
+                // 19 digits hold any Int64; more (even leading zeros) cannot be a length Redis sends.
+                guard index - start <= 19 else {
+                    throw self.failure(.invalidLength, "too many digits", valueStart: start, offset: index)
+                }
+                let (shifted, overflowed) = value.multipliedReportingOverflow(by: 10)
+                let (sum, carried) = shifted.addingReportingOverflow(Int(digit))
+                guard !overflowed && !carried else {
+                    throw self.failure(.invalidLength, "not a 64-bit decimal", valueStart: start, offset: start + 1)
+                }
+                value = sum
+                index += 1
+                continue
+            }
+            guard byte == cr, index > start + 1 else {
+                throw self.failure(.invalidLength, "expected a non-negative decimal or -1", valueStart: start, offset: index)
+            }
+            guard value <= limit else {
+                throw self.failure(code, "\(value), limit \(limit)", valueStart: start, offset: start + 1)
+            }
+            guard index + 1 < self.count else {
+                return nil
+            }
+            guard self.memory[index + 1] == lf else {
+                throw self.failure(.invalidTerminator, "CR not followed by LF", valueStart: start, offset: index + 1)
+            }
+            return ParsedLength(value: value, next: index + 2)
         }
-        let payloadStart = self.position
-        guard self.bytes.count - payloadStart >= length + 2 else {
-            return nil
+        // More digits can only make the value larger.
+        guard value <= limit else {
+            throw self.failure(code, "more than \(limit)", valueStart: start, offset: start + 1)
         }
-        let payloadEnd = payloadStart + length
-        guard self.bytes[payloadEnd] == cr, self.bytes[payloadEnd + 1] == lf else {
-            throw self.error(.invalidTerminator, "bulk payload not followed by CR LF", valueStart: valueStart, at: payloadEnd)
-        }
-        self.position = payloadEnd + 2
-        return .some(payloadStart..<payloadEnd)
-    }
-
-    // MARK: Numbers
-
-    /// Parses a length or count: a non-negative decimal or `-1`.
-    private func parseLength(_ line: Range<Int>, valueStart: Int) throws -> Int {
-        if line.count == 1 && self.bytes[line.lowerBound] == UInt8(ascii: "?") {
-            throw self.error(.unsupportedStreamedType, nil, valueStart: valueStart, at: line.lowerBound)
-        }
-        guard let value = self.parseInt64(line), value >= -1, value <= Int64(Int.max / 2) else {
-            throw self.error(.invalidLength, "expected a non-negative decimal or -1", valueStart: valueStart, at: line.lowerBound)
-        }
-        return Int(value)
-    }
-
-    private func parseInt64(_ line: Range<Int>) -> Int64? {
-        parseRESPInteger(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
-    }
-
-    /// Whether the line is an optionally signed, non-empty run of decimal digits.
-    private func isDecimal(_ line: Range<Int>) -> Bool {
-        var index = line.lowerBound
-        if index < line.upperBound && (self.bytes[index] == minus || self.bytes[index] == plus) {
-            index += 1
-        }
-        guard index < line.upperBound else {
-            return false
-        }
-        return self.bytes[index..<line.upperBound].allSatisfy { $0 &- zero < 10 }
-    }
-
-    private func parseDouble(_ line: Range<Int>) -> Double? {
-        parseRESPDouble(UnsafeRawBufferPointer(rebasing: self.bytes[line]))
-    }
-
-    // MARK: Helpers
-
-    private func slice(_ range: Range<Int>) -> ByteBuffer {
-        self.source.getSlice(at: self.source.readerIndex + range.lowerBound, length: range.count)!
-    }
-
-    private func error(_ code: RESPParsingError.Code, _ message: String?, valueStart: Int, at offset: Int) -> RESPParsingError {
-        let context = self.source.getSlice(
-            at: self.source.readerIndex + valueStart,
-            length: self.source.readableBytes - valueStart
-        )!
-        return RESPParsingError(code, message: message, buffer: context, offset: offset - valueStart)
+        return nil
     }
 }
 
@@ -414,6 +667,15 @@ func parseRESPInteger(_ text: UnsafeRawBufferPointer) -> Int64? {
         return value
     }
     return value == .min ? nil : -value
+}
+
+/// Whether the text is an optionally signed, non-empty run of decimal digits.
+func isRESPDecimal(_ text: UnsafeRawBufferPointer) -> Bool {
+    var digits = text[...]
+    if let first = digits.first, first == minus || first == plus {
+        digits = digits.dropFirst()
+    }
+    return !digits.isEmpty && digits.allSatisfy { $0 &- zero < 10 }
 }
 
 /// Parses a RESP3 double: `inf`, `-inf`, `nan` or a decimal with an optional fraction and exponent.

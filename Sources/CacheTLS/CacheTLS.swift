@@ -1,1 +1,0 @@
-// The OpenSSL client TLS handler. See OpenSSLClientHandler.

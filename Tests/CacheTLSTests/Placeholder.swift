@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct CacheTLSTestsPlaceholder {
-    @Test func builds() { #expect(Bool(true)) }
-}

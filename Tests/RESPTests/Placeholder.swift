@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct RESPTestsPlaceholder {
-    @Test func builds() { #expect(Bool(true)) }
-}
