@@ -1,3 +1,4 @@
+import CacheTLS
 import NIOCore
 import RESP
 
@@ -98,7 +99,7 @@ final class CacheChannelHandler: ChannelDuplexHandler {
         let cacheError: CacheError
         if let error = error as? CacheError {
             cacheError = error
-        } else if String(describing: type(of: error)).hasPrefix("OpenSSL") {
+        } else if let error = error as? OpenSSLError {
             cacheError = CacheError(.tlsHandshake, "TLS failed: \(error)", node: self.nodeName, underlyingError: error)
         } else {
             cacheError = CacheError(.connectionClosed, "the connection failed: \(error)", node: self.nodeName, underlyingError: error)

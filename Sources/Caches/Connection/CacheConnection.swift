@@ -143,7 +143,7 @@ final class CacheConnection: Sendable {
     /// - Returns: The reply, which may be an error reply.
     /// - Throws: ``CacheError`` with ``CacheError/Code/timeout``, ``CacheError/Code/connectionClosed`` or
     ///   ``CacheError/Code/cancelled``.
-    func execute(replies: Int = 1, _ encode: (inout RESPEncoder) -> Void) async throws -> RESPValue {
+    func execute(replies: Int = 1, _ encode: (inout RESPCommandEncoder) -> Void) async throws -> RESPValue {
         if Task.isCancelled {
             throw CacheError(.cancelled, "the task was cancelled", node: self.nodeName)
         }
@@ -165,7 +165,7 @@ final class CacheConnection: Sendable {
         replies: Int,
         deadline: NIODeadline,
         completion: CacheConnectionState.Completion,
-        encode: (inout RESPEncoder) -> Void
+        encode: (inout RESPCommandEncoder) -> Void
     ) {
         let id = id ?? self.state.makeID()
         switch self.state.enqueue(id: id, replies: replies, deadline: deadline, completion: completion, encode: encode) {
@@ -197,6 +197,14 @@ final class CacheConnection: Sendable {
     func close() {
         let handler = self.handler
         self.channel.eventLoop.execute { handler.value.closeWhenIdle() }
+    }
+
+    /// Closes now; requests in flight fail with ``CacheError/Code/connectionClosed``.
+    func closeImmediately() {
+        let handler = self.handler
+        self.channel.eventLoop.execute {
+            handler.value.fail(CacheError(.connectionClosed, "the connection was closed by its pool", node: self.nodeName), close: true)
+        }
     }
 
     /// Sends a `PING` that nobody waits for; a connection that does not answer times out and closes.

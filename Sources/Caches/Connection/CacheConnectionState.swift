@@ -29,7 +29,7 @@ final class CacheConnectionState: Sendable {
     }
 
     struct Inner {
-        var encoder = RESPEncoder()
+        var encoder = RESPCommandEncoder()
         var slots = CircularBuffer<Slot>(initialCapacity: 16)
         var drainScheduled = false
         var closing = false
@@ -48,7 +48,7 @@ final class CacheConnectionState: Sendable {
         replies: Int,
         deadline: NIODeadline,
         completion: Completion,
-        encode: (inout RESPEncoder) -> Void
+        encode: (inout RESPCommandEncoder) -> Void
     ) -> Result<Bool, CacheError> {
         self.inner.withLock { inner in
             if let error = inner.closedError { return .failure(error) }
@@ -76,7 +76,7 @@ final class CacheConnectionState: Sendable {
             inner.drainScheduled = false
             guard inner.encoder.buffer.readableBytes > 0 else { return nil }
             let bytes = inner.encoder.buffer
-            inner.encoder = RESPEncoder()
+            inner.encoder = RESPCommandEncoder()
             return bytes
         }
     }
@@ -144,7 +144,7 @@ final class CacheConnectionState: Sendable {
             }
             self.inFlight.add(-inner.slots.count, ordering: .relaxed)
             inner.slots.removeAll()
-            inner.encoder = RESPEncoder()
+            inner.encoder = RESPCommandEncoder()
             return completions
         }
     }

@@ -55,7 +55,7 @@ final class CacheNodeClient: Sendable {
 
     /// Sends one request on the least loaded connection and returns its reply, error replies mapped to
     /// ``CacheError``.
-    func execute(replies: Int = 1, _ encode: (inout RESPEncoder) -> Void) async throws(CacheError) -> RESPValue {
+    func execute(replies: Int = 1, _ encode: (inout RESPCommandEncoder) -> Void) async throws(CacheError) -> RESPValue {
         let reply: RESPValue
         do {
             let connection = try await self.pool.connection()

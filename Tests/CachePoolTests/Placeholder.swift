@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct CachePoolTestsPlaceholder {
-    @Test func builds() { #expect(Bool(true)) }
-}
