@@ -1,0 +1,199 @@
+import Caches
+import Foundation
+import RedisTestSupport
+import Synchronization
+import Testing
+
+/// Issue 8: faults injected into real nodes while callers run. Nothing hangs past its timeout, nothing crashes, and
+/// no caller ever receives another caller's value.
+@Suite("Faults", .serialized)
+struct FaultTests {
+    /// Counts what callers saw.
+    final class Tally: Sendable {
+        let successes = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let wrongValues = Atomic<Int>(0)
+        let slowest = Mutex<Duration>(.zero)
+        let codes = Mutex<Set<String>>([])
+        let stopped = Atomic<Bool>(false)
+
+        func stop() { self.stopped.store(true, ordering: .relaxed) }
+
+        func record(_ elapsed: Duration) {
+            self.slowest.withLock { $0 = max($0, elapsed) }
+        }
+    }
+
+    static func ringURL(_ servers: [RedisServer], options: String) -> String {
+        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+        return "redis://\(hosts)?names=node-a,node-b,node-c&\(options)"
+    }
+
+    /// `callers` tasks each write and read back unique values on their own keys until `stop` is set.
+    static func runCallers(
+        _ cache: Cache,
+        callers: Int,
+        tally: Tally,
+        keyFilter: @escaping @Sendable (String) -> Bool = { _ in true }
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            for caller in 0..<callers {
+                group.addTask {
+                    // Each caller owns a few keys (those the filter accepts among 40 candidates).
+                    let keys = (0..<40).map { "caller-\(caller)-\($0)" }.filter(keyFilter).prefix(5)
+                    guard !keys.isEmpty else { return }
+                    var round = 0
+                    while !tally.stopped.load(ordering: .relaxed) {
+                        round += 1
+                        let key = keys[keys.startIndex + round % keys.count]
+                        let value = "\(caller):\(round):\(UUID().uuidString)"
+                        let clock = ContinuousClock()
+                        let start = clock.now
+                        var failed = true
+                        do {
+                            try await cache.set(key, value)
+                            let read = try await cache.get(key, as: String.self)
+                            if read != value { tally.wrongValues.add(1, ordering: .relaxed) }
+                            tally.successes.add(1, ordering: .relaxed)
+                            failed = false
+                        } catch let error as CacheError {
+                            tally.failures.add(1, ordering: .relaxed)
+                            tally.codes.withLock { _ = $0.insert("\(error.code)") }
+                        } catch {
+                            tally.failures.add(1, ordering: .relaxed)
+                            tally.codes.withLock { _ = $0.insert("untyped: \(error)") }
+                        }
+                        tally.record(clock.now - start)
+                        if failed {
+                            // A failed call fails fast without suspending; a caller that retried in a tight loop
+                            // would keep the cooperative threads from everyone else. Real callers back off too.
+                            try? await Task.sleep(for: .milliseconds(5))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func killedNodeFailsOnlyItsKeysAndRecoversAfterRestart() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.ringURL(servers, options: "timeout=0.5&connect_timeout=0.5"))
+            try await cache.connect()
+            let victim = "node-b"
+            let healthyTally = Tally()
+            let victimTally = Tally()
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await Self.runCallers(cache, callers: 20, tally: healthyTally) { cache.nodeName(for: $0) != victim }
+                }
+                group.addTask {
+                    await Self.runCallers(cache, callers: 5, tally: victimTally) { cache.nodeName(for: $0) == victim }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                await servers[1].kill()
+                let failedBefore = healthyTally.failures.load(ordering: .relaxed)
+                try await Task.sleep(for: .seconds(1))
+                #expect(healthyTally.failures.load(ordering: .relaxed) == failedBefore, "other nodes' calls keep succeeding")
+                #expect(victimTally.failures.load(ordering: .relaxed) > 0, "the dead node's calls fail")
+                try await servers[1].restart()
+                // Within the reconnect backoff (at most 5 s), the node's calls succeed again.
+                let recovered = victimTally.successes.load(ordering: .relaxed)
+                let deadline = ContinuousClock.now + .seconds(8)
+                while victimTally.successes.load(ordering: .relaxed) == recovered, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                healthyTally.stop()
+                victimTally.stop()
+                try await group.waitForAll()
+            }
+            #expect(victimTally.successes.load(ordering: .relaxed) > 0)
+            #expect(healthyTally.wrongValues.load(ordering: .relaxed) == 0)
+            #expect(victimTally.wrongValues.load(ordering: .relaxed) == 0)
+            #expect(healthyTally.slowest.withLock { $0 } < .seconds(2), "no healthy call waited past the timeouts")
+            #expect(victimTally.slowest.withLock { $0 } < .seconds(3), "no call to the dead node waited past its timeouts")
+            #expect(victimTally.codes.withLock { $0 }.allSatisfy { !$0.hasPrefix("untyped") })
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func pausedNodeNeverHoldsACallerPastItsTimeout() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.ringURL(servers, options: "timeout=0.4&connect_timeout=0.4"))
+            try await cache.connect()
+            let tally = Tally()
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await Self.runCallers(cache, callers: 30, tally: tally) }
+                try await Task.sleep(for: .milliseconds(200))
+                servers[2].pause()
+                try await Task.sleep(for: .seconds(1.5))
+                servers[2].resume()
+                let after = tally.successes.load(ordering: .relaxed)
+                let deadline = ContinuousClock.now + .seconds(8)
+                while tally.successes.load(ordering: .relaxed) < after + 500, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                tally.stop()
+                try await group.waitForAll()
+            }
+            #expect(tally.failures.load(ordering: .relaxed) > 0, "calls to the paused node failed")
+            #expect(tally.codes.withLock { $0 }.isSubset(of: ["timeout", "connectFailed", "connectionClosed", "poolTimeout"]))
+            #expect(tally.slowest.withLock { $0 } < .seconds(2), "set + get each bounded by 0.4 s timeouts (plus slack)")
+            #expect(tally.wrongValues.load(ordering: .relaxed) == 0)
+            // After SIGCONT all is well: every node answers.
+            let statuses = try await cache.nodeStatus()
+            #expect(statuses.allSatisfy { $0.isHealthy })
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func connectionKilledMidPipelineNeverMixesUpReplies() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            let cache = try Cache(url: "redis://\(server.host):\(server.port)?maxsize=2&timeout=1")
+            try await cache.connect()
+            let tally = Tally()
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await Self.runCallers(cache, callers: 100, tally: tally) }
+                for _ in 0..<5 {
+                    try await Task.sleep(for: .milliseconds(150))
+                    _ = try await server.cli("CLIENT", "KILL", "TYPE", "normal")
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                tally.stop()
+                try await group.waitForAll()
+            }
+            #expect(tally.wrongValues.load(ordering: .relaxed) == 0, "no caller ever received another caller's value")
+            #expect(tally.successes.load(ordering: .relaxed) > 0)
+            #expect(tally.codes.withLock { $0 }.isSubset(of: ["connectionClosed", "connectFailed", "timeout", "poolTimeout"]))
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func nodeRestartedEmptyServesMissesNotStaleValues() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            let cache = try Cache(url: "redis://\(server.host):\(server.port)?timeout=0.5&connect_timeout=0.5")
+            try await cache.connect()
+            try await cache.set("k", "before")
+            await server.kill()
+            try await server.restart()
+            var result: Result<String?, any Error> = .failure(CacheError(.timeout, "not tried"))
+            let deadline = ContinuousClock.now + .seconds(8)
+            repeat {
+                result = await Result(catching: { try await cache.get("k", as: String.self) })
+                if case .success = result { break }
+                try await Task.sleep(for: .milliseconds(50))
+            } while ContinuousClock.now < deadline
+            #expect(try result.get() == nil, "the restarted node is empty: a miss, never the old value")
+            try await cache.disconnect()
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}
