@@ -107,7 +107,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CachesTests",
-            dependencies: ["Caches", "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: [
+                "Caches", "CacheRing", "RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Configuration", package: "swift-configuration"), .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
