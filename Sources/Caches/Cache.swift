@@ -23,6 +23,8 @@ public final class Cache: Sendable {
     public let configuration: CacheConfiguration
     /// The config file the cache was created from (``init(configurationFile:logger:)``), if any.
     package let configurationFile: String?
+    /// The version (inode, size, modification time) of ``configurationFile`` when the cache was created.
+    let configurationFileVersion: ConfigFileSystem.Version?
     let logger: Logger
     private let state: Mutex<State> = Mutex(.disconnected)
     /// The configuration in use: the one created with, or the last one ``reload(configuration:)`` applied.
@@ -52,6 +54,7 @@ public final class Cache: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.configurationFile = configurationFile
+        self.configurationFileVersion = configurationFile.flatMap(ConfigFileSystem.version(of:))
         self.active = Mutex(configuration)
         let logger = logger ?? Logger(label: "swift-caches", factory: { _ in SwiftLogNoOpLogHandler() })
         self.logger = logger

@@ -218,6 +218,8 @@ struct ConfigFileTests {
         let configuration = try await CacheConfiguration.load(fromFile: file, environment: [:])
         #expect(configuration.nodes[1].password == "hunter2")
         #expect(!"\(configuration.nodes[1])".contains("hunter2"))
+        #expect(!"\(configuration)".contains("hunter2"))
+        #expect("\(configuration)".contains("auth ***"))
     }
 
     // MARK: Bad files
@@ -426,5 +428,39 @@ struct ConfigFileTests {
         var settings = base
         settings.commandTimeout = .seconds(3)  // a connection setting changes every node
         #expect(try backend.successor(for: settings).kept == 0)
+    }
+
+    @Test("the watcher applies changes (also one made before it started) and skips a bad file", .timeLimit(.minutes(1)))
+    func watcherAppliesAndSkips() async throws {
+        let directory = try ConfigDirectory()
+        let file = try directory.write("cache.yaml", twoNodes)
+        let cache = try await Cache(configurationFile: file)
+        // Changed after the cache read it and before the watch starts.
+        try directory.write("cache.yaml", twoNodes + "\n  - name: c\n    host: 127.0.0.1\n    port: 7003\n")
+        let (events, continuation) = AsyncStream.makeStream(of: Result<CacheConfiguration, CacheError>.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await cache.watchConfigurationFile(interval: .milliseconds(10)) { continuation.yield($0) }
+            }
+            var iterator = events.makeAsyncIterator()
+            let first = try #require(await iterator.next())
+            #expect(try first.get().nodes.map(\.ketamaName) == ["a", "b", "c"])
+            #expect(cache.activeConfiguration.nodes.count == 3)
+
+            try directory.write("cache.yaml", twoNodes.replacingOccurrences(of: "weight: 2", with: "weight: 0"))
+            let second = try #require(await iterator.next())
+            guard case .failure(let error) = second else {
+                Issue.record("a bad file was applied")
+                return
+            }
+            #expect(error.message == "\(file): nodes[1].weight: must be at least 1, got 0")
+            #expect(cache.activeConfiguration.nodes.count == 3, "the topology is kept")
+
+            try directory.write("cache.yaml", twoNodes.replacingOccurrences(of: "weight: 2", with: "weight: 4"))
+            let third = try #require(await iterator.next())
+            #expect(try third.get().nodes.map(\.weight) == [1, 4])
+            #expect(cache.activeConfiguration.nodes.map(\.weight) == [1, 4])
+            group.cancelAll()
+        }
     }
 }

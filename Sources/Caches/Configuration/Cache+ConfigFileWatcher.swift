@@ -21,7 +21,8 @@ extension Cache {
         onReload: (@Sendable (Result<CacheConfiguration, CacheError>) async -> Void)? = nil
     ) async {
         guard let path = path ?? self.configurationFile else { return }
-        var seen = ConfigFileSystem.version(of: path)
+        // A change made after the cache read its file, before the watch began, is applied on the first check.
+        var seen = path == self.configurationFile ? self.configurationFileVersion : ConfigFileSystem.version(of: path)
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
