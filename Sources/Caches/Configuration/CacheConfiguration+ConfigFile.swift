@@ -3,11 +3,11 @@ import Logging
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension CacheConfiguration {
@@ -294,7 +294,8 @@ struct ConfigFileFields {
         try self.checkShape()
         var configuration = CacheConfiguration(backend: .redis)
 
-        configuration.defaultTTL = try self.int("defaults.ttl", range: 1...Int.max, rangeMessage: "must be a positive number of seconds (leave it out for no expiry)")
+        configuration.defaultTTL = try self.int(
+            "defaults.ttl", range: 1...Int.max, rangeMessage: "must be a positive number of seconds (leave it out for no expiry)")
         if let version = self.string("defaults.version") { configuration.defaultVersion = CacheVersion(version) }
         if let prefix = self.string("defaults.keyPrefix") { configuration.keyPrefix = prefix }
 
@@ -436,15 +437,15 @@ enum ConfigFileSystem {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         #if canImport(Darwin)
-        return Version(
-            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-            seconds: info.st_mtimespec.tv_sec, nanoseconds: info.st_mtimespec.tv_nsec
-        )
+            return Version(
+                device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                seconds: info.st_mtimespec.tv_sec, nanoseconds: info.st_mtimespec.tv_nsec
+            )
         #else
-        return Version(
-            device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-            seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec
-        )
+            return Version(
+                device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec
+            )
         #endif
     }
 }
