@@ -283,7 +283,9 @@ struct ConfigFileTests {
         )
         #expect(
             try await self.failure(twoNodes + "\ntls:\n  cafile: x.pem\n").hasPrefix(
-                "DIR/cache.yaml: tls.cafile: unknown key (expected one of: caDirectory, caFile,"))
+                "DIR/cache.yaml: tls.cafile: unknown key (expected one of: caDirectory, caFile,"
+            )
+        )
         #expect(try await self.failure(twoNodes + "\n    tls:\n      sni: x\n").hasPrefix("DIR/cache.yaml: nodes[1].tls.sni: unknown key"))
         #expect(try await self.failure(twoNodes + "\npool:\n  maxsize: 3\n").hasPrefix("DIR/cache.yaml: pool.maxsize: unknown key"))
     }
@@ -292,15 +294,18 @@ struct ConfigFileTests {
     func wrongTypes() async throws {
         #expect(
             try await self.failure(twoNodes.replacingOccurrences(of: "7002", with: "seven"))
-                == "DIR/cache.yaml: nodes[1].port: expected an integer, got \"seven\"")
+                == "DIR/cache.yaml: nodes[1].port: expected an integer, got \"seven\""
+        )
         #expect(try await self.failure(twoNodes + "\npool: 5\n") == "DIR/cache.yaml: pool: expected a mapping of keys, got \"5\"")
         #expect(try await self.failure("nodes:\n  host: x\n") == "DIR/cache.yaml: nodes: expected a list, got a mapping")
         #expect(try await self.failure(twoNodes + "\nclientName: [a, b]\n") == "DIR/cache.yaml: clientName: expected a single value, got a list")
         #expect(
-            try await self.failure(twoNodes + "\ntls:\n  enabled: maybe\n") == "DIR/cache.yaml: tls.enabled: expected true or false, got \"maybe\"")
+            try await self.failure(twoNodes + "\ntls:\n  enabled: maybe\n") == "DIR/cache.yaml: tls.enabled: expected true or false, got \"maybe\""
+        )
         #expect(
             try await self.failure(twoNodes + "\ntimeouts:\n  commandMs: 1.5\n")
-                == "DIR/cache.yaml: timeouts.commandMs: expected an integer, got \"1.5\"")
+                == "DIR/cache.yaml: timeouts.commandMs: expected an integer, got \"1.5\""
+        )
     }
 
     @Test("a duplicate node name")
@@ -324,7 +329,8 @@ struct ConfigFileTests {
         )
         #expect(
             try await self.failure(twoNodes.replacingOccurrences(of: "7002", with: "70000"))
-                == "DIR/cache.yaml: nodes[1].port: must be between 1 and 65535, got 70000")
+                == "DIR/cache.yaml: nodes[1].port: must be between 1 and 65535, got 70000"
+        )
         #expect(try await self.failure("defaults:\n  ttl: 5\n") == "DIR/cache.yaml: nodes: at least one node is required")
         #expect(try await self.failure("nodes:\n  - port: 1\n") == "DIR/cache.yaml: nodes[0].host: is required")
         #expect(
@@ -333,7 +339,8 @@ struct ConfigFileTests {
         )
         #expect(
             try await self.failure(twoNodes + "\nring:\n  hashTag: \"{\"\n")
-                == "DIR/cache.yaml: ring.hashTag: must be exactly two ASCII characters, got \"{\"")
+                == "DIR/cache.yaml: ring.hashTag: must be exactly two ASCII characters, got \"{\""
+        )
     }
 
     @Test("a ttl of zero or less")
@@ -346,14 +353,16 @@ struct ConfigFileTests {
     @Test("bad enum values")
     func badEnums() async throws {
         #expect(
-            try await self.failure(twoNodes + "\nring:\n  hash: sha1\n") == "DIR/cache.yaml: ring.hash: must be one of fnv1a_64, md5, got \"sha1\"")
+            try await self.failure(twoNodes + "\nring:\n  hash: sha1\n") == "DIR/cache.yaml: ring.hash: must be one of fnv1a_64, md5, got \"sha1\""
+        )
         #expect(
             try await self.failure(twoNodes + "\ntls:\n  verification: partial\n")
                 == "DIR/cache.yaml: tls.verification: must be one of full, no-hostname-verification, none, got \"partial\""
         )
         #expect(
             try await self.failure(twoNodes + "\ntls:\n  minimumVersion: 1.1\n")
-                == "DIR/cache.yaml: tls.minimumVersion: must be one of 1.2, 1.3, got \"1.1\"")
+                == "DIR/cache.yaml: tls.minimumVersion: must be one of 1.2, 1.3, got \"1.1\""
+        )
     }
 
     @Test("certificate and key files that cannot be read")

@@ -38,7 +38,9 @@ struct LiveTopologyTests {
 
     static func ring(_ nodes: [Node]) throws -> HashRing {
         try HashRing(
-            nodes: nodes.map { HashRing.Node(name: $0.name, weight: UInt32($0.weight)) }, hash: .md5)
+            nodes: nodes.map { HashRing.Node(name: $0.name, weight: UInt32($0.weight)) },
+            hash: .md5
+        )
     }
 
     /// Replaces the file atomically, as the watcher's documentation asks.
@@ -71,7 +73,8 @@ struct LiveTopologyTests {
         let cache = try await Cache(configurationFile: path)
         try await cache.connect()
         let (reloads, reloaded) = AsyncStream.makeStream(
-            of: Result<CacheConfiguration, CacheError>.self)
+            of: Result<CacheConfiguration, CacheError>.self
+        )
         let progress = Progress()
 
         try await withThrowingTaskGroup(of: Void.self) { watcher in
@@ -95,7 +98,8 @@ struct LiveTopologyTests {
                                 if round % 10 == 0 {
                                     let keys = (0..<20).map { "load-\(caller)-many-\($0)" }
                                     try await cache.setMany(
-                                        Dictionary(uniqueKeysWithValues: keys.map { ($0, round) }))
+                                        Dictionary(uniqueKeysWithValues: keys.map { ($0, round) })
+                                    )
                                     _ = try await cache.getMany(keys, as: Int.self)
                                     try await cache.deleteMany(keys)
                                 }
@@ -118,17 +122,21 @@ struct LiveTopologyTests {
                     let stored = samples.map { cache.makeKey($0) }
                     for (sample, key) in zip(samples, stored) {
                         #expect(
-                            cache.nodeName(for: sample) == oldRing.node(forKey: key).name, "\(label): before")
+                            cache.nodeName(for: sample) == oldRing.node(forKey: key).name,
+                            "\(label): before"
+                        )
                     }
                     let moved = Set(
                         stored.indices.filter {
                             oldRing.node(forKey: stored[$0]).name != newRing.node(forKey: stored[$0]).name
-                        })
+                        }
+                    )
                     let predicted = HashRing.movedFraction(from: oldRing, to: newRing, sampleKeys: stored)
                     #expect(abs(Double(moved.count) / Double(stored.count) - predicted) < 1e-9, "\(label)")
                     #expect(
                         !moved.isEmpty && moved.count < stored.count,
-                        "\(label): moved \(moved.count) of \(stored.count)")
+                        "\(label): moved \(moved.count) of \(stored.count)"
+                    )
 
                     let before = progress.completed.load(ordering: .relaxed)
                     try Self.replace(path, with: Self.yaml(next, database: database))
@@ -137,18 +145,21 @@ struct LiveTopologyTests {
                     #expect(applied.nodes.map(\.ketamaName) == next.map(\.name), "\(label)")
                     #expect(
                         cache.activeConfiguration.nodes.map(\.weight) == next.map { UInt32($0.weight) },
-                        "\(label)")
+                        "\(label)"
+                    )
 
                     // Routing follows the new ring exactly; data stayed where it was, so exactly the moved keys miss.
                     let values = try await cache.getMany(samples, as: String.self)
                     for (index, sample) in samples.enumerated() {
                         #expect(
                             cache.nodeName(for: sample) == newRing.node(forKey: stored[index]).name,
-                            "\(label): \(sample)")
+                            "\(label): \(sample)"
+                        )
                         let hit = values[sample] != nil && values[sample]! != nil
                         #expect(
                             hit == !moved.contains(index),
-                            "\(label): \(sample) moved=\(moved.contains(index)) hit=\(hit)")
+                            "\(label): \(sample) moved=\(moved.contains(index)) hit=\(hit)"
+                        )
                     }
                     // Callers kept going across the swap.
                     let deadline = ContinuousClock.now + .seconds(10)
@@ -158,7 +169,9 @@ struct LiveTopologyTests {
                         await Task.yield()
                     }
                     #expect(
-                        progress.completed.load(ordering: .relaxed) >= before + 50, "\(label): callers stalled")
+                        progress.completed.load(ordering: .relaxed) >= before + 50,
+                        "\(label): callers stalled"
+                    )
                     current = next
                 }
                 // The callers stop by themselves (no cancellation, which would fail their calls).

@@ -295,7 +295,10 @@ struct ConfigFileFields {
         var configuration = CacheConfiguration(backend: .redis)
 
         configuration.defaultTTL = try self.int(
-            "defaults.ttl", range: 1...Int.max, rangeMessage: "must be a positive number of seconds (leave it out for no expiry)")
+            "defaults.ttl",
+            range: 1...Int.max,
+            rangeMessage: "must be a positive number of seconds (leave it out for no expiry)"
+        )
         if let version = self.string("defaults.version") { configuration.defaultVersion = CacheVersion(version) }
         if let prefix = self.string("defaults.keyPrefix") { configuration.keyPrefix = prefix }
 
@@ -438,13 +441,19 @@ enum ConfigFileSystem {
         guard stat(path, &info) == 0 else { return nil }
         #if canImport(Darwin)
             return Version(
-                device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-                seconds: info.st_mtimespec.tv_sec, nanoseconds: info.st_mtimespec.tv_nsec
+                device: UInt64(info.st_dev),
+                inode: UInt64(info.st_ino),
+                size: Int64(info.st_size),
+                seconds: info.st_mtimespec.tv_sec,
+                nanoseconds: info.st_mtimespec.tv_nsec
             )
         #else
             return Version(
-                device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-                seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec
+                device: UInt64(info.st_dev),
+                inode: UInt64(info.st_ino),
+                size: Int64(info.st_size),
+                seconds: info.st_mtim.tv_sec,
+                nanoseconds: info.st_mtim.tv_nsec
             )
         #endif
     }
