@@ -18,11 +18,20 @@ import Synchronization
 /// Every call before ``connect()`` or after ``disconnect()`` throws ``CacheError`` with
 /// ``CacheError/Code/notConnected``. A disconnected cache can be connected again.
 public final class Cache: Sendable {
-    /// The configuration the cache was created with.
+    /// The configuration the cache was created with. After ``reload(configuration:)``, the nodes in use are those
+    /// of ``activeConfiguration``; the key defaults (ttl, version, prefix) never change.
     public let configuration: CacheConfiguration
+    /// The config file the cache was created from (``init(configurationFile:logger:)``), if any.
+    package let configurationFile: String?
+    /// The version (inode, size, modification time) of ``configurationFile`` when the cache was created.
+    let configurationFileVersion: ConfigFileSystem.Version?
     let logger: Logger
     private let state: Mutex<State> = Mutex(.disconnected)
-    private let makeBackend: @Sendable () throws -> any CacheBackend
+    /// The configuration in use: the one created with, or the last one ``reload(configuration:)`` applied.
+    private let active: Mutex<CacheConfiguration>
+    /// Whether a ``reload(configuration:)`` is running.
+    private let reloading: Mutex<Bool> = Mutex(false)
+    private let makeBackend: @Sendable (CacheConfiguration) throws -> any CacheBackend
 
     private enum State {
         case disconnected
@@ -37,18 +46,25 @@ public final class Cache: Sendable {
     ///   - configuration: The backend, nodes and settings.
     ///   - logger: Where the cache logs (at `trace` and `debug`, node trouble at `info`). Default: no logging.
     /// - Throws: ``CacheError`` when the configuration is invalid (see ``CacheConfiguration/validate()``).
-    public init(configuration: CacheConfiguration, logger: Logger? = nil) throws {
+    public convenience init(configuration: CacheConfiguration, logger: Logger? = nil) throws {
+        try self.init(configuration: configuration, logger: logger, configurationFile: nil)
+    }
+
+    init(configuration: CacheConfiguration, logger: Logger?, configurationFile: String?) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.configurationFile = configurationFile
+        self.configurationFileVersion = configurationFile.flatMap(ConfigFileSystem.version(of:))
+        self.active = Mutex(configuration)
         let logger = logger ?? Logger(label: "swift-caches", factory: { _ in SwiftLogNoOpLogHandler() })
         self.logger = logger
         switch configuration.backend {
         case .memory(let name):
-            self.makeBackend = { MemoryBackend(name: name) }
+            self.makeBackend = { _ in MemoryBackend(name: name) }
         case .dummy:
-            self.makeBackend = { DummyBackend() }
+            self.makeBackend = { _ in DummyBackend() }
         case .redis:
-            self.makeBackend = { try RedisBackend(configuration: configuration, logger: logger) }
+            self.makeBackend = { configuration in try RedisBackend(configuration: configuration, logger: logger) }
         }
     }
 
@@ -147,7 +163,7 @@ public final class Cache: Sendable {
             state = .connecting
         }
         do {
-            let backend = try self.makeBackend()
+            let backend = try self.makeBackend(self.activeConfiguration)
             try await backend.connect()
             self.state.withLock { $0 = .connected(backend) }
             self.logger.debug("cache connected")
@@ -182,6 +198,79 @@ public final class Cache: Sendable {
             }
             return backend
         }
+    }
+
+    // MARK: Topology
+
+    /// The configuration in use: the one the cache was created with, or the last one ``reload(configuration:)``
+    /// applied.
+    public var activeConfiguration: CacheConfiguration {
+        self.active.withLock { $0 }
+    }
+
+    /// Applies a changed node list without a restart: the ring is rebuilt and swapped in at once.
+    ///
+    /// Nodes whose name, address and settings are unchanged keep their pools and connections; a weight change
+    /// only rebuilds the ring. New nodes get a pool, which opens its minimum connections before the swap. Removed
+    /// nodes finish their in-flight commands (bounded by the pool's grace period) and close; a call that reaches
+    /// a removed node after the swap is sent to the node the new ring names instead, so no call fails because of
+    /// the swap. When the cache is not connected, the next ``connect()`` uses the new configuration.
+    ///
+    /// Only the topology can change at run time: nodes, weights, ring, pool, timeouts, TLS and client name.
+    ///
+    /// - Parameter configuration: The new configuration.
+    /// - Throws: ``CacheError`` with ``CacheError/Code/invalidConfiguration`` when the configuration is invalid,
+    ///   changes the backend or the key defaults (ttl, version, key prefix), or another reload is running.
+    public func reload(configuration new: CacheConfiguration) async throws {
+        try new.validate()
+        let current = self.activeConfiguration
+        var unchangeable: [String] = []
+        if new.backend != current.backend { unchangeable.append("the backend") }
+        if new.defaultTTL != current.defaultTTL { unchangeable.append("defaults.ttl") }
+        if new.defaultVersion.text != current.defaultVersion.text { unchangeable.append("defaults.version") }
+        if new.keyPrefix != current.keyPrefix { unchangeable.append("defaults.keyPrefix") }
+        if !unchangeable.isEmpty {
+            throw CacheError(
+                .invalidConfiguration,
+                "\(unchangeable.joined(separator: ", ")) cannot change while the cache runs: restart to apply it"
+            )
+        }
+        try self.reloading.withLock { running throws(CacheError) in
+            guard !running else { throw CacheError(.invalidConfiguration, "another reload is running") }
+            running = true
+        }
+        defer { self.reloading.withLock { $0 = false } }
+
+        let connected: RedisBackend? = self.state.withLock { state in
+            if case .connected(let backend) = state { return backend as? RedisBackend }
+            return nil
+        }
+        guard let old = connected else {
+            // Not connected (or an embedded backend, whose topology is empty): the next connect uses it.
+            self.active.withLock { $0 = new }
+            return
+        }
+        let change = try old.successor(for: new)
+        await change.start()
+        let swapped = self.state.withLock { state in
+            guard case .connected(let backend) = state, (backend as? RedisBackend) === old else { return false }
+            state = .connected(change.backend)
+            self.active.withLock { $0 = new }
+            return true
+        }
+        guard swapped else {
+            await change.abandon()
+            throw CacheError(.notConnected, "the cache disconnected during the reload")
+        }
+        self.logger.debug(
+            "cache topology reloaded",
+            metadata: [
+                "cache.nodes.added": "\(change.added.map(\.name))",
+                "cache.nodes.removed": "\(change.removed.map(\.name))",
+                "cache.nodes.kept": "\(change.kept)",
+            ]
+        )
+        await old.retire(change)
     }
 
     // MARK: Keys and ttls
@@ -224,7 +313,7 @@ public final class Cache: Sendable {
     public func nodeName(for key: String, version: CacheVersion? = nil) -> String? {
         let stored = self.makeKey(key, version: version)
         if let backend = try? self.backend() { return backend.nodeName(forKey: stored) }
-        return try? self.makeBackend().nodeName(forKey: stored)
+        return try? self.makeBackend(self.activeConfiguration).nodeName(forKey: stored)
     }
 
     static func seconds(_ duration: Duration) -> Int {

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RESP
+import Synchronization
 
 /// Redis nodes behind a ketama ring (one node is a ring of one).
 ///
@@ -12,17 +13,56 @@ import RESP
 final class RedisBackend: CacheBackend {
     let ring: HashRing
     let nodes: [CacheNodeClient]
+    /// What makes each node (same index as ``nodes``) reusable by a reloaded topology.
+    let nodeKeys: [NodeKey]
     let gracePeriod: Duration
     let logger: Logger
+    /// The backend that replaced this one in a reload; calls that reach a removed node go there instead.
+    private let successor: Mutex<RedisBackend?> = Mutex(nil)
 
-    init(configuration: CacheConfiguration, logger: Logger) throws {
+    /// Everything that decides how a node's connections are made: two nodes with equal keys can share a pool.
+    /// The weight is left out, since it only shapes the ring.
+    struct NodeKey: Hashable {
+        var node: CacheNodeConfiguration
+        var tls: CacheTLSConfiguration?
+        var clientName: String?
+        var connectTimeout: Duration
+        var commandTimeout: Duration
+        var pool: CacheConfiguration.Pool
+
+        init(_ node: CacheNodeConfiguration, in configuration: CacheConfiguration) {
+            self.tls = node.tls ?? configuration.tls
+            var node = node
+            node.weight = 1
+            node.tls = nil
+            self.node = node
+            self.clientName = configuration.clientName
+            self.connectTimeout = configuration.connectTimeout
+            self.commandTimeout = configuration.commandTimeout
+            self.pool = configuration.pool
+        }
+    }
+
+    convenience init(configuration: CacheConfiguration, logger: Logger) throws {
+        try self.init(configuration: configuration, logger: logger, reusing: [:])
+    }
+
+    /// Creates the backend of a configuration, taking the clients of `reusing` for nodes with the same key.
+    init(configuration: CacheConfiguration, logger: Logger, reusing existing: [NodeKey: CacheNodeClient]) throws {
         self.ring = try Self.makeRing(configuration)
         self.logger = logger
         self.gracePeriod = configuration.pool.shutdownGracePeriod
         let group = MultiThreadedEventLoopGroup.singleton
         var tlsContexts: [CacheTLSConfiguration: CacheTLSContext] = [:]
         var nodes: [CacheNodeClient] = []
+        var keys: [NodeKey] = []
         for node in configuration.nodes {
+            let key = NodeKey(node, in: configuration)
+            keys.append(key)
+            if let client = existing[key] {
+                nodes.append(client)
+                continue
+            }
             var tlsContext: CacheTLSContext?
             if let tls = node.tls ?? configuration.tls {
                 if let existing = tlsContexts[tls] {
@@ -48,6 +88,7 @@ final class RedisBackend: CacheBackend {
             nodes.append(CacheNodeClient(settings: settings, pool: configuration.pool, group: group, logger: logger))
         }
         self.nodes = nodes
+        self.nodeKeys = keys
     }
 
     /// The ring of a configuration's nodes.
@@ -146,16 +187,16 @@ final class RedisBackend: CacheBackend {
     // MARK: Single keys
 
     func get(_ key: String) async throws -> ByteBuffer? {
-        let reply = try await self.node(for: key).execute { encoder in
+        let (reply, node) = try await self.execute(forKey: key) { encoder in
             encoder.writeArrayHeader(count: 2)
             encoder.writeBulkString("GET")
             encoder.writeBulkString(key)
         }
-        return try self.bytes(reply, node: self.node(for: key))
+        return try self.bytes(reply, node: node)
     }
 
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
-        _ = try await self.node(for: key).execute { encoder in
+        _ = try await self.execute(forKey: key) { encoder in
             if let ttl {
                 encoder.writeArrayHeader(count: 4)
                 encoder.writeBulkString("SETEX")
@@ -171,7 +212,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool {
-        let reply = try await self.node(for: key).execute { encoder in
+        let (reply, _) = try await self.execute(forKey: key) { encoder in
             encoder.writeArrayHeader(count: ttl == nil ? 4 : 6)
             encoder.writeBulkString("SET")
             encoder.writeBulkString(key)
@@ -186,7 +227,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func delete(_ key: String) async throws {
-        _ = try await self.node(for: key).execute { encoder in
+        _ = try await self.execute(forKey: key) { encoder in
             encoder.writeArrayHeader(count: 2)
             encoder.writeBulkString("UNLINK")
             encoder.writeBulkString(key)
@@ -194,7 +235,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
-        let reply = try await self.node(for: key).execute { encoder in
+        let (reply, _) = try await self.execute(forKey: key) { encoder in
             if let ttl {
                 encoder.writeArrayHeader(count: 3)
                 encoder.writeBulkString("EXPIRE")
@@ -210,8 +251,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func increment(_ key: String, by delta: Int) async throws -> Int {
-        let node = self.node(for: key)
-        let reply = try await node.execute { encoder in
+        let (reply, node) = try await self.execute(forKey: key) { encoder in
             encoder.writeArrayHeader(count: 3)
             encoder.writeBulkString("INCRBY")
             encoder.writeBulkString(key)
@@ -224,8 +264,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func increment(_ key: String, byFloat delta: Double) async throws -> Double {
-        let node = self.node(for: key)
-        let reply = try await node.execute { encoder in
+        let (reply, node) = try await self.execute(forKey: key) { encoder in
             encoder.writeArrayHeader(count: 3)
             encoder.writeBulkString("INCRBYFLOAT")
             encoder.writeBulkString(key)
@@ -307,6 +346,7 @@ final class RedisBackend: CacheBackend {
             }
             return elements
         }
+        if let next = self.rerouted(results, groups) { return try await next.getMany(keys) }
         var values = [ByteBuffer?](repeating: nil, count: keys.count)
         var failures: [CacheBackendFailure] = []
         for (groupIndex, result) in results {
@@ -350,6 +390,7 @@ final class RedisBackend: CacheBackend {
                 }
             }
         }
+        if let next = self.rerouted(results, groups) { return try await next.setMany(entries, ttl: ttl) }
         return self.failures(results, groups)
     }
 
@@ -362,6 +403,7 @@ final class RedisBackend: CacheBackend {
                 for index in indices { encoder.writeBulkString(keys[index]) }
             }
         }
+        if let next = self.rerouted(results, groups) { return try await next.deleteMany(keys) }
         return self.failures(results, groups)
     }
 
@@ -374,6 +416,7 @@ final class RedisBackend: CacheBackend {
                 encoder.writeBulkString("ASYNC")
             }
         }
+        if let next = self.rerouted(results, groups) { return try await next.clear() }
         let failed = results.compactMap { result -> CacheError? in
             if case .failure(let error) = result.result { return error }
             return nil
@@ -396,6 +439,113 @@ final class RedisBackend: CacheBackend {
             guard case .failure(let error) = result else { return nil }
             let group = groups[groupIndex]
             return (self.nodes[group.node].name, group.indices, error)
+        }
+    }
+}
+
+// MARK: Topology changes
+
+/// A backend built from a reloaded configuration, and how its nodes differ from the backend it replaces.
+struct RedisTopologyChange: Sendable {
+    /// The new backend.
+    let backend: RedisBackend
+    /// Nodes with a new pool (new nodes, or nodes whose address or settings changed).
+    let added: [CacheNodeClient]
+    /// Nodes of the old backend that the new one does not use.
+    let removed: [CacheNodeClient]
+    /// How many nodes kept their pools.
+    let kept: Int
+
+    /// Opens the new nodes' minimum connections; a node that cannot be reached keeps retrying in its pool.
+    func start() async {
+        await withTaskGroup(of: Void.self) { group in
+            for node in self.added {
+                group.addTask {
+                    if let error = await node.start() {
+                        node.logger.debug("new node unreachable at reload", metadata: ["cache.error": "\(error.message)"])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the new nodes of a change that was not applied.
+    func abandon() async {
+        await withTaskGroup(of: Void.self) { group in
+            for node in self.added {
+                group.addTask { await node.shutdown(gracePeriod: .zero) }
+            }
+        }
+    }
+}
+
+extension RedisBackend {
+    /// Builds the backend of a reloaded configuration: nodes with an unchanged key keep their clients (and so
+    /// their pools and connections), the others get new ones.
+    ///
+    /// - Throws: ``CacheError`` when the ring or a TLS context cannot be built.
+    func successor(for configuration: CacheConfiguration) throws -> RedisTopologyChange {
+        var existing: [NodeKey: CacheNodeClient] = [:]
+        for (key, node) in zip(self.nodeKeys, self.nodes) { existing[key] = node }
+        let backend = try RedisBackend(configuration: configuration, logger: self.logger, reusing: existing)
+        let old = Set(self.nodes.map(ObjectIdentifier.init))
+        let new = Set(backend.nodes.map(ObjectIdentifier.init))
+        return RedisTopologyChange(
+            backend: backend,
+            added: backend.nodes.filter { !old.contains(ObjectIdentifier($0)) },
+            removed: self.nodes.filter { !new.contains(ObjectIdentifier($0)) },
+            kept: backend.nodes.count { old.contains(ObjectIdentifier($0)) }
+        )
+    }
+
+    /// Marks this backend as replaced by `change`, then lets the removed nodes finish their in-flight commands
+    /// (bounded by the grace period) and closes them.
+    func retire(_ change: RedisTopologyChange) async {
+        self.successor.withLock { $0 = change.backend }
+        await withTaskGroup(of: Void.self) { group in
+            for node in change.removed {
+                group.addTask { await node.shutdown(gracePeriod: self.gracePeriod) }
+            }
+        }
+    }
+
+    /// The backend to resend a call to when it failed on `node` because a reload removed that node: its pool is
+    /// shut down (nothing was sent) or its connection closed.
+    func rerouted(after error: CacheError, on node: CacheNodeClient) -> RedisBackend? {
+        guard error.code == .poolShutdown || error.code == .connectionClosed else { return nil }
+        guard let next = self.successor.withLock({ $0 }) else { return nil }
+        return next.nodes.contains(where: { $0 === node }) ? nil : next
+    }
+
+    /// The backend to resend a many-key call to, when one of its nodes failed because a reload removed it.
+    func rerouted<Value>(
+        _ results: [(group: Int, result: Result<Value, CacheError>)],
+        _ groups: [(node: Int, indices: [Int])]
+    ) -> RedisBackend? {
+        for (groupIndex, result) in results {
+            if case .failure(let error) = result, let next = self.rerouted(after: error, on: self.nodes[groups[groupIndex].node]) {
+                return next
+            }
+        }
+        return nil
+    }
+
+    /// Sends one request to the node of `key`; a call that reaches a node a reload removed goes to the node the
+    /// new ring names.
+    func execute(
+        forKey key: String,
+        replies: Int = 1,
+        _ encode: (inout RESPCommandEncoder) -> Void
+    ) async throws(CacheError) -> (reply: RESPValue, node: CacheNodeClient) {
+        var backend = self
+        while true {
+            let node = backend.node(for: key)
+            do {
+                return (try await node.execute(replies: replies, encode), node)
+            } catch {
+                guard let next = backend.rerouted(after: error, on: node) else { throw error }
+                backend = next
+            }
         }
     }
 }
