@@ -1,8 +1,10 @@
 # swift-caches: `make demo` and `make test` work on a fresh Debian machine with only the Swift toolchain.
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
+# Unit-test targets: no server needed, so they also run under the sanitizers.
+UNIT_TESTS = RESPTests|CacheRingTests|CachePoolTests|CacheTLSTests|CachesTests
 
-.PHONY: all deps build demo test unit integration bench clean
+.PHONY: all deps build demo test check soak bench clean
 
 all: build
 
@@ -13,7 +15,7 @@ deps:
 build: deps
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
-## demo: start local Redis nodes and run the main job across them
+## demo: start 3 local Redis nodes (weights 1, 2, 1) and run the main job across them
 demo: deps
 	@scripts/demo.sh
 
@@ -22,5 +24,17 @@ test: deps
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
 
+## check: the unit tests under ThreadSanitizer and AddressSanitizer (separate build folders)
+check: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(UNIT_TESTS)'
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(UNIT_TESTS)'
+
+## soak: the load test at full length (10,000 tasks for 20 s)
+soak: deps
+	$(SWIFT) build --build-tests
+	CACHES_SOAK_SECONDS=20 $(SWIFT) test --skip-build --filter LoadTests
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-tsan .build-asan

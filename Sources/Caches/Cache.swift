@@ -1,3 +1,4 @@
+import CacheRing
 import Logging
 import NIOCore
 import Synchronization
@@ -313,7 +314,10 @@ public final class Cache: Sendable {
     public func nodeName(for key: String, version: CacheVersion? = nil) -> String? {
         let stored = self.makeKey(key, version: version)
         if let backend = try? self.backend() { return backend.nodeName(forKey: stored) }
-        return try? self.makeBackend(self.activeConfiguration).nodeName(forKey: stored)
+        // Not connected: build the ring alone (no pools, no TLS contexts).
+        let configuration = self.activeConfiguration
+        guard case .redis = configuration.backend, let ring = try? RedisBackend.makeRing(configuration) else { return nil }
+        return configuration.nodes.count == 1 ? configuration.nodes[0].ketamaName : ring.nodes[ring.nodeIndex(forKey: stored)].name
     }
 
     static func seconds(_ duration: Duration) -> Int {
