@@ -105,7 +105,7 @@ struct SharedCertificates: SuiteTrait, TestScoping {
         testCase: Test.Case?,
         performing function: @Sendable () async throws -> Void
     ) async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.generate()
         defer { certificates.remove() }
         try await Self.$current.withValue(certificates) { try await function() }
     }

@@ -56,6 +56,22 @@ public struct TestCertificates: Sendable {
     ///
     /// - Returns: The paths of the files made.
     /// - Throws: ``Error`` naming the `openssl` command that failed, or a file-system error.
+    /// Makes the certificates on a thread of its own and returns them.
+    ///
+    /// Use this from async code: ``make()`` blocks while `openssl` runs (seconds on a loaded machine), and a blocked
+    /// thread of Swift's small cooperative pool stalls every other test in the process.
+    ///
+    /// - Returns: The certificates, in a new temporary directory.
+    /// - Throws: ``TestCertificates/Error`` naming the openssl command that failed.
+    public static func generate() async throws -> TestCertificates {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try TestCertificates.make() })
+            }
+            thread.start()
+        }
+    }
+
     public static func make() throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("swift-caches-certs-\(UUID().uuidString)").path
