@@ -42,3 +42,13 @@ extension Cache {
         await (try self.backend()).nodeStatus()
     }
 }
+
+extension Cache {
+    /// Pings every node once, for the failure policy: a node that answers is marked up (and put back into the ring
+    /// if it was ejected); one that does not counts a failure. ``run()`` calls this every
+    /// ``CacheConfiguration/healthCheckInterval``.
+    public func checkNodeHealth() async {
+        guard let backend = try? self.backend() as? RedisBackend else { return }
+        await backend.checkHealth()
+    }
+}

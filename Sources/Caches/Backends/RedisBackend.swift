@@ -19,6 +19,19 @@ final class RedisBackend: CacheBackend {
     let logger: Logger
     /// The backend that replaced this one in a reload; calls that reach a removed node go there instead.
     private let successor: Mutex<RedisBackend?> = Mutex(nil)
+    /// What calls for a down node's keys do.
+    let policy: CacheFailurePolicy
+    /// Nodes ejected from the ring (``CacheFailurePolicy/eject(afterFailures:retryAfter:)``) and the ring of the
+    /// others. `hasEjections` keeps the lookup lock-free while nothing is ejected.
+    let ejection = Mutex(Ejection())
+    let hasEjections = Atomic<Bool>(false)
+
+    struct Ejection {
+        /// The ring of the live nodes; nil when every node is ejected.
+        var ring: HashRing?
+        /// Ejected node indices and when they go back into the ring.
+        var until: [Int: ContinuousClock.Instant] = [:]
+    }
 
     /// Everything that decides how a node's connections are made: two nodes with equal keys can share a pool.
     /// The weight is left out, since it only shapes the ring.
@@ -50,6 +63,7 @@ final class RedisBackend: CacheBackend {
     /// Creates the backend of a configuration, taking the clients of `reusing` for nodes with the same key.
     init(configuration: CacheConfiguration, logger: Logger, reusing existing: [NodeKey: CacheNodeClient]) throws {
         self.ring = try Self.makeRing(configuration)
+        self.policy = configuration.failurePolicy
         self.logger = logger
         self.gracePeriod = configuration.pool.shutdownGracePeriod
         let group = MultiThreadedEventLoopGroup.singleton
@@ -104,13 +118,26 @@ final class RedisBackend: CacheBackend {
         }
     }
 
+    /// The ring calls use now: the full ring, or the ring of the live nodes while some are ejected (nil when none
+    /// is live).
     @inline(__always)
-    func node(for key: String) -> CacheNodeClient {
-        self.nodes.count == 1 ? self.nodes[0] : self.nodes[self.ring.nodeIndex(forKey: key)]
+    func currentRing() -> HashRing? {
+        guard self.hasEjections.load(ordering: .relaxed) else { return self.ring }
+        return self.restoreDueNodes()
+    }
+
+    /// The node that holds `key` now.
+    @inline(__always)
+    func node(for key: String) throws(CacheError) -> CacheNodeClient {
+        if self.nodes.count == 1 { return self.nodes[0] }
+        guard let ring = self.currentRing() else {
+            throw CacheError(.nodeUnavailable, "every node is ejected from the ring")
+        }
+        return self.nodes[ring.nodeIndex(forKey: key)]
     }
 
     func nodeName(forKey key: String) -> String? {
-        self.node(for: key).name
+        try? self.node(for: key).name
     }
 
     func nodeStatus() async -> [CacheNodeStatus] {
@@ -187,15 +214,27 @@ final class RedisBackend: CacheBackend {
     // MARK: Single keys
 
     func get(_ key: String) async throws -> ByteBuffer? {
-        let (reply, node) = try await self.execute(forKey: key) { encoder in
-            encoder.writeArrayHeader(count: 2)
-            encoder.writeBulkString("GET")
-            encoder.writeBulkString(key)
+        do throws(CacheError) {
+            let (reply, node) = try await self.execute(forKey: key) { encoder in
+                encoder.writeArrayHeader(count: 2)
+                encoder.writeBulkString("GET")
+                encoder.writeBulkString(key)
+            }
+            return try self.bytes(reply, node: node)
+        } catch {
+            return try self.absorb(error, as: nil, operation: "get")
         }
-        return try self.bytes(reply, node: node)
     }
 
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
+        do throws(CacheError) {
+            try await self.write(key, value: value, ttl: ttl)
+        } catch {
+            try self.absorb(error, as: (), operation: "set")
+        }
+    }
+
+    private func write(_ key: String, value: ByteBuffer, ttl: Int?) async throws(CacheError) {
         _ = try await self.execute(forKey: key) { encoder in
             if let ttl {
                 encoder.writeArrayHeader(count: 4)
@@ -212,6 +251,14 @@ final class RedisBackend: CacheBackend {
     }
 
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool {
+        do throws(CacheError) {
+            return try await self.addNX(key, value: value, ttl: ttl)
+        } catch {
+            return try self.absorb(error, as: false, operation: "add")
+        }
+    }
+
+    private func addNX(_ key: String, value: ByteBuffer, ttl: Int?) async throws(CacheError) -> Bool {
         let (reply, _) = try await self.execute(forKey: key) { encoder in
             encoder.writeArrayHeader(count: ttl == nil ? 4 : 6)
             encoder.writeBulkString("SET")
@@ -227,14 +274,26 @@ final class RedisBackend: CacheBackend {
     }
 
     func delete(_ key: String) async throws {
-        _ = try await self.execute(forKey: key) { encoder in
-            encoder.writeArrayHeader(count: 2)
-            encoder.writeBulkString("UNLINK")
-            encoder.writeBulkString(key)
+        do throws(CacheError) {
+            _ = try await self.execute(forKey: key) { encoder in
+                encoder.writeArrayHeader(count: 2)
+                encoder.writeBulkString("UNLINK")
+                encoder.writeBulkString(key)
+            }
+        } catch {
+            try self.absorb(error, as: (), operation: "delete")
         }
     }
 
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
+        do throws(CacheError) {
+            return try await self.expire(key, ttl: ttl)
+        } catch {
+            return try self.absorb(error, as: false, operation: "touch")
+        }
+    }
+
+    private func expire(_ key: String, ttl: Int?) async throws(CacheError) -> Bool {
         let (reply, _) = try await self.execute(forKey: key) { encoder in
             if let ttl {
                 encoder.writeArrayHeader(count: 3)
@@ -287,12 +346,15 @@ final class RedisBackend: CacheBackend {
     // MARK: Many keys
 
     /// The indices of `keys` grouped by node, in the order of first appearance.
-    private func group(_ keys: some RandomAccessCollection<String>) -> [(node: Int, indices: [Int])] {
+    private func group(_ keys: some RandomAccessCollection<String>) throws(CacheError) -> [(node: Int, indices: [Int])] {
         if self.nodes.count == 1 { return [(0, Array(0..<keys.count))] }
+        guard let ring = self.currentRing() else {
+            throw CacheError(.nodeUnavailable, "every node is ejected from the ring")
+        }
         var positions = [Int](repeating: -1, count: self.nodes.count)
         var groups: [(node: Int, indices: [Int])] = []
         for (offset, key) in keys.enumerated() {
-            let node = self.ring.nodeIndex(forKey: key)
+            let node = ring.nodeIndex(forKey: key)
             if positions[node] < 0 {
                 positions[node] = groups.count
                 groups.append((node, []))
@@ -309,9 +371,13 @@ final class RedisBackend: CacheBackend {
     ) async -> [(group: Int, result: Result<Value, CacheError>)] {
         if groups.count == 1 {
             let group = groups[0]
+            let node = self.nodes[group.node]
             do throws(CacheError) {
-                return [(0, .success(try await request(self.nodes[group.node], group.indices)))]
+                let value = try await request(node, group.indices)
+                self.recordSuccess(node)
+                return [(0, .success(value))]
             } catch {
+                self.recordFailure(node, error)
                 return [(0, .failure(error))]
             }
         }
@@ -320,8 +386,11 @@ final class RedisBackend: CacheBackend {
                 let node = self.nodes[group.node]
                 taskGroup.addTask {
                     do throws(CacheError) {
-                        return (index, .success(try await request(node, group.indices)))
+                        let value = try await request(node, group.indices)
+                        self.recordSuccess(node)
+                        return (index, .success(value))
                     } catch {
+                        self.recordFailure(node, error)
                         return (index, .failure(error))
                     }
                 }
@@ -334,7 +403,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func getMany(_ keys: [String]) async throws -> (values: [ByteBuffer?], failures: [CacheBackendFailure]) {
-        let groups = self.group(keys)
+        let groups = try self.group(keys)
         let results = await self.fanOut(groups) { node, indices throws(CacheError) in
             let reply = try await node.execute { encoder in
                 encoder.writeArrayHeader(count: indices.count + 1)
@@ -348,6 +417,7 @@ final class RedisBackend: CacheBackend {
         }
         if let next = self.rerouted(results, groups) { return try await next.getMany(keys) }
         var values = [ByteBuffer?](repeating: nil, count: keys.count)
+        let absorbing = self.policy == .miss
         var failures: [CacheBackendFailure] = []
         for (groupIndex, result) in results {
             let group = groups[groupIndex]
@@ -357,14 +427,18 @@ final class RedisBackend: CacheBackend {
                     if case .bulkString(let buffer) = elements[position] { values[index] = buffer }
                 }
             case .failure(let error):
-                failures.append((self.nodes[group.node].name, group.indices, error))
+                if absorbing && CacheNodeHealth.isNodeFailure(error) {
+                    self.logAbsorbed(error, operation: "getMany")
+                } else {
+                    failures.append((self.nodes[group.node].name, group.indices, error))
+                }
             }
         }
         return (values, failures)
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
-        let groups = self.group(entries.lazy.map(\.key))
+        let groups = try self.group(entries.lazy.map(\.key))
         let results = await self.fanOut(groups) { node, indices throws(CacheError) in
             let replies = ttl == nil ? 1 : indices.count + 3
             _ = try await node.execute(replies: replies) { encoder in
@@ -395,7 +469,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        let groups = self.group(keys)
+        let groups = try self.group(keys)
         let results = await self.fanOut(groups) { node, indices throws(CacheError) in
             _ = try await node.execute { encoder in
                 encoder.writeArrayHeader(count: indices.count + 1)
@@ -437,6 +511,10 @@ final class RedisBackend: CacheBackend {
     ) -> [CacheBackendFailure] {
         results.compactMap { groupIndex, result in
             guard case .failure(let error) = result else { return nil }
+            if self.policy == .miss && CacheNodeHealth.isNodeFailure(error) {
+                self.logAbsorbed(error, operation: "many-key write")
+                return nil
+            }
             let group = groups[groupIndex]
             return (self.nodes[group.node].name, group.indices, error)
         }
@@ -539,11 +617,16 @@ extension RedisBackend {
     ) async throws(CacheError) -> (reply: RESPValue, node: CacheNodeClient) {
         var backend = self
         while true {
-            let node = backend.node(for: key)
+            let node = try backend.node(for: key)
             do {
-                return (try await node.execute(replies: replies, encode), node)
+                let reply = try await node.execute(replies: replies, encode)
+                backend.recordSuccess(node)
+                return (reply, node)
             } catch {
-                guard let next = backend.rerouted(after: error, on: node) else { throw error }
+                guard let next = backend.rerouted(after: error, on: node) else {
+                    backend.recordFailure(node, error)
+                    throw error
+                }
                 backend = next
             }
         }

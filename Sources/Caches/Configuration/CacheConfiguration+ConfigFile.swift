@@ -121,6 +121,7 @@ enum ConfigFileSchema {
             "pool.waitTimeoutMs": .value, "pool.idleTimeoutMs": .value, "pool.keepaliveMs": .value,
             "timeouts": .mapping, "timeouts.connectMs": .value, "timeouts.commandMs": .value,
             "clientName": .value,
+            "failurePolicy": .value, "ejectAfterFailures": .value, "ejectRetryMs": .value, "healthCheckMs": .value,
             "tls": .mapping,
             "nodes": .list, "nodes.#": .mapping,
             "nodes.#.name": .value, "nodes.#.host": .value, "nodes.#.port": .value, "nodes.#.weight": .value,
@@ -336,6 +337,26 @@ struct ConfigFileFields {
                 throw self.error("clientName", "must be non-empty and contain no spaces or newlines")
             }
             configuration.clientName = name
+        }
+
+        if let interval = try self.milliseconds("healthCheckMs", allowZero: true) {
+            configuration.healthCheckInterval = interval == .zero ? nil : interval
+        }
+        switch self.string("failurePolicy") {
+        case nil, "fail": configuration.failurePolicy = .fail
+        case "miss": configuration.failurePolicy = .miss
+        case "eject":
+            configuration.failurePolicy = .eject(
+                afterFailures: try self.int("ejectAfterFailures", range: 1...1_000_000) ?? 3,
+                retryAfter: try self.milliseconds("ejectRetryMs") ?? .seconds(30)
+            )
+        case let other?:
+            throw self.error("failurePolicy", "must be fail, miss or eject, got \(String(reflecting: other))")
+        }
+        if self.string("failurePolicy") != "eject" {
+            for key in ["ejectAfterFailures", "ejectRetryMs"] where self.string(key) != nil {
+                throw self.error(key, "only applies with failurePolicy: eject")
+            }
         }
 
         let cacheTLS = try self.tls("tls", inheriting: nil)

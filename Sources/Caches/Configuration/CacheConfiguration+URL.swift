@@ -4,7 +4,7 @@ extension CacheConfiguration {
         "ttl", "version", "key_prefix", "minsize", "maxsize", "db", "password", "username", "timeout",
         "connect_timeout", "hash", "hash_tag", "weights", "names", "client_name", "ssl", "tls", "tls_ca_file",
         "tls_ca_dir", "tls_cert_file", "tls_key_file", "tls_key_passphrase", "tls_server_name", "tls_min_version",
-        "tls_verify",
+        "tls_verify", "failure_policy", "eject_after", "eject_retry", "health_check",
     ]
 
     /// Builds a configuration from a parsed cache URL.
@@ -65,6 +65,18 @@ extension CacheConfiguration {
         if let timeout = try seconds("timeout") { self.commandTimeout = timeout }
         if let timeout = try seconds("connect_timeout") { self.connectTimeout = timeout }
         if let name = options["client_name"] { self.clientName = name }
+        if let interval = try seconds("health_check") { self.healthCheckInterval = interval }
+        switch options["failure_policy"] {
+        case nil, "fail": self.failurePolicy = .fail
+        case "miss": self.failurePolicy = .miss
+        case "eject":
+            self.failurePolicy = .eject(
+                afterFailures: try int("eject_after") ?? 3,
+                retryAfter: try seconds("eject_retry") ?? .seconds(30)
+            )
+        case let other?:
+            throw CacheError(.invalidURL, "cache URL option failure_policy=\(String(reflecting: other)) is not fail, miss or eject")
+        }
         if let hash = options["hash"] {
             guard let function = CacheHashFunction(rawValue: hash) else {
                 throw CacheError(.invalidURL, "cache URL option hash=\(String(reflecting: hash)) is not one of \(CacheHashFunction.allCases.map(\.rawValue))")

@@ -45,6 +45,10 @@ public struct CacheConfiguration: Sendable {
     public var tls: CacheTLSConfiguration?
     /// The name sent with `CLIENT SETNAME` on every connection; nil (the default) sends nothing.
     public var clientName: String?
+    /// What calls for a down node's keys do. Default: ``CacheFailurePolicy/fail``.
+    public var failurePolicy: CacheFailurePolicy = .fail
+    /// How often ``Cache/run()`` pings every node to mark it down or up; nil turns active checks off. Default: 5 s.
+    public var healthCheckInterval: Duration? = .seconds(5)
 
     /// The ring settings: twemproxy's `hash` and `hash_tag`.
     public struct Ring: Sendable, Hashable {
@@ -153,6 +157,9 @@ public struct CacheConfiguration: Sendable {
         }
         if self.connectTimeout <= .zero || self.commandTimeout <= .zero {
             throw CacheError(.invalidConfiguration, "connectTimeout and commandTimeout must be positive")
+        }
+        if case .eject(let failures, let retry) = self.failurePolicy, failures < 1 || retry <= .zero {
+            throw CacheError(.invalidConfiguration, "failurePolicy eject needs afterFailures ≥ 1 and a positive retryAfter")
         }
         if let tag = self.ring.hashTag, tag.utf8.count != 2 {
             throw CacheError(.invalidConfiguration, "ring.hashTag must be exactly two characters, got \(String(reflecting: tag))")

@@ -12,6 +12,8 @@ final class CacheNodeClient: Sendable {
     let settings: CacheConnection.Settings
     let pool: ConnectionPool<CacheConnection>
     let logger: Logger
+    /// Consecutive failures, for the failure policy and health checks.
+    let health = CacheNodeHealth()
 
     init(settings: CacheConnection.Settings, pool poolSettings: CacheConfiguration.Pool, group: any EventLoopGroup, logger: Logger) {
         self.name = settings.nodeName

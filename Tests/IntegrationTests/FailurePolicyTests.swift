@@ -1,0 +1,129 @@
+import CacheRing
+import Caches
+import Foundation
+import RedisTestSupport
+import Testing
+
+/// Issue 8: the failure policies `fail` (default), `miss` and `eject` with a node killed under the cache.
+@Suite("Failure policies", .serialized)
+struct FailurePolicyTests {
+    static func url(_ servers: [RedisServer], _ options: String) -> String {
+        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+        return "redis://\(hosts)?names=node-a,node-b,node-c&hash=md5&timeout=0.5&connect_timeout=0.5&\(options)"
+    }
+
+    /// Keys whose node is `node` in `cache` (md5 spreads sequential keys well).
+    static func keys(on node: String, in cache: Cache, count: Int = 10) -> [String] {
+        (0..<10_000).lazy.map { "policy-\($0)" }.filter { cache.nodeName(for: $0) == node }.prefix(count).map { $0 }
+    }
+
+    @Test func defaultPolicyFailsFastNamingTheNode() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, ""))
+            #expect(cache.configuration.failurePolicy == .fail)
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            await servers[1].kill()
+            let error = await #expect(throws: CacheError.self) { try await cache.get(dead[0], as: String.self) }
+            #expect(error?.node == "node-b")
+            #expect(error?.key == dead[0])
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func missPolicyTurnsADownNodeIntoMisses() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=miss"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            let alive = Self.keys(on: "node-a", in: cache)
+            for key in dead + alive { try await cache.set(key, "v") }
+            await servers[1].kill()
+
+            #expect(try await cache.get(dead[0], as: String.self) == nil, "a read of a down node's key is a miss")
+            try await cache.set(dead[1], "lost")
+            try await cache.delete(dead[2])
+            #expect(try await cache.add(dead[3], "x") == false)
+            #expect(try await cache.touch(dead[4], ttl: 10) == false)
+            let many = try await cache.getMany(dead.prefix(3) + alive.prefix(3), as: String.self)
+            #expect(many.count == 6)
+            for key in dead.prefix(3) { #expect(many[key] == .some(nil)) }
+            for key in alive.prefix(3) { #expect(many[key] == .some("v")) }
+            try await cache.setMany(Dictionary(uniqueKeysWithValues: (dead + alive).map { ($0, "w") }))
+            #expect(try await cache.get(alive[0], as: String.self) == "w", "the healthy part was written")
+            let incr = await #expect(throws: CacheError.self) { try await cache.incr(dead[5]) }
+            #expect(incr?.node == "node-b", "incr has no sensible miss value, so it still throws")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func ejectPolicyRemapsKeysAsTwemproxyAndPutsTheNodeBack() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=2&eject_retry=1.5"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache, count: 30)
+            await servers[1].kill()
+            // Two failures eject node-b.
+            for key in dead.prefix(2) {
+                await #expect(throws: CacheError.self) { try await cache.set(key, "v") }
+            }
+            // Its keys now live on the survivors, exactly where twemproxy puts them after ejection.
+            let full = try HashRing(
+                nodes: ["node-a", "node-b", "node-c"].map { HashRing.Node(name: $0, weight: 1) },
+                hash: .md5
+            )
+            let survivors = try #require(full.withLiveNodes([0, 2]))
+            for key in dead {
+                let stored = cache.makeKey(key)
+                let expected = survivors.nodes[survivors.nodeIndex(forKey: stored)].name
+                #expect(cache.nodeName(for: key) == expected)
+                #expect(expected != "node-b")
+                try await cache.set(key, "remapped")
+                #expect(try await cache.get(key, as: String.self) == "remapped")
+            }
+            // After the retry time the node is back in the ring (and, being up again, keeps its keys).
+            try await servers[1].restart()
+            try await Task.sleep(for: .milliseconds(1600))
+            #expect(cache.nodeName(for: dead[0]) == "node-b")
+            var answered = false
+            let deadline = ContinuousClock.now + .seconds(8)
+            while !answered, ContinuousClock.now < deadline {
+                answered = (try? await cache.set(dead[0], "home")) != nil
+                if !answered { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(answered)
+            #expect(try await servers[1].cli("EXISTS", cache.makeKey(dead[0])) == "1")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func healthCheckPutsAnEjectedNodeBackEarly() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=1&eject_retry=600"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            servers[1].pause()
+            await #expect(throws: CacheError.self) { try await cache.get(dead[0], as: String.self) }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected after one failure")
+            servers[1].resume()
+            // The paused connection timed out and closed; the health check reconnects and sees the node answer.
+            let deadline = ContinuousClock.now + .seconds(8)
+            while cache.nodeName(for: dead[0]) != "node-b", ContinuousClock.now < deadline {
+                await cache.checkNodeHealth()
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(cache.nodeName(for: dead[0]) == "node-b", "back in the ring long before its 600 s retry time")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func policiesParseFromURL() throws {
+        #expect(try Cache(url: "redis://h?failure_policy=miss").configuration.failurePolicy == .miss)
+        #expect(
+            try Cache(url: "redis://h?failure_policy=eject&eject_after=5&eject_retry=10").configuration.failurePolicy
+                == .eject(afterFailures: 5, retryAfter: .seconds(10))
+        )
+        let error = #expect(throws: CacheError.self) { try Cache(url: "redis://h?failure_policy=maybe") }
+        #expect(error?.code == .invalidURL)
+    }
+}
