@@ -23,6 +23,8 @@ public final class Cache: Sendable {
     let logger: Logger
     private let state: Mutex<State> = Mutex(.disconnected)
     private let makeBackend: @Sendable () throws -> any CacheBackend
+    /// The state of ``run()`` (Cache+Service.swift).
+    let service = CacheServiceState()
 
     private enum State {
         case disconnected
