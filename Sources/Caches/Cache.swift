@@ -17,6 +17,10 @@ import Synchronization
 ///
 /// Every call before ``connect()`` or after ``disconnect()`` throws ``CacheError`` with
 /// ``CacheError/Code/notConnected``. A disconnected cache can be connected again.
+///
+/// In a service, add the cache to a ServiceLifecycle `ServiceGroup` instead: ``run()`` connects it, serves until
+/// graceful shutdown and disconnects it. The cache logs to the `Logger` it is given and reports per-node metrics
+/// through swift-metrics (see ``CacheMetrics``).
 public final class Cache: Sendable {
     /// The configuration the cache was created with.
     public let configuration: CacheConfiguration
