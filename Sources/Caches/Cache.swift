@@ -18,6 +18,10 @@ import Synchronization
 ///
 /// Every call before ``connect()`` or after ``disconnect()`` throws ``CacheError`` with
 /// ``CacheError/Code/notConnected``. A disconnected cache can be connected again.
+///
+/// In a service, add the cache to a ServiceLifecycle `ServiceGroup` instead: ``run()`` connects it, serves until
+/// graceful shutdown and disconnects it. The cache logs to the `Logger` it is given and reports per-node metrics
+/// through swift-metrics (see ``CacheMetrics``).
 public final class Cache: Sendable {
     /// The configuration the cache was created with. After ``reload(configuration:)``, the nodes in use are those
     /// of ``activeConfiguration``; the key defaults (ttl, version, prefix) never change.
@@ -33,6 +37,8 @@ public final class Cache: Sendable {
     /// Whether a ``reload(configuration:)`` is running.
     private let reloading: Mutex<Bool> = Mutex(false)
     private let makeBackend: @Sendable (CacheConfiguration) throws -> any CacheBackend
+    /// The state of ``run()`` (Cache+Service.swift).
+    let service = CacheServiceState()
 
     private enum State {
         case disconnected

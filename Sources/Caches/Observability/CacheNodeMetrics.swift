@@ -1,0 +1,76 @@
+import CachePool
+import Metrics
+import Synchronization
+
+/// One node's metric objects, created once when the node is created, so a command only increments and records.
+///
+/// The factory is captured at creation (`MetricsSystem.factory`: the bootstrapped one, or a task-local one), and
+/// the per-error-code counters made later use the same one. See ``CacheMetrics`` for the labels.
+final class CacheNodeMetrics: Sendable {
+    private let node: String
+    private let factory: any MetricsFactory
+    /// Indexed by ``CacheCommandName/index``.
+    private let commands: [Counter]
+    /// Indexed by ``CacheCommandName/index``.
+    private let durations: [Timer]
+    private let hits: Counter
+    private let misses: Counter
+    private let connections: Gauge
+    private let inFlight: Gauge
+    private let waiting: Gauge
+    /// Made on the first error of each code: errors are the slow path.
+    private let errors: Mutex<[CacheError.Code: Counter]> = Mutex([:])
+
+    init(node: String, factory: any MetricsFactory = MetricsSystem.factory) {
+        self.node = node
+        self.factory = factory
+        let nodeDimension = [(CacheMetrics.Dimension.node, node)]
+        self.commands = CacheCommandName.all.map { command in
+            Counter(label: CacheMetrics.commands, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command)], factory: factory)
+        }
+        self.durations = CacheCommandName.all.map { command in
+            Timer(label: CacheMetrics.commandDuration, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command)], factory: factory)
+        }
+        self.hits = Counter(label: CacheMetrics.hits, dimensions: nodeDimension, factory: factory)
+        self.misses = Counter(label: CacheMetrics.misses, dimensions: nodeDimension, factory: factory)
+        self.connections = Gauge(label: CacheMetrics.poolConnections, dimensions: nodeDimension, factory: factory)
+        self.inFlight = Gauge(label: CacheMetrics.poolInFlight, dimensions: nodeDimension, factory: factory)
+        self.waiting = Gauge(label: CacheMetrics.poolWaiting, dimensions: nodeDimension, factory: factory)
+    }
+
+    /// Counts a request that was sent and records how long it took.
+    @inline(__always)
+    func recordCommand(_ command: CacheCommandName, nanoseconds: Int64) {
+        self.commands[command.index].increment()
+        self.durations[command.index].recordNanoseconds(nanoseconds)
+    }
+
+    /// Counts a failed call.
+    func recordError(_ code: CacheError.Code) {
+        let counter = self.errors.withLock { errors in
+            if let counter = errors[code] { return counter }
+            let counter = Counter(
+                label: CacheMetrics.errors,
+                dimensions: [(CacheMetrics.Dimension.node, self.node), (CacheMetrics.Dimension.code, code.description)],
+                factory: self.factory
+            )
+            errors[code] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// Counts keys found and missing.
+    @inline(__always)
+    func recordLookups(hits: Int, misses: Int) {
+        if hits > 0 { self.hits.increment(by: hits) }
+        if misses > 0 { self.misses.increment(by: misses) }
+    }
+
+    /// Records the pool gauges.
+    func recordPool(_ statistics: ConnectionPoolStatistics) {
+        self.connections.record(statistics.openConnections)
+        self.inFlight.record(statistics.inFlightRequests)
+        self.waiting.record(statistics.waitingRequests)
+    }
+}

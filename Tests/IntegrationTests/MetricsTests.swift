@@ -1,0 +1,256 @@
+import Caches
+import Foundation
+import Logging
+import Metrics
+import MetricsTestKit
+import RedisTestSupport
+import Synchronization
+import Testing
+
+/// Per-node metrics and logs against real nodes. Each test has a `TestMetrics` of its own, made the task-local
+/// factory while the cache connects (the nodes' metric objects are made then), so tests never see each other's
+/// counts and nothing is bootstrapped process-wide.
+@Suite struct MetricsTests {
+    /// A node name no other test uses.
+    private func uniqueName(_ base: String) -> String {
+        "\(base)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    private func counter(_ metrics: TestMetrics, _ label: String, _ dimensions: [(String, String)]) -> Int64 {
+        metrics.counters(label: label, dimensions: dimensions).reduce(0) { $0 + $1.totalValue }
+    }
+
+    @Test func readsWritesAndErrorsAreCountedAndTimedOnTheirNode() async throws {
+        let metrics = TestMetrics()
+        let server = try await TestNodes.shared.plainNodes()[0]
+        let node = self.uniqueName("metrics")
+        let database = await TestNodes.shared.database()
+        let cache = try Cache(url: "redis://\(server.host):\(server.port)/\(database)?names=\(node)&minsize=1&maxsize=2")
+        try await withMetricsFactory(metrics) { try await cache.connect() }
+        let byNode = [("node", node)]
+
+        try await cache.set("a", "alpha")
+        try await cache.set("b", "beta")
+        #expect(try await cache.get("a", as: String.self) == "alpha")
+        #expect(try await cache.get("b", as: String.self) == "beta")
+        #expect(try await cache.get("missing", as: String.self) == nil)
+
+        #expect(self.counter(metrics, "caches.commands", byNode + [("command", "SET")]) == 2)
+        #expect(self.counter(metrics, "caches.commands", byNode + [("command", "GET")]) == 3)
+        #expect(try metrics.expectCounter("caches.hits", byNode).totalValue == 2)
+        #expect(try metrics.expectCounter("caches.misses", byNode).totalValue == 1)
+        let getTimer = try metrics.expectTimer("caches.command.duration", byNode + [("command", "GET")])
+        #expect(getTimer.values.count == 3)
+        #expect(getTimer.values.allSatisfy { $0 > 0 })
+
+        // getMany: one MGET, each key a hit or a miss.
+        _ = try await cache.getMany(["a", "nope", "b"], as: String.self)
+        #expect(self.counter(metrics, "caches.commands", byNode + [("command", "MGET")]) == 1)
+        #expect(try metrics.expectCounter("caches.hits", byNode).totalValue == 4)
+        #expect(try metrics.expectCounter("caches.misses", byNode).totalValue == 2)
+
+        // getOrSet: a miss and a write, then a hit.
+        #expect(try await cache.getOrSet("c", default: 7) == 7)
+        #expect(try await cache.getOrSet("c", default: 8) == 7)
+        #expect(try metrics.expectCounter("caches.hits", byNode).totalValue == 5)
+        #expect(try metrics.expectCounter("caches.misses", byNode).totalValue == 3)
+        #expect(self.counter(metrics, "caches.commands", byNode + [("command", "GET")]) == 5)
+        #expect(self.counter(metrics, "caches.commands", byNode + [("command", "SET")]) == 3)
+
+        // An error reply is a command and an error of its code.
+        let error = await #expect(throws: CacheError.self) { try await cache.incr("a") }
+        #expect(error?.code == .notNumeric)
+        #expect(self.counter(metrics, "caches.commands", byNode + [("command", "INCRBY")]) == 1)
+        #expect(try metrics.expectCounter("caches.errors", byNode + [("code", "notNumeric")]).totalValue == 1)
+        #expect(metrics.counters(label: "caches.errors").count == 1, "no other error was counted")
+
+        // Every command's series carries exactly the node and command dimensions.
+        for counter in metrics.counters(label: "caches.commands") {
+            #expect(counter.dimensions.map(\.0).sorted() == ["command", "node"])
+            #expect(counter.dimensions.first { $0.0 == "node" }?.1 == node)
+        }
+
+        // Pool gauges: sampled on connect, on demand (run() does it every second) and on disconnect.
+        cache.recordPoolMetrics()
+        let connections = try metrics.expectGauge("caches.pool.connections", byNode)
+        #expect((1...2).contains(connections.lastValue ?? -1))
+        #expect(try metrics.expectGauge("caches.pool.in_flight", byNode).lastValue == 0)
+        #expect(try metrics.expectGauge("caches.pool.waiting", byNode).lastValue == 0)
+
+        try await cache.clear()
+        try await cache.disconnect()
+        #expect(connections.lastValue == 0)
+    }
+
+    @Test func ringMetricsAreSplitByNode() async throws {
+        let metrics = TestMetrics()
+        let servers = try await TestNodes.shared.plainNodes()
+        let names = ["a", "b", "c"].map { self.uniqueName("ring-\($0)") }
+        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+        let database = await TestNodes.shared.database()
+        let cache = try Cache(url: "redis://\(hosts)/\(database)?weights=1,2,1&names=\(names.joined(separator: ","))")
+        try await withMetricsFactory(metrics) { try await cache.connect() }
+
+        let stored = (0..<30).map { "key-\($0)" }
+        let missing = (0..<10).map { "missing-\($0)" }
+        try await cache.setMany(stored.map { ($0, $0) })
+        _ = try await cache.getMany(stored + missing, as: String.self)
+
+        var total: Int64 = 0
+        for name in names {
+            let storedHere = stored.filter { cache.nodeName(for: $0) == name }.count
+            let missingHere = missing.filter { cache.nodeName(for: $0) == name }.count
+            let byNode = [("node", name)]
+            #expect(self.counter(metrics, "caches.hits", byNode) == Int64(storedHere), "\(name)")
+            #expect(self.counter(metrics, "caches.misses", byNode) == Int64(missingHere), "\(name)")
+            let touched: Int64 = storedHere + missingHere > 0 ? 1 : 0
+            #expect(self.counter(metrics, "caches.commands", byNode + [("command", "MGET")]) == touched, "\(name)")
+            #expect(self.counter(metrics, "caches.commands", byNode + [("command", "MSET")]) == (storedHere > 0 ? 1 : 0), "\(name)")
+            total += self.counter(metrics, "caches.hits", byNode)
+        }
+        #expect(total == 30)
+        try await cache.clear()
+        try await cache.disconnect()
+    }
+
+    @Test func aDownNodeIsLoggedAtInfoCountedAsErrorsAndItsReturnIsLogged() async throws {
+        let password = "metrics-pw-\(UUID().uuidString)"
+        let logs = Logs()
+        let metrics = TestMetrics()
+        try await RedisServer.withServer(password: password, allowExternal: false) { server in
+            let node = self.uniqueName("down")
+            let cache = try Cache(
+                url: "redis://:\(password)@\(server.host):\(server.port)/0?names=\(node)&timeout=2",
+                logger: logs.logger(level: .trace)
+            )
+            try await withMetricsFactory(metrics) { try await cache.connect() }
+            try await cache.set("k", 1)
+            #expect(try await cache.get("k", as: Int.self) == 1)
+
+            // Trace: one line per command, with the node, the connection and the stored key.
+            let answered = try #require(logs.entries.last { $0.message == "command answered" })
+            #expect(answered.level == .trace)
+            #expect(answered.metadata["cache.node"] == "\(node)")
+            #expect(answered.metadata["cache.command"] == "GET")
+            #expect(answered.metadata["cache.key"] == "\(cache.makeKey("k"))")
+            #expect(answered.metadata["cache.connection.id"] != nil)
+
+            await server.kill()
+            try await logs.waitFor(timeout: .seconds(20)) { $0.message == "node unreachable" }
+            let error = await #expect(throws: CacheError.self) { _ = try await cache.get("k", as: Int.self) }
+            let code = try #require(error?.code)
+            #expect(self.counter(metrics, "caches.errors", [("node", node), ("code", "\(code)")]) == 1)
+            let failed = try #require(logs.entries.last { $0.message == "command failed" })
+            #expect(failed.level == .debug)
+            #expect(failed.metadata["cache.error.code"] == "\(code)")
+
+            try await server.restart()
+            try await logs.waitFor(timeout: .seconds(20)) { $0.message == "node reachable again: reconnected" }
+            #expect(try await cache.get("k", as: Int.self) == nil, "the restarted node is empty")
+            try await cache.disconnect()
+
+            let unreachable = try #require(logs.entries.first { $0.message == "node unreachable" })
+            #expect(unreachable.level == .info)
+            #expect(unreachable.metadata["cache.node"] == "\(node)")
+            #expect(logs.entries.first { $0.message == "node reachable again: reconnected" }?.level == .info)
+            for entry in logs.entries {
+                #expect(!entry.text.contains(password), "\(entry.message) logs the password")
+            }
+        }
+    }
+}
+
+/// Log entries captured by a log handler, with a way to await one.
+private final class Logs: Sendable {
+    struct Entry: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: Logger.Metadata
+
+        /// The message and every metadata value, for searching.
+        var text: String { ([self.message] + self.metadata.map { "\($0.key)=\($0.value)" }).joined(separator: " ") }
+    }
+
+    private typealias Predicate = @Sendable (Entry) -> Bool
+
+    private struct State {
+        var entries: [Entry] = []
+        var waiters: [Int: (predicate: Predicate, continuation: CheckedContinuation<Bool, Never>)] = [:]
+        var nextWaiter = 0
+    }
+
+    private let state = Mutex(State())
+
+    var entries: [Entry] { self.state.withLock { $0.entries } }
+
+    func logger(level: Logger.Level) -> Logger {
+        var logger = Logger(label: "captured") { _ in Handler(logs: self) }
+        logger.logLevel = level
+        return logger
+    }
+
+    func append(_ entry: Entry) {
+        let matched = self.state.withLock { state in
+            state.entries.append(entry)
+            let ids = state.waiters.filter { $0.value.predicate(entry) }.map(\.key)
+            return ids.compactMap { state.waiters.removeValue(forKey: $0)?.continuation }
+        }
+        for continuation in matched { continuation.resume(returning: true) }
+    }
+
+    /// Returns once an entry matching `predicate` was logged (at once if one was); throws after `timeout`.
+    func waitFor(timeout: Duration, _ predicate: @escaping @Sendable (Entry) -> Bool) async throws {
+        let found = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.wait(for: predicate) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !found {
+            Issue.record("no log entry matched within \(timeout)")
+            throw CancellationError()
+        }
+    }
+
+    /// True once a matching entry is logged, false when cancelled first.
+    private func wait(for predicate: @escaping Predicate) async -> Bool {
+        let id = self.state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let now: Bool? = self.state.withLock { state in
+                    if state.entries.contains(where: predicate) { return true }
+                    // Cancelled before registering: the cancellation handler has run and found nothing.
+                    if Task.isCancelled { return false }
+                    state.waiters[id] = (predicate, continuation)
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.continuation.resume(returning: false)
+        }
+    }
+
+    private struct Handler: LogHandler {
+        let logs: Logs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { self.metadata[key] }
+            set { self.metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            self.logs.append(Entry(level: event.level, message: "\(event.message)", metadata: self.metadata.merging(event.metadata ?? [:]) { $1 }))
+        }
+    }
+}
