@@ -287,6 +287,24 @@ struct CacheConnectionTests {
         #expect(!harness.channel.isActive)
     }
 
+    @Test func aShortCommandTimeoutIsNotDelayedByALongerSetUpDeadline() throws {
+        let harness = try Harness()
+        // The set-up runs with the connect timeout (long), the commands after it with the command timeout (short).
+        let setUp = try harness.enqueue(deadline: .uptimeNanoseconds(100_000_000_000)) { encoder in
+            encoder.writeCommand("PING")
+        }
+        harness.handler.drain()
+        try harness.serverSends("+PONG\r\n")
+        #expect(try Self.reply(of: setUp.reply) == RESPValue(simpleString: "PONG"))
+
+        let command = try harness.enqueue(deadline: .uptimeNanoseconds(1_000_000_000)) { encoder in
+            encoder.writeCommand("GET", "slow")
+        }
+        harness.handler.drain()
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(Self.error(of: command.reply)?.code == .timeout, "the command waited for the set-up's deadline")
+    }
+
     @Test func closeWhenIdleWaitsForPendingRepliesAndRefusesNewRequests() throws {
         let harness = try Harness()
         let pending = try harness.get("pending")
