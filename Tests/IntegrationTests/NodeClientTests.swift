@@ -12,8 +12,15 @@ struct NodeClientTests {
     // MARK: Helpers
 
     /// The URL of database `db` on `server`, with `query` appended.
+    ///
+    /// Unless `query` sets its own, the command and connect timeouts are 10 s: the tests share two cores with
+    /// many others, and only the tests about timeouts should ever see one.
     static func url(_ server: RedisServer, db: Int = 0, userinfo: String = "", query: String = "") -> String {
-        "redis://\(userinfo)\(server.host):\(server.port)/\(db)" + (query.isEmpty ? "" : "?\(query)")
+        var options = query.isEmpty ? [] : [query]
+        let names = Set(query.split(separator: "&").map { $0.prefix(while: { $0 != "=" }) })
+        if !names.contains("timeout") { options.append("timeout=10") }
+        if !names.contains("connect_timeout") { options.append("connect_timeout=10") }
+        return "redis://\(userinfo)\(server.host):\(server.port)/\(db)?" + options.joined(separator: "&")
     }
 
     /// Connects a cache, runs `body`, disconnects (also when `body` throws).
@@ -170,7 +177,7 @@ struct NodeClientTests {
 
     @Test func aPausedNodeFailsWithTimeoutWithinTheCommandTimeout() async throws {
         try await RedisServer.withServer(allowExternal: false) { server in
-            let url = Self.url(server, query: "timeout=0.3&connect_timeout=0.5&minsize=1&maxsize=1")
+            let url = Self.url(server, query: "timeout=0.3&connect_timeout=2&minsize=1&maxsize=1")
             try await Self.withConnectedCache(url) { cache in
                 try await cache.set("paused", "before")
                 server.pause()
@@ -207,7 +214,7 @@ struct NodeClientTests {
 
     @Test func afterTheNodeIsKilledAndRestartedTheSameCacheReconnects() async throws {
         try await RedisServer.withServer(allowExternal: false) { server in
-            try await Self.withConnectedCache(Self.url(server, query: "minsize=2&maxsize=4")) { cache in
+            try await Self.withConnectedCache(Self.url(server, query: "minsize=2&maxsize=4&timeout=2&connect_timeout=2")) { cache in
                 try await cache.set("before", 1)
                 await server.kill()
 
@@ -394,7 +401,14 @@ struct NodeClientTests {
             let after = await #expect(throws: CacheError.self) { try await cache.get("shared", as: String.self) }
             #expect(after?.code == .notConnected)
             // The server notices the closed sockets on its own schedule.
-            try await Self.waitUntil("the server to see every connection closed") { try await Self.clients(of: server).isEmpty }
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(10)
+            var remaining = try await Self.clients(of: server)
+            while !remaining.isEmpty && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                remaining = try await Self.clients(of: server)
+            }
+            #expect(remaining.isEmpty, "still connected 10 s after disconnect: \(remaining)")
 
             try await cache.connect()
             #expect(try await cache.get("shared", as: String.self) == "value")
