@@ -275,7 +275,7 @@ struct ConfigFileTests {
     func unknownKeys() async throws {
         #expect(
             try await self.failure(twoNodes + "\nnodez: 1\n")
-                == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, nodes, pool, ring, timeouts, tls)"
+                == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectRetryMs, failurePolicy, healthCheckMs, nodes, pool, ring, timeouts, tls)"
         )
         #expect(
             try await self.failure(twoNodes + "\n    wieght: 2\n")

@@ -18,6 +18,7 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var decoder: NIOSingleStepByteToMessageProcessor<RESPDecoder>
     private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     private var closeError: CacheError?
 
     init(state: CacheConnectionState, nodeName: String) {
@@ -45,10 +46,16 @@ final class CacheChannelHandler: ChannelDuplexHandler {
         self.armTimer()
     }
 
+    /// Schedules the deadline check for the oldest pending request. A timer armed for a later deadline (the
+    /// set-up's connect timeout, say) is moved earlier, so a command never waits past its own timeout.
     private func armTimer() {
-        guard self.timer == nil, let context = self.context, let deadline = self.state.oldestDeadline() else { return }
+        guard let context = self.context, let deadline = self.state.oldestDeadline() else { return }
+        if self.timer != nil, let armed = self.timerDeadline, armed <= deadline { return }
+        self.timer?.cancel()
+        self.timerDeadline = deadline
         self.timer = context.eventLoop.scheduleTask(deadline: deadline) { [self] in
             self.timer = nil
+            self.timerDeadline = nil
             self.checkDeadlines()
         }
     }

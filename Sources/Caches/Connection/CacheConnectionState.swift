@@ -103,7 +103,8 @@ final class CacheConnectionState: Sendable {
             let slot = inner.slots.removeFirst()
             self.inFlight.add(-1, ordering: .relaxed)
             if case .none = slot.completion { return .dropped }
-            if let error = slot.firstError, !value.isError {
+            // The first error of a batch explains the failure better than a final `EXECABORT`.
+            if let error = slot.firstError {
                 return .complete(slot.completion, .success(error))
             }
             return .complete(slot.completion, .success(value))

@@ -1,0 +1,456 @@
+import CachePool
+import Foundation
+import RedisTestSupport
+import Testing
+
+@testable import Caches
+
+/// One Redis node behind a `Cache`, proven against real `redis-server` processes that each test starts (and may
+/// pause, kill or restart) itself.
+@Suite("Node client against real servers", .timeLimit(.minutes(2)))
+struct NodeClientTests {
+    // MARK: Helpers
+
+    /// The URL of database `db` on `server`, with `query` appended.
+    ///
+    /// Unless `query` sets its own, the command and connect timeouts are 10 s: the tests share two cores with
+    /// many others, and only the tests about timeouts should ever see one.
+    static func url(_ server: RedisServer, db: Int = 0, userinfo: String = "", query: String = "") -> String {
+        var options = query.isEmpty ? [] : [query]
+        let names = Set(query.split(separator: "&").map { $0.prefix(while: { $0 != "=" }) })
+        if !names.contains("timeout") { options.append("timeout=10") }
+        if !names.contains("connect_timeout") { options.append("connect_timeout=10") }
+        return "redis://\(userinfo)\(server.host):\(server.port)/\(db)?" + options.joined(separator: "&")
+    }
+
+    /// Connects a cache, runs `body`, disconnects (also when `body` throws).
+    static func withConnectedCache(_ url: String, _ body: (Cache) async throws -> Void) async throws {
+        let cache = try Cache(url: url)
+        try await cache.connect()
+        do {
+            try await body(cache)
+        } catch {
+            try? await cache.disconnect()
+            throw error
+        }
+        try await cache.disconnect()
+    }
+
+    /// The pool of the cache's only node.
+    static func poolStatistics(_ cache: Cache) throws -> (open: Int, inFlight: Int) {
+        let backend = try #require(try cache.backend() as? RedisBackend)
+        let statistics = backend.nodes[0].pool.statistics
+        return (statistics.openConnections, statistics.inFlightRequests)
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes. Used where the state to wait for (requests queued
+    /// on a connection, a node back up) has no event to await; each round checks real state.
+    static func waitUntil(
+        timeout: Duration = .seconds(10),
+        _ what: String,
+        _ condition: () async throws -> Bool
+    ) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !(try await condition()) {
+            guard clock.now < deadline else {
+                Issue.record("timed out after \(timeout) waiting for \(what)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// The server's client connections, without the `redis-cli` that lists them.
+    static func clients(of server: RedisServer) async throws -> [String] {
+        try await server.cli("CLIENT", "LIST").split(separator: "\n").map(String.init).filter { !$0.contains("cmd=client|list") }
+    }
+
+    /// `INFO commandstats` as command name → calls.
+    static func commandCalls(_ server: RedisServer) async throws -> [String: Int] {
+        var calls: [String: Int] = [:]
+        for line in try await server.cli("INFO", "commandstats").split(whereSeparator: \.isNewline) {
+            guard line.hasPrefix("cmdstat_"), let colon = line.firstIndex(of: ":") else { continue }
+            let name = String(line[line.index(line.startIndex, offsetBy: 8)..<colon])
+            let fields = line[line.index(after: colon)...].split(separator: ",")
+            if let field = fields.first(where: { $0.hasPrefix("calls=") }), let count = Int(field.dropFirst(6)) {
+                calls[name] = count
+            }
+        }
+        return calls
+    }
+
+    /// Runs `body` and returns its result with the time it took.
+    static func timed<T>(_ body: () async throws -> T) async -> (result: Result<T, any Error>, elapsed: Duration) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let value = try await body()
+            return (.success(value), clock.now - start)
+        } catch {
+            return (.failure(error), clock.now - start)
+        }
+    }
+
+    // MARK: Pipelining
+
+    @Test func thousandConcurrentCallersOnTwoConnectionsEachGetTheirOwnValue() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server, query: "minsize=1&maxsize=2")) { cache in
+                let callers = 1000
+                let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<callers {
+                        group.addTask {
+                            let value = "value-\(index)-\(UUID().uuidString)"
+                            try await cache.set("caller-\(index)", value)
+                            let read = try await cache.get("caller-\(index)", as: String.self)
+                            return read == value ? 0 : 1
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                #expect(mismatches == 0)
+
+                let clients = try await Self.clients(of: server)
+                #expect(!clients.isEmpty && clients.count <= 2, "the node saw \(clients.count) client connections: \(clients)")
+                let pool = try Self.poolStatistics(cache)
+                #expect(pool.open >= 1 && pool.open <= 2)
+                #expect(try await server.cli("DBSIZE") == String(callers))
+            }
+        }
+    }
+
+    @Test func aCancelledCallerDoesNotDisturbTheOthersOnItsConnection() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            // One connection, so the victim's slot sits between the others' in the same FIFO.
+            try await Self.withConnectedCache(Self.url(server, query: "minsize=1&maxsize=1&timeout=10")) { cache in
+                for index in 0..<20 {
+                    try await cache.set("key-\(index)", "value-\(index)")
+                }
+                try await cache.set("victim", "the victim's value")
+                let connectionsBefore = try await Self.clients(of: server)
+                #expect(connectionsBefore.count == 1)
+
+                // The server holds every command until the pause ends, so the requests below stay in flight.
+                #expect(try await server.cli("CLIENT", "PAUSE", "1500", "ALL") == "OK")
+                try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                    for index in 0..<10 {
+                        group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
+                    }
+                    try await Self.waitUntil("10 requests in flight") { try Self.poolStatistics(cache).inFlight == 10 }
+                    let victim = Task { try await cache.get("victim", as: String.self) }
+                    try await Self.waitUntil("the victim in flight") { try Self.poolStatistics(cache).inFlight == 11 }
+                    for index in 10..<20 {
+                        group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
+                    }
+                    try await Self.waitUntil("21 requests in flight") { try Self.poolStatistics(cache).inFlight == 21 }
+
+                    victim.cancel()
+                    let outcome = await victim.result
+                    switch outcome {
+                    case .success(let value):
+                        Issue.record("the cancelled caller got a reply: \(String(describing: value))")
+                    case .failure(let error):
+                        #expect((error as? CacheError)?.code == .cancelled, "\(error)")
+                    }
+                    // The victim gave up its caller, not its slot: the reply still has to be read and dropped.
+                    #expect(try Self.poolStatistics(cache).inFlight == 21)
+
+                    var seen = Set<Int>()
+                    for try await (index, value) in group {
+                        #expect(value == "value-\(index)", "caller \(index) got \(String(describing: value))")
+                        seen.insert(index)
+                    }
+                    #expect(seen == Set(0..<20))
+                }
+
+                // The same connection carries on.
+                #expect(try await cache.get("victim", as: String.self) == "the victim's value")
+                #expect(try await cache.get("key-7", as: String.self) == "value-7")
+                let connectionsAfter = try await Self.clients(of: server)
+                #expect(connectionsAfter.map { $0.prefix(while: { $0 != " " }) } == connectionsBefore.map { $0.prefix(while: { $0 != " " }) })
+            }
+        }
+    }
+
+    // MARK: Failures of the node
+
+    @Test func aPausedNodeFailsWithTimeoutWithinTheCommandTimeout() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            let url = Self.url(server, query: "timeout=0.3&connect_timeout=2&minsize=1&maxsize=1")
+            try await Self.withConnectedCache(url) { cache in
+                try await cache.set("paused", "before")
+                server.pause()
+                let first = await Self.timed { try await cache.get("paused", as: String.self) }
+                switch first.result {
+                case .success(let value):
+                    Issue.record("a paused node answered: \(String(describing: value))")
+                case .failure(let error):
+                    #expect((error as? CacheError)?.code == .timeout, "\(error)")
+                }
+                #expect(first.elapsed >= .milliseconds(250), "the timeout fired early: \(first.elapsed)")
+                #expect(first.elapsed < .milliseconds(1300), "timeout 0.3 s took \(first.elapsed)")
+
+                // Still paused: the pool's reconnect attempts fail too, each call with a typed error in bounded time.
+                for _ in 0..<3 {
+                    let again = await Self.timed { try await cache.get("paused", as: String.self) }
+                    guard case .failure(let error) = again.result else {
+                        Issue.record("a paused node answered")
+                        break
+                    }
+                    #expect(error is CacheError, "\(error)")
+                    #expect(again.elapsed < .seconds(3), "a call against a paused node took \(again.elapsed)")
+                }
+
+                server.resume()
+                try await Self.waitUntil("the node to answer after resume") {
+                    (try? await cache.get("paused", as: String.self)) == "before"
+                }
+                try await cache.set("paused", "after")
+                #expect(try await cache.get("paused", as: String.self) == "after")
+            }
+        }
+    }
+
+    @Test func afterTheNodeIsKilledAndRestartedTheSameCacheReconnects() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server, query: "minsize=2&maxsize=4&timeout=2&connect_timeout=2")) { cache in
+                try await cache.set("before", 1)
+                await server.kill()
+
+                let down = await Self.timed { try await cache.get("before", as: Int.self) }
+                guard case .failure(let error) = down.result else {
+                    Issue.record("a killed node answered")
+                    return
+                }
+                #expect(error is CacheError, "\(error)")
+                #expect(down.elapsed < .seconds(5), "a call against a dead node took \(down.elapsed)")
+
+                try await server.restart()
+                var failures: [CacheError.Code] = []
+                try await Self.waitUntil(timeout: .seconds(20), "the pool to reconnect") {
+                    let attempt = await Self.timed { try await cache.set("after", "restart") }
+                    #expect(attempt.elapsed < .seconds(5), "one call took \(attempt.elapsed)")
+                    switch attempt.result {
+                    case .success:
+                        return true
+                    case .failure(let error as CacheError):
+                        failures.append(error.code)
+                        return false
+                    case .failure(let error):
+                        Issue.record("untyped error while reconnecting: \(error)")
+                        return false
+                    }
+                }
+                #expect(try await cache.get("after", as: String.self) == "restart")
+                #expect(try await cache.get("before", as: Int.self) == nil, "the restarted server starts empty")
+                #expect(try await server.cli("GET", "::after") == "\"restart\"")
+                #expect(!failures.contains(.notConnected), "the cache itself stayed connected: \(failures)")
+            }
+        }
+    }
+
+    // MARK: Connection set-up
+
+    @Test func authenticatesWithThePasswordAndFailsWithoutLeakingAWrongOne() async throws {
+        let password = "s3cret-Pa55word"
+        let wrong = "wr0ng-Pa55word-xyz"
+        try await RedisServer.withServer(password: password, allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server, userinfo: ":\(password)@")) { cache in
+                try await cache.set("auth", "ok")
+                #expect(try await cache.get("auth", as: String.self) == "ok")
+                #expect(!"\(cache.configuration)".contains(password))
+            }
+
+            let wrongCache = try Cache(url: Self.url(server, userinfo: ":\(wrong)@", query: "connect_timeout=2"))
+            let error = await #expect(throws: CacheError.self) { try await wrongCache.connect() }
+            #expect(error?.code == .connectFailed)
+            if let error {
+                for text in [error.message, error.description, String(reflecting: error), "\(error.underlyingError.map { "\($0)" } ?? "")"] {
+                    #expect(!text.contains(wrong), "the password leaked: \(text)")
+                }
+                #expect(error.description.contains("WRONGPASS"), "the server's reason is kept: \(error)")
+            }
+
+            let anonymous = try Cache(url: Self.url(server))
+            let noAuth = await #expect(throws: CacheError.self) { try await anonymous.connect() }
+            #expect(noAuth?.code == .connectFailed)
+        }
+    }
+
+    @Test func authenticatesAsAnACLUser() async throws {
+        let secret = "al1ce-Secret"
+        try await RedisServer.withServer(aclUser: (name: "alice", password: secret), allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server, userinfo: "alice:\(secret)@", query: "client_name=acl-test")) { cache in
+                try await cache.set("acl", 7)
+                #expect(try await cache.get("acl", as: Int.self) == 7)
+                let ours = try await Self.clients(of: server).filter { $0.contains("name=acl-test") }
+                #expect(!ours.isEmpty && ours.allSatisfy { $0.contains("user=alice") }, "\(ours)")
+            }
+
+            let wrongCache = try Cache(url: Self.url(server, userinfo: "alice:not-\(secret)@"))
+            let error = await #expect(throws: CacheError.self) { try await wrongCache.connect() }
+            #expect(error?.code == .connectFailed)
+            if let error {
+                #expect(!String(reflecting: error).contains(secret))
+                #expect(!error.description.contains(secret))
+            }
+        }
+    }
+
+    @Test func selectsTheDatabaseAndSetsTheClientName() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server, db: 5, query: "client_name=swift-node-test")) { cache in
+                try await cache.set("selected", "in five")
+                #expect(try await server.cli("-n", "5", "GET", "::selected") == "\"in five\"")
+                #expect(try await server.cli("-n", "0", "EXISTS", "::selected") == "0")
+
+                let named = try await Self.clients(of: server).filter { $0.contains(" name=swift-node-test ") }
+                #expect(!named.isEmpty, "CLIENT LIST shows no connection named swift-node-test")
+                #expect(named.allSatisfy { $0.contains(" db=5 ") }, "\(named)")
+            }
+        }
+    }
+
+    // MARK: Commands
+
+    @Test func setManyWithATTLGivesEveryKeyItsTTLInOneTransaction() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server)) { cache in
+                #expect(try await server.cli("CONFIG", "RESETSTAT") == "OK")
+                let values = ["m1": 1, "m2": 2, "m3": 3, "m4": 4]
+                try await cache.setMany(values, ttl: 100)
+                for (key, value) in values {
+                    #expect(try await server.cli("GET", "::\(key)") == String(value))
+                    let ttl = try #require(Int(try await server.cli("TTL", "::\(key)")))
+                    #expect(ttl > 0 && ttl <= 100, "\(key) has TTL \(ttl)")
+                }
+                let calls = try await Self.commandCalls(server)
+                #expect(calls["multi"] == 1)
+                #expect(calls["mset"] == 1)
+                #expect(calls["expire"] == values.count)
+                #expect(calls["exec"] == 1)
+
+                // Without a ttl: one MSET and no transaction.
+                #expect(try await server.cli("CONFIG", "RESETSTAT") == "OK")
+                try await cache.setMany(["p1": "x", "p2": "y"])
+                #expect(try await server.cli("TTL", "::p1") == "-1")
+                let plain = try await Self.commandCalls(server)
+                #expect(plain["mset"] == 1)
+                #expect(plain["multi"] == nil && plain["expire"] == nil)
+            }
+        }
+    }
+
+    @Test func incrAndDecrAreOneRoundTripEach() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server)) { cache in
+                try await cache.set("counter", 10)
+                try await cache.set("ratio", 1.5)
+                #expect(try await server.cli("CONFIG", "RESETSTAT") == "OK")
+
+                #expect(try await cache.incr("counter") == 11)
+                #expect(try await cache.incr("counter", by: 5) == 16)
+                #expect(try await cache.decr("counter", by: 3) == 13)
+                #expect(try await cache.incr("ratio", by: 0.25) == 1.75)
+                #expect(try await cache.decr("ratio", by: 0.5) == 1.25)
+
+                let calls = try await Self.commandCalls(server)
+                #expect(calls["incrby"] == 3, "\(calls)")
+                #expect(calls["incrbyfloat"] == 2, "\(calls)")
+                for command in ["exists", "get", "set", "decrby", "incr", "decr"] {
+                    #expect(calls[command] == nil, "incr/decr sent \(command): \(calls)")
+                }
+                #expect(try await server.cli("GET", "::counter") == "13")
+                #expect(try await server.cli("GET", "::ratio") == "1.25")
+            }
+        }
+    }
+
+    // MARK: Lifecycle
+
+    @Test func disconnectLetsInFlightCommandsFinishAndConnectWorksAgain() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            let cache = try Cache(url: Self.url(server, query: "minsize=1&maxsize=2&timeout=10"))
+            try await cache.connect()
+            try await cache.set("shared", "value")
+
+            // Hold the server so the 200 reads are certainly in flight when disconnect starts.
+            #expect(try await server.cli("CLIENT", "PAUSE", "300", "ALL") == "OK")
+            let results = try await withThrowingTaskGroup(of: Result<String?, CacheError>.self) { group in
+                for _ in 0..<200 {
+                    group.addTask {
+                        do {
+                            return .success(try await cache.get("shared", as: String.self))
+                        } catch let error as CacheError {
+                            return .failure(error)
+                        }
+                    }
+                }
+                try await Self.waitUntil("200 requests in flight") { try Self.poolStatistics(cache).inFlight == 200 }
+                try await cache.disconnect()
+                #expect(!cache.isConnected)
+                var results: [Result<String?, CacheError>] = []
+                for try await result in group { results.append(result) }
+                return results
+            }
+            #expect(results.count == 200)
+            let successes = results.filter { (try? $0.get()) == "value" }.count
+            #expect(successes == 200, "in-flight reads must finish within the grace period: \(results.filter { (try? $0.get()) != "value" })")
+
+            let after = await #expect(throws: CacheError.self) { try await cache.get("shared", as: String.self) }
+            #expect(after?.code == .notConnected)
+            // The server notices the closed sockets on its own schedule.
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(10)
+            var remaining = try await Self.clients(of: server)
+            while !remaining.isEmpty && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                remaining = try await Self.clients(of: server)
+            }
+            #expect(remaining.isEmpty, "still connected 10 s after disconnect: \(remaining)")
+
+            try await cache.connect()
+            #expect(try await cache.get("shared", as: String.self) == "value")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func disconnectFromAPausedNodeIsBoundedByTheGracePeriod() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            var configuration = try CacheConfiguration(url: CacheURL(Self.url(server, query: "timeout=30")))
+            configuration.pool.shutdownGracePeriod = .milliseconds(300)
+            let cache = try Cache(configuration: configuration)
+            try await cache.connect()
+            try await cache.set("stuck", 1)
+            server.pause()
+            defer { server.resume() }
+
+            let outcome = try await withThrowingTaskGroup(of: Result<Int?, CacheError>.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        do {
+                            return .success(try await cache.get("stuck", as: Int.self))
+                        } catch let error as CacheError {
+                            return .failure(error)
+                        }
+                    }
+                }
+                try await Self.waitUntil("20 requests in flight") { try Self.poolStatistics(cache).inFlight == 20 }
+                let disconnect = await Self.timed { try await cache.disconnect() }
+                #expect(disconnect.elapsed < .seconds(3), "disconnect took \(disconnect.elapsed)")
+                var results: [Result<Int?, CacheError>] = []
+                for try await result in group { results.append(result) }
+                return results
+            }
+            #expect(outcome.count == 20)
+            for result in outcome {
+                guard case .failure(let error) = result else {
+                    Issue.record("a paused node answered")
+                    continue
+                }
+                #expect([.connectionClosed, .poolShutdown].contains(error.code), "\(error)")
+            }
+        }
+    }
+}
