@@ -209,6 +209,19 @@ final class RedisBackend: CacheBackend {
         return reply.int64 == 1
     }
 
+    func remainingTTL(_ key: String) async throws -> Int {
+        let node = self.node(for: key)
+        let reply = try await node.execute { encoder in
+            encoder.writeArrayHeader(count: 2)
+            encoder.writeBulkString("TTL")
+            encoder.writeBulkString(key)
+        }
+        guard let value = reply.int else {
+            throw CacheError(.protocolViolation, "TTL replied with \(reply), not an integer", node: node.name)
+        }
+        return value
+    }
+
     func increment(_ key: String, by delta: Int) async throws -> Int {
         let node = self.node(for: key)
         let reply = try await node.execute { encoder in
