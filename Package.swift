@@ -12,12 +12,16 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Caches", targets: ["Caches"]),
+        // The codec and the ring on their own, for the micro-benchmarks in Benchmarks/.
+        .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "CacheRing", targets: ["CacheRing"]),
         .executable(name: "caches", targets: ["CachesCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // RESP2/RESP3 codec: values, a bounded decoder and an encoder into one reused buffer.
@@ -69,8 +73,10 @@ let package = Package(
         .executableTarget(
             name: "CachesCLI",
             dependencies: [
-                "Caches",
+                "Caches", "CacheRing",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
         ),

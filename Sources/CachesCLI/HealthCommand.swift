@@ -5,17 +5,38 @@ import Caches
 struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
-        abstract: "Check every node: PING latency, keys, pool state. Exits 1 when a node is down."
+        abstract: "Check every node: PING latency, keys, pool state. Exits 3 when a node is down.",
+        discussion: "Examples:\n  caches health\n  caches health --config config/tls.yaml --json"
     )
 
     @OptionGroup var options: CacheOptions
 
     func run() async throws {
-        let cache = try self.options.makeCache()
-        try await cache.connect()
-        let statuses = try await cache.nodeStatus()
-        try await cache.disconnect()
-        for status in statuses { print(status) }
-        if statuses.contains(where: { !$0.isHealthy }) { throw ExitCode(1) }
+        let statuses = try await self.options.withCache { cache in try await cache.nodeStatus() }
+        if self.options.json {
+            CLIJSON.print(
+                .array(
+                    statuses.map { status in
+                        [
+                            "node": .string(status.name), "address": .string(status.address), "weight": .int(Int(status.weight)),
+                            "healthy": .bool(status.isHealthy),
+                            "latencyMicroseconds": status.latency.map { CLIJSON.number(microseconds($0)) } ?? .null,
+                            "keys": status.keyCount.map { .int($0) } ?? .null,
+                            "openConnections": .int(status.openConnections), "inFlightRequests": .int(status.inFlightRequests),
+                            "waitingRequests": .int(status.waitingRequests),
+                            "error": status.error.map { .string("\($0.code): \($0.message)") } ?? .null,
+                        ]
+                    }
+                )
+            )
+        } else {
+            for status in statuses { print(status) }
+        }
+        if statuses.contains(where: { !$0.isHealthy }) { throw CLIExitCode.node }
     }
+}
+
+/// A duration in microseconds.
+func microseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
 }
