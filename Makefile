@@ -22,5 +22,9 @@ test: deps
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
 
+## bench: caches bench against redis-benchmark on local nodes (release build; about 8 minutes)
+bench: deps
+	@scripts/bench.sh
+
 clean:
 	rm -rf .build
