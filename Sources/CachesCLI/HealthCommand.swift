@@ -12,7 +12,16 @@ struct HealthCommand: AsyncParsableCommand {
     @OptionGroup var options: CacheOptions
 
     func run() async throws {
-        let statuses = try await self.options.withCache { cache in try await cache.nodeStatus() }
+        let cache = try await self.options.makeCache()
+        do {
+            try await cache.connect()
+        } catch let error as CacheError where CLIExitCode.code(for: error) == CLIExitCode.node {
+            // No node status without a connected cache: report every node with the connect error.
+            self.printUnreachable(cache.configuration.nodes, error)
+            throw CLIExitCode.node
+        }
+        let statuses = try await cache.nodeStatus()
+        try await cache.disconnect()
         if self.options.json {
             CLIJSON.print(
                 .array(
@@ -33,6 +42,25 @@ struct HealthCommand: AsyncParsableCommand {
             for status in statuses { print(status) }
         }
         if statuses.contains(where: { !$0.isHealthy }) { throw CLIExitCode.node }
+    }
+
+    private func printUnreachable(_ nodes: [CacheNodeConfiguration], _ error: CacheError) {
+        if self.options.json {
+            CLIJSON.print(
+                .array(
+                    nodes.map { node in
+                        [
+                            "node": .string(node.ketamaName), "address": .string("\(node.host):\(node.port)"),
+                            "weight": .int(Int(node.weight)), "healthy": false, "latencyMicroseconds": .null, "keys": .null,
+                            "openConnections": 0, "inFlightRequests": 0, "waitingRequests": 0,
+                            "error": .string("\(error.code): \(error.message)"),
+                        ]
+                    }
+                )
+            )
+        } else {
+            for node in nodes { print("\(node.ketamaName) (\(node.host):\(node.port)): DOWN: \(error.message)") }
+        }
     }
 }
 
