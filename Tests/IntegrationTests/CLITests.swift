@@ -133,6 +133,24 @@ import Testing
         #expect((20...30).contains(seconds))
     }
 
+    // MARK: Cache.ttl (the library call behind `caches ttl`)
+
+    @Test(arguments: BackendKind.storing)
+    func ttlReadsTheRemainingTime(_ kind: BackendKind) async throws {
+        try await withCache(kind) { cache async throws in
+            #expect(try await cache.ttl("missing") == nil)
+            #expect(try await cache.remainingTTL("missing") == -2)
+            try await cache.set("forever", 1)
+            #expect(try await cache.ttl("forever") == nil)
+            #expect(try await cache.remainingTTL("forever") == -1)
+            try await cache.set("soon", 1, ttl: 100)
+            let remaining = try #require(try await cache.ttl("soon"))
+            #expect((99...100).contains(remaining))
+            try await cache.touch("forever", ttl: 50)
+            #expect((49...50).contains(try #require(try await cache.ttl("forever"))))
+        }
+    }
+
     // MARK: Config files
 
     @Test func readsAConfigFile() async throws {
