@@ -14,15 +14,18 @@ struct User: Codable, Sendable {
     var active: Bool
 }
 
+// Names are shell-safe: the tool reads thresholds from `CacheBenchmarks.<name>.p90.json` verbatim.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
+        metrics: [.wallClock, .mallocCountTotal],
         warmupIterations: 10,
         scalingFactor: .kilo,
         maxDuration: .seconds(2),
         thresholds: [
-            .mallocCountTotal: .init(relative: [.p90: 10], absolute: [.p90: 2]),
-            .wallClock: .init(relative: [.p90: 50]),
+            // Allocation counts are exact: a few either way per 1,000 iterations is harness noise.
+            .mallocCountTotal: .init(absolute: [.p90: 4]),
+            // Wall clock on a 2-core machine shared with servers and builds: only catch gross regressions.
+            .wallClock: .init(relative: [.p90: 200]),
         ]
     )
 
@@ -31,14 +34,14 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: Ring
 
     let ring = try! HashRing(nodes: [.init(name: "node-a", weight: 1), .init(name: "node-b", weight: 2), .init(name: "node-c", weight: 1)])
-    Benchmark("ring lookup (3 nodes, String key)") { benchmark in
+    Benchmark("RingLookup.3Nodes") { benchmark in
         for iteration in benchmark.scaledIterations {
             blackHole(ring.nodeIndex(forKey: keys[iteration % keys.count]))
         }
     }
 
     let md5Ring = try! HashRing(nodes: (0..<10).map { .init(name: "node-\($0)") }, hash: .md5)
-    Benchmark("ring lookup (10 nodes, md5)") { benchmark in
+    Benchmark("RingLookup.10NodesMD5") { benchmark in
         for iteration in benchmark.scaledIterations {
             blackHole(md5Ring.nodeIndex(forKey: keys[iteration % keys.count]))
         }
@@ -47,7 +50,7 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: Keys
 
     let cache = try! Cache(url: "memory://benchmarks", version: 2, keyPrefix: "forum")
-    Benchmark("key building (prefix:version:key)") { benchmark in
+    Benchmark("KeyBuilding") { benchmark in
         for iteration in benchmark.scaledIterations {
             blackHole(cache.makeKey(keys[iteration % keys.count]))
         }
@@ -56,12 +59,12 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: JSON (through the in-memory store: encode on set, decode on get)
 
     let user = User(id: 42, name: "Zoë Example", email: "zoe@example.com", tags: ["admin", "beta", "forum"], score: 0.75, active: true)
-    Benchmark("JSON encode+store a user record (memory set)", configuration: .init(setup: { try await cache.connect() }, teardown: { try await cache.disconnect() })) { benchmark in
+    Benchmark("JSONEncode.UserRecordMemorySet", configuration: .init(setup: { try await cache.connect() }, teardown: { try await cache.disconnect() })) { benchmark in
         for _ in benchmark.scaledIterations {
             try await cache.set("user:42", user)
         }
     }
-    Benchmark("JSON load+decode a user record (memory get)", configuration: .init(setup: {
+    Benchmark("JSONDecode.UserRecordMemoryGet", configuration: .init(setup: {
         try await cache.connect()
         try await cache.set("user:42", user)
     }, teardown: { try await cache.disconnect() })) { benchmark in
@@ -70,7 +73,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     let page = (0..<50).map { JSONValue.object(["id": .int($0), "title": .string("Post number \($0)"), "score": .double(Double($0) / 7)]) }
-    Benchmark("JSON encode+store 50 JSONValue objects (memory set)", configuration: .init(setup: { try await cache.connect() }, teardown: { try await cache.disconnect() })) { benchmark in
+    Benchmark("JSONEncode.50ObjectsMemorySet", configuration: .init(setup: { try await cache.connect() }, teardown: { try await cache.disconnect() })) { benchmark in
         for _ in benchmark.scaledIterations {
             try await cache.set("page:1", page)
         }
@@ -79,7 +82,7 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: RESP
 
     let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: 100)
-    Benchmark("RESP encode SET key value(100 B) EX 600") { benchmark in
+    Benchmark("RESPEncode.SetWithTTL100B") { benchmark in
         var encoder = RESPCommandEncoder()
         for iteration in benchmark.scaledIterations {
             encoder.reset()
@@ -99,7 +102,7 @@ let benchmarks: @Sendable () -> Void = {
         reply.writeString("\r\n")
         return reply
     }()
-    Benchmark("RESP decode a 100-byte bulk reply") { benchmark in
+    Benchmark("RESPDecode.Bulk100B") { benchmark in
         var decoder = RESPDecoder()
         for _ in benchmark.scaledIterations {
             var input = bulkReply
@@ -116,7 +119,7 @@ let benchmarks: @Sendable () -> Void = {
         }
         return reply
     }()
-    Benchmark("RESP decode an MGET reply of 100 values", configuration: .init(scalingFactor: .one)) { benchmark in
+    Benchmark("RESPDecode.MGet100", configuration: .init(scalingFactor: .one)) { benchmark in
         var decoder = RESPDecoder()
         for _ in benchmark.scaledIterations {
             var input = mgetReply
