@@ -36,5 +36,9 @@ soak: deps
 	$(SWIFT) build --build-tests
 	CACHES_SOAK_SECONDS=20 $(SWIFT) test --skip-build --filter LoadTests
 
+## bench: caches bench against redis-benchmark on local nodes (release build; about 8 minutes)
+bench: deps
+	@scripts/bench.sh
+
 clean:
 	rm -rf .build .build-tsan .build-asan

@@ -12,6 +12,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Caches", targets: ["Caches"]),
+        // The codec and the ring on their own, for the micro-benchmarks in Benchmarks/.
+        .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "CacheRing", targets: ["CacheRing"]),
         .executable(name: "caches", targets: ["CachesCLI"]),
     ],
     dependencies: [
@@ -25,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // RESP2/RESP3 codec: values, a bounded decoder and an encoder into one reused buffer.
@@ -81,8 +85,10 @@ let package = Package(
         .executableTarget(
             name: "CachesCLI",
             dependencies: [
-                "Caches",
+                "Caches", "CacheRing",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
         ),

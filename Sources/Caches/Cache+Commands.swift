@@ -313,6 +313,28 @@ extension Cache {
         try await self.touch(key, ttl: Self.seconds(ttl), version: version)
     }
 
+    /// A key's remaining time to live (`TTL`).
+    ///
+    /// - Parameters:
+    ///   - key: The logical key.
+    ///   - version: The version; nil uses the cache's default.
+    /// - Returns: The remaining ttl in whole seconds (rounded as Redis rounds), or nil when the key never expires
+    ///   or does not exist.
+    /// - Throws: ``CacheError``.
+    public func ttl(_ key: String, version: CacheVersion? = nil) async throws -> Int? {
+        let remaining = try await self.remainingTTL(key, version: version)
+        return remaining >= 0 ? remaining : nil
+    }
+
+    /// A key's remaining ttl as Redis's `TTL` replies: seconds, -1 when the key never expires, -2 when it is missing.
+    package func remainingTTL(_ key: String, version: CacheVersion? = nil) async throws -> Int {
+        do {
+            return try await self.backend().remainingTTL(self.makeKey(key, version: version))
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+    }
+
     /// Adds an integer to a stored integer in one round trip (`INCRBY`), keeping its ttl.
     ///
     /// A missing key is stored as `delta` (async-caches raises instead; see the README).

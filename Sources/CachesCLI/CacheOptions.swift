@@ -1,15 +1,60 @@
 import ArgumentParser
+import CacheRing
 import Caches
 
-/// Options every subcommand that talks to a cache shares.
+/// Options every subcommand that talks to a cache shares: where the configuration comes from, and the output format.
 struct CacheOptions: ParsableArguments {
-    @Option(name: .long, help: "The cache URL, e.g. redis://127.0.0.1:6379/0 or redis://h1:7001,h2:7002?weights=1,2.")
-    var url: String = "redis://127.0.0.1:6379"
+    @Option(name: .long, help: ArgumentHelp("The config file (YAML or JSON).", valueName: "file"))
+    var config: String = "config/local.yaml"
 
-    @Flag(name: .long, help: "Print JSON instead of text.")
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A cache URL instead of a config file, e.g. redis://127.0.0.1:6379/0 or 'redis://h1:7001,h2:7002?weights=1,2'.",
+            valueName: "url"
+        )
+    )
+    var url: String?
+
+    @Flag(name: .long, help: "Print one JSON document instead of text.")
     var json = false
 
-    func makeCache() throws -> Cache {
-        try Cache(url: self.url)
+    /// The configuration from `--url` when given, else from `--config`.
+    func makeConfiguration() async throws -> CacheConfiguration {
+        if let url = self.url {
+            return try CacheConfiguration(url: CacheURL(url))
+        }
+        return try await CacheConfiguration.load(fromFile: self.config)
+    }
+
+    /// A cache over the configuration; not connected yet.
+    func makeCache(keyPrefix: String? = nil) async throws -> Cache {
+        var configuration = try await self.makeConfiguration()
+        if let keyPrefix, configuration.keyPrefix.isEmpty { configuration.keyPrefix = keyPrefix }
+        return try Cache(configuration: configuration)
+    }
+
+    /// Connects a cache, runs `body` and disconnects, also when `body` throws.
+    func withCache<Result>(_ body: (Cache) async throws -> Result) async throws -> Result {
+        let cache = try await self.makeCache()
+        return try await cache.withConnection(body)
+    }
+}
+
+extension CacheConfiguration {
+    /// The ketama ring the Redis backend builds for this configuration (same nodes, names, weights, hash and tag).
+    func makeRing() throws -> HashRing {
+        guard !self.nodes.isEmpty else {
+            throw CacheError(.invalidConfiguration, "the configuration has no Redis nodes, so there is no ring")
+        }
+        do {
+            return try HashRing(
+                nodes: self.nodes.map { HashRing.Node(name: $0.ketamaName, weight: $0.weight) },
+                hash: HashRing.HashFunction(rawValue: self.ring.hash.rawValue) ?? .fnv1a_64,
+                hashTag: self.ring.hashTag
+            )
+        } catch {
+            throw CacheError(.invalidConfiguration, "cannot build the ring: \(error)")
+        }
     }
 }

@@ -6,15 +6,57 @@ import Caches
 struct CachesCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caches",
-        abstract: "Operate a swift-caches cache: read and write keys, locate them on the ring, check node health, run the demo.",
+        abstract: "Operate a swift-caches cache: read and write keys, locate them on the ring, check node health, measure.",
         discussion: """
+            Every command reads the cache from --config FILE (default config/local.yaml) or --url URL, and prints one
+            JSON document with --json. Values are JSON text, as the cache stores them.
+
             Examples:
-              caches demo --url 'redis://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003?weights=1,2,1&names=a,b,c'
-              caches set greeting '"hello"' --ttl 60 --url redis://127.0.0.1:6379
-              caches get greeting --url redis://127.0.0.1:6379 --json
-              caches ring locate user:1 user:2 --url 'redis://h1:7001,h2:7002'
-              caches health --url 'redis://h1:7001,h2:7002'
+              caches set greeting '"hello"' --ttl 60
+              caches get greeting --json
+              caches incr visits --by 5 --config config/tls.yaml
+              caches ttl greeting
+              caches ring locate user:1 user:2 --json
+              caches ring stats --keys 100000
+              caches ring diff config/local.yaml config/bigger.yaml
+              caches health --url 'redis://127.0.0.1:7001,127.0.0.1:7002?weights=1,2&names=a,b'
+              caches bench -c 50 -n 200000 --ops get,set,getMany:100 --value-size 100
+              caches demo --url 'redis://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003?weights=1,2,1'
+
+            \(CLIExitCode.help)
             """,
-        subcommands: [DemoCommand.self, HealthCommand.self]
+        subcommands: [
+            GetCommand.self, SetCommand.self, AddCommand.self, DeleteCommand.self, IncrCommand.self, DecrCommand.self,
+            TouchCommand.self, TTLCommand.self, RingCommand.self, HealthCommand.self, BenchCommand.self, DemoCommand.self,
+        ]
     )
+
+    /// Runs the command; maps errors to the documented exit codes (argument errors to 2, not 64).
+    static func main() async {
+        do {
+            var command = try Self.parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CacheError {
+            printError("caches: \(error.code): \(error.message)\(error.key.map { " (key \($0))" } ?? "")\(error.node.map { " (node \($0))" } ?? "")")
+            Self.exit(withError: CLIExitCode.code(for: error))
+        } catch let error as ExitCode {
+            Self.exit(withError: error)
+        } catch {
+            switch Self.exitCode(for: error) {
+            case .validationFailure:
+                printError(Self.fullMessage(for: error))
+                Self.exit(withError: CLIExitCode.usage)
+            case .failure:
+                // Not an argument error: an error from below the cache (a socket, the runtime).
+                printError("caches: \(error)")
+                Self.exit(withError: CLIExitCode.node)
+            default:
+                Self.exit(withError: error)
+            }
+        }
+    }
 }

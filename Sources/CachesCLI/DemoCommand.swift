@@ -20,11 +20,12 @@ struct DemoCommand: AsyncParsableCommand {
     var batch = 100
 
     func run() async throws {
-        let cache = try Cache(url: self.options.url, keyPrefix: "demo")
+        let cache = try await self.options.makeCache(keyPrefix: "demo")
         try await cache.connect()
         let keys = (0..<self.keys).map { "key:\($0)" }
         let value = String(repeating: "v", count: 100)
-        print("swift-caches demo: \(self.keys) keys, \(self.concurrency) callers, URL \(try CacheURL(self.options.url))")
+        let source = try self.options.url.map { "URL \(try CacheURL($0))" } ?? "config \(self.options.config)"
+        print("swift-caches demo: \(self.keys) keys, \(self.concurrency) callers, \(source)")
         try await cache.clear()
 
         var phases: [(String, Int, Duration)] = []

@@ -5,17 +5,66 @@ import Caches
 struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "health",
-        abstract: "Check every node: PING latency, keys, pool state. Exits 1 when a node is down."
+        abstract: "Check every node: PING latency, keys, pool state. Exits 3 when a node is down.",
+        discussion: "Examples:\n  caches health\n  caches health --config config/tls.yaml --json"
     )
 
     @OptionGroup var options: CacheOptions
 
     func run() async throws {
-        let cache = try self.options.makeCache()
-        try await cache.connect()
+        let cache = try await self.options.makeCache()
+        do {
+            try await cache.connect()
+        } catch let error as CacheError where CLIExitCode.code(for: error) == CLIExitCode.node {
+            // No node status without a connected cache: report every node with the connect error.
+            self.printUnreachable(cache.configuration.nodes, error)
+            throw CLIExitCode.node
+        }
         let statuses = try await cache.nodeStatus()
         try await cache.disconnect()
-        for status in statuses { print(status) }
-        if statuses.contains(where: { !$0.isHealthy }) { throw ExitCode(1) }
+        if self.options.json {
+            CLIJSON.print(
+                .array(
+                    statuses.map { status in
+                        [
+                            "node": .string(status.name), "address": .string(status.address), "weight": .int(Int(status.weight)),
+                            "healthy": .bool(status.isHealthy),
+                            "latencyMicroseconds": status.latency.map { CLIJSON.number(microseconds($0)) } ?? .null,
+                            "keys": status.keyCount.map { .int($0) } ?? .null,
+                            "openConnections": .int(status.openConnections), "inFlightRequests": .int(status.inFlightRequests),
+                            "waitingRequests": .int(status.waitingRequests),
+                            "error": status.error.map { .string("\($0.code): \($0.message)") } ?? .null,
+                        ]
+                    }
+                )
+            )
+        } else {
+            for status in statuses { print(status) }
+        }
+        if statuses.contains(where: { !$0.isHealthy }) { throw CLIExitCode.node }
     }
+
+    private func printUnreachable(_ nodes: [CacheNodeConfiguration], _ error: CacheError) {
+        if self.options.json {
+            CLIJSON.print(
+                .array(
+                    nodes.map { node in
+                        [
+                            "node": .string(node.ketamaName), "address": .string("\(node.host):\(node.port)"),
+                            "weight": .int(Int(node.weight)), "healthy": false, "latencyMicroseconds": .null, "keys": .null,
+                            "openConnections": 0, "inFlightRequests": 0, "waitingRequests": 0,
+                            "error": .string("\(error.code): \(error.message)"),
+                        ]
+                    }
+                )
+            )
+        } else {
+            for node in nodes { print("\(node.ketamaName) (\(node.host):\(node.port)): DOWN: \(error.message)") }
+        }
+    }
+}
+
+/// A duration in microseconds.
+func microseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
 }

@@ -30,6 +30,8 @@ protocol CacheBackend: Sendable {
     func clear() async throws
     /// Sets the ttl (nil: no expiry); returns false when the key is missing.
     func touch(_ key: String, ttl: Int?) async throws -> Bool
+    /// The remaining ttl in whole seconds, as Redis's `TTL`: -2 when the key is missing, -1 when it never expires.
+    func remainingTTL(_ key: String) async throws -> Int
     /// Adds an integer; a missing key starts at 0. Keeps the ttl.
     func increment(_ key: String, by delta: Int) async throws -> Int
     /// Adds a float; a missing key starts at 0. Keeps the ttl.

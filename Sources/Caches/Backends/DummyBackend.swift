@@ -15,6 +15,7 @@ struct DummyBackend: CacheBackend {
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] { [] }
     func clear() async throws {}
     func touch(_ key: String, ttl: Int?) async throws -> Bool { false }
+    func remainingTTL(_ key: String) async throws -> Int { -2 }
     func increment(_ key: String, by delta: Int) async throws -> Int { delta }
     func increment(_ key: String, byFloat delta: Double) async throws -> Double { delta }
 }

@@ -90,6 +90,16 @@ final class MemoryBackend: CacheBackend {
         }
     }
 
+    func remainingTTL(_ key: String) async throws -> Int {
+        try self.withEntries { entries, now in
+            guard let entry = entries.live(key, now: now) else { return -2 }
+            guard let deadline = entry.expiresAt else { return -1 }
+            // Rounded to the nearest second, as Redis's TTL does.
+            let (seconds, attoseconds) = (deadline - now).components
+            return Int(seconds) + (attoseconds >= 500_000_000_000_000_000 ? 1 : 0)
+        }
+    }
+
     func increment(_ key: String, by delta: Int) async throws -> Int {
         try self.withEntries { entries, now in
             var entry = entries.live(key, now: now) ?? .init(value: ByteBuffer(string: "0"), expiresAt: nil)

@@ -309,6 +309,18 @@ final class RedisBackend: CacheBackend {
         return reply.int64 == 1
     }
 
+    func remainingTTL(_ key: String) async throws -> Int {
+        let (reply, node) = try await self.execute(forKey: key) { encoder in
+            encoder.writeArrayHeader(count: 2)
+            encoder.writeBulkString("TTL")
+            encoder.writeBulkString(key)
+        }
+        guard let value = reply.int else {
+            throw CacheError(.protocolViolation, "TTL replied with \(reply), not an integer", node: node.name)
+        }
+        return value
+    }
+
     func increment(_ key: String, by delta: Int) async throws -> Int {
         let (reply, node) = try await self.execute(forKey: key) { encoder in
             encoder.writeArrayHeader(count: 3)

@@ -1,0 +1,194 @@
+import Caches
+import Histogram
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The keys, the value and the callers of `caches bench`.
+final class BenchWorkload: Sendable {
+    /// When the callers stop.
+    enum Stop: Sendable {
+        /// After this many operations in all.
+        case count(Int)
+        /// After this many seconds.
+        case duration(Double)
+    }
+
+    let cache: Cache
+    let mix: [BenchOperation]
+    /// `key:000000000000` … as redis-benchmark's `key:__rand_int__`.
+    let logicalKeys: [String]
+    /// The same keys for `incr`, as `counter:…`.
+    let counterKeys: [String]
+    /// The stored keys (for placement only).
+    var keys: [String] { self.logicalKeys }
+    /// A JSON string value whose encoded form is `valueSize` bytes.
+    let value: String
+
+    init(cache: Cache, mix: [BenchOperation], keyspace: Int, valueSize: Int) {
+        self.cache = cache
+        self.mix = mix
+        func padded(_ index: Int) -> String {
+            let digits = String(index)
+            return String(repeating: "0", count: max(0, 12 - digits.count)) + digits
+        }
+        self.logicalKeys = (0..<keyspace).map { "key:" + padded($0) }
+        self.counterKeys = mix.contains(.incr) ? (0..<keyspace).map { "counter:" + padded($0) } : []
+        self.value = String(repeating: "x", count: valueSize - 2)
+    }
+
+    /// Stores every key once, 100 keys per call.
+    func prefill(concurrency: Int) async throws {
+        let batches = stride(from: 0, to: self.logicalKeys.count, by: 100).map { $0..<min($0 + 100, self.logicalKeys.count) }
+        let next = BenchCounters()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(concurrency, batches.count) {
+                group.addTask {
+                    while true {
+                        let index = next.issued.wrappingAdd(1, ordering: .relaxed).oldValue
+                        guard index < batches.count else { return }
+                        try await self.cache.setMany(batches[index].map { (self.logicalKeys[$0], self.value) })
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Runs `callers` closed-loop callers until `stop`; returns their merged results.
+    func run(callers: Int, stop: Stop, progress: Bool) async -> BenchCallerResult {
+        let counters = BenchCounters()
+        let start = BenchClock.nanoseconds()
+        let deadline: UInt64
+        let total: Int
+        switch stop {
+        case .count(let count):
+            total = count
+            deadline = .max
+        case .duration(let seconds):
+            total = .max
+            deadline = start + UInt64(seconds * 1e9)
+        }
+        return await withTaskGroup(of: BenchCallerResult?.self) { group in
+            if progress {
+                group.addTask {
+                    await BenchProgress.run(counters, total: total, start: start, deadline: deadline)
+                    return nil
+                }
+            }
+            for caller in 0..<callers {
+                group.addTask {
+                    await self.caller(caller, total: total, deadline: deadline, counters: counters)
+                }
+            }
+            var merged = BenchCallerResult()
+            for await result in group {
+                if let result { merged.merge(result) }
+            }
+            return merged
+        }
+    }
+
+    /// One caller: picks the next operation of the mix and random keys, calls, records the latency.
+    private func caller(_ index: Int, total: Int, deadline: UInt64, counters: BenchCounters) async -> BenchCallerResult {
+        var result = BenchCallerResult()
+        var histograms = self.mix.map { _ in BenchCallerResult.makeHistogram() }
+        var calls = [Int](repeating: 0, count: self.mix.count)
+        var random = SplitMix64(seed: UInt64(index) &+ 0x9E37_79B9)
+        var step = index
+        let keyspace = self.logicalKeys.count
+        while true {
+            if total != .max {
+                guard counters.issued.wrappingAdd(1, ordering: .relaxed).oldValue < total else { break }
+            }
+            let slot = step % self.mix.count
+            step &+= 1
+            let operation = self.mix[slot]
+            let width = operation.keysPerCall
+            let first = Int(random.next() % UInt64(keyspace - width + 1))
+            let before = BenchClock.nanoseconds()
+            do {
+                switch operation {
+                case .get:
+                    _ = try await self.cache.get(self.logicalKeys[first], as: String.self)
+                case .set:
+                    try await self.cache.set(self.logicalKeys[first], self.value)
+                case .getMany:
+                    _ = try await self.cache.getMany(self.logicalKeys[first..<first + width], as: String.self)
+                case .setMany:
+                    try await self.cache.setMany(self.logicalKeys[first..<first + width].map { ($0, self.value) })
+                case .incr:
+                    try await self.cache.incr(self.counterKeys[first])
+                case .deleteMany:
+                    try await self.cache.deleteMany(self.logicalKeys[first..<first + width])
+                }
+            } catch {
+                result.errors += 1
+                if result.firstError == nil { result.firstError = "\(operation): \(error)" }
+            }
+            let after = BenchClock.nanoseconds()
+            histograms[slot].record(max(1, (after - before) / 1000))
+            calls[slot] += 1
+            counters.completed.wrappingAdd(1, ordering: .relaxed)
+            if after >= deadline { break }
+        }
+        for (slot, operation) in self.mix.enumerated() where calls[slot] > 0 {
+            result.histograms[operation, default: BenchCallerResult.makeHistogram()].add(histograms[slot])
+            result.calls[operation, default: 0] += calls[slot]
+        }
+        return result
+    }
+}
+
+/// Counters the callers share.
+final class BenchCounters: Sendable {
+    /// Operations started (count mode) or batches taken (prefill).
+    let issued = Atomic<Int>(0)
+    /// Operations finished.
+    let completed = Atomic<Int>(0)
+}
+
+/// A small, fast pseudo-random generator (SplitMix64); one per caller, so no locking.
+struct SplitMix64 {
+    var state: UInt64
+
+    init(seed: UInt64) { self.state = seed }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The progress bar `caches bench` draws on a terminal.
+enum BenchProgress {
+    /// Redraws the bar every 200 ms until the run is complete or the task is cancelled.
+    static func run(_ counters: BenchCounters, total: Int, start: UInt64, deadline: UInt64) async {
+        while true {
+            try? await Task.sleep(for: .milliseconds(200))
+            let now = BenchClock.nanoseconds()
+            let done = counters.completed.load(ordering: .relaxed)
+            let fraction: Double =
+                total != .max ? Double(done) / Double(total) : Double(now - start) / Double(max(1, deadline - start))
+            let width = 30
+            let filled = min(width, Int(fraction * Double(width)))
+            let rate = Double(done) / (Double(now - start) / 1e9)
+            let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
+                + "\(min(100, Int(fraction * 100)))%  \(done) ops  \(Int(rate)) ops/s"
+            print(line, terminator: "")
+            fflush(nil)
+            if fraction >= 1 {
+                print("\r" + String(repeating: " ", count: line.count) + "\r", terminator: "")
+                fflush(nil)
+                return
+            }
+        }
+    }
+}

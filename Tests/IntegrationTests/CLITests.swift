@@ -1,0 +1,377 @@
+import CacheRing
+import Caches
+import Foundation
+import RedisTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The built `caches` binary, run end to end against real loopback Redis nodes: every subcommand, `--json` output
+/// parsed, exit codes.
+@Suite struct CLITests {
+    /// `.build/debug/caches` of this checkout (`CACHES_BINARY` overrides it).
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["CACHES_BINARY"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/caches").path
+    }()
+
+    /// Runs `caches` with arguments; returns its exit status and output.
+    func caches(_ arguments: String...) async throws -> CLIProcess.Output {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the CLI first: swift build --build-tests")
+        return try await CLIProcess.run(Self.binary, arguments: arguments)
+    }
+
+    /// Parses the JSON document a `--json` run printed.
+    func json(_ output: CLIProcess.Output) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8), options: [.fragmentsAllowed])
+    }
+
+    func object(_ output: CLIProcess.Output) throws -> [String: Any] {
+        try #require(try self.json(output) as? [String: Any], "not a JSON object: \(output.standardOutput)")
+    }
+
+    // MARK: Single-key commands
+
+    @Test func setGetAndMiss() async throws {
+        let url = try await TestNodes.shared.url(for: .redis)
+        let set = try await self.caches("set", "user:1", #"{"name": "Zoë", "age": 7}"#, "--url", url)
+        #expect(set.status == 0)
+        #expect(set.standardOutput == "OK\n")
+
+        let get = try await self.caches("get", "user:1", "--url", url)
+        #expect(get.status == 0)
+        #expect(get.standardOutput == "{\"name\": \"Zo\\u00eb\", \"age\": 7}\n")
+
+        let getJSON = try self.object(try await self.caches("get", "user:1", "--url", url, "--json"))
+        #expect(getJSON["found"] as? Bool == true)
+        let value = try #require(getJSON["value"] as? [String: Any])
+        #expect(value["name"] as? String == "Zoë")
+        #expect(value["age"] as? Int == 7)
+
+        // The library reads what the CLI wrote.
+        struct User: Codable, Equatable { var name: String; var age: Int }
+        let cache = try Cache(url: url)
+        try await cache.withConnection { cache async throws in
+            #expect(try await cache.get("user:1", as: User.self) == User(name: "Zoë", age: 7))
+        }
+
+        let miss = try await self.caches("get", "nobody", "--url", url)
+        #expect(miss.status == 1)
+        #expect(miss.standardOutput.isEmpty)
+        let missJSON = try await self.caches("get", "nobody", "--url", url, "--json")
+        #expect(missJSON.status == 1)
+        #expect(try self.object(missJSON)["found"] as? Bool == false)
+    }
+
+    @Test func addOnlyWhenMissing() async throws {
+        let url = try await TestNodes.shared.url(for: .redis)
+        let first = try await self.caches("add", "lock", #""worker-1""#, "--url", url, "--json")
+        #expect(first.status == 0)
+        #expect(try self.object(first)["stored"] as? Bool == true)
+        let second = try await self.caches("add", "lock", #""worker-2""#, "--url", url, "--json")
+        #expect(second.status == 1)
+        #expect(try self.object(second)["stored"] as? Bool == false)
+        #expect(try await self.caches("get", "lock", "--url", url).standardOutput == "\"worker-1\"\n")
+    }
+
+    @Test func deleteOneAndMany() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        for key in ["a", "b", "c"] {
+            #expect(try await self.caches("set", key, "1", "--url", url).status == 0)
+        }
+        #expect(try await self.caches("delete", "a", "--url", url).status == 0)
+        let many = try await self.caches("delete", "b", "c", "--url", url, "--json")
+        #expect(many.status == 0)
+        #expect(try self.object(many)["deleted"] as? [String] == ["b", "c"])
+        for key in ["a", "b", "c"] {
+            #expect(try await self.caches("get", key, "--url", url).status == 1)
+        }
+    }
+
+    @Test func incrDecrAndRefusal() async throws {
+        let url = try await TestNodes.shared.url(for: .redis)
+        #expect(try await self.caches("incr", "visits", "--url", url).standardOutput == "1\n")
+        let by = try await self.caches("incr", "visits", "--by", "10", "--url", url, "--json")
+        #expect(by.status == 0)
+        #expect(try self.object(by)["value"] as? Int == 11)
+        #expect(try await self.caches("decr", "visits", "--by", "4", "--url", url).standardOutput == "7\n")
+        #expect(try await self.caches("incr", "ratio", "--by", "0.5", "--url", url).standardOutput == "0.5\n")
+
+        #expect(try await self.caches("set", "name", #""text""#, "--url", url).status == 0)
+        let refused = try await self.caches("incr", "name", "--url", url)
+        #expect(refused.status == 4)
+        #expect(refused.standardError.contains("notNumeric"))
+    }
+
+    @Test func touchAndTTL() async throws {
+        let url = try await TestNodes.shared.url(for: .redis)
+        let missing = try await self.caches("ttl", "session", "--url", url, "--json")
+        #expect(missing.status == 1)
+        #expect(try self.object(missing)["found"] as? Bool == false)
+        #expect(try await self.caches("touch", "session", "--ttl", "100", "--url", url).status == 1)
+
+        #expect(try await self.caches("set", "session", "1", "--url", url).status == 0)
+        #expect(try await self.caches("ttl", "session", "--url", url).standardOutput == "none\n")
+        let forever = try self.object(try await self.caches("ttl", "session", "--url", url, "--json"))
+        #expect(forever["found"] as? Bool == true)
+        #expect(forever["ttl"] is NSNull)
+
+        let touched = try await self.caches("touch", "session", "--ttl", "100", "--url", url, "--json")
+        #expect(touched.status == 0)
+        #expect(try self.object(touched)["found"] as? Bool == true)
+        let ttl = try #require(try self.object(try await self.caches("ttl", "session", "--url", url, "--json"))["ttl"] as? Int)
+        #expect((90...100).contains(ttl))
+
+        #expect(try await self.caches("set", "short", "1", "--ttl", "30", "--url", url).status == 0)
+        let text = try await self.caches("ttl", "short", "--url", url)
+        let seconds = try #require(Int(text.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect((20...30).contains(seconds))
+    }
+
+    // MARK: Cache.ttl (the library call behind `caches ttl`)
+
+    @Test(arguments: BackendKind.storing)
+    func ttlReadsTheRemainingTime(_ kind: BackendKind) async throws {
+        try await withCache(kind) { cache async throws in
+            #expect(try await cache.ttl("missing") == nil)
+            #expect(try await cache.remainingTTL("missing") == -2)
+            try await cache.set("forever", 1)
+            #expect(try await cache.ttl("forever") == nil)
+            #expect(try await cache.remainingTTL("forever") == -1)
+            try await cache.set("soon", 1, ttl: 100)
+            let remaining = try #require(try await cache.ttl("soon"))
+            #expect((99...100).contains(remaining))
+            try await cache.touch("forever", ttl: 50)
+            #expect((49...50).contains(try #require(try await cache.ttl("forever"))))
+        }
+    }
+
+    // MARK: Config files
+
+    @Test func readsAConfigFile() async throws {
+        let nodes = try await TestNodes.shared.plainNodes()
+        let database = await TestNodes.shared.database()
+        let file = try self.configFile(
+            """
+            {"defaults": {"keyPrefix": "cli", "version": 3},
+             "nodes": [{"name": "only", "host": "127.0.0.1", "port": \(nodes[0].port), "db": \(database)}]}
+            """
+        )
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try await self.caches("set", "k", "[1, 2]", "--config", file).status == 0)
+        #expect(try await self.caches("get", "k", "--config", file).standardOutput == "[1, 2]\n")
+        // Stored under the file's prefix and version.
+        let cache = try Cache(url: "redis://127.0.0.1:\(nodes[0].port)/\(database)", version: 3, keyPrefix: "cli")
+        try await cache.withConnection { cache async throws in
+            #expect(try await cache.get("k", as: [Int].self) == [1, 2])
+            try await cache.clear()
+        }
+        let locate = try #require(try self.json(try await self.caches("ring", "locate", "k", "--config", file, "--json")) as? [[String: Any]])
+        #expect(locate.first?["storedKey"] as? String == "cli:3:k")
+        #expect(locate.first?["node"] as? String == "only")
+    }
+
+    @Test func missingConfigFileIsAUsageError() async throws {
+        let result = try await self.caches("get", "k", "--config", "/nonexistent/caches.json")
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("/nonexistent/caches.json"))
+    }
+
+    // MARK: Ring
+
+    @Test func ringLocateAgreesWithTheLibrary() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        // Unrelated keys: FNV-1a puts keys that differ only in the last byte close together on the ring.
+        let keys = (0..<20).map { _ in "user:\(UUID().uuidString)" }
+        let output = try await self.caches(["ring", "locate"] + keys + ["--url", url, "--json"])
+        #expect(output.status == 0)
+        let rows = try #require(try self.json(output) as? [[String: Any]])
+        #expect(rows.count == keys.count)
+        let cache = try Cache(url: url)
+        for (key, row) in zip(keys, rows) {
+            #expect(row["key"] as? String == key)
+            #expect(row["node"] as? String == cache.nodeName(for: key))
+        }
+        #expect(Set(rows.compactMap { $0["node"] as? String }).count == 3)
+    }
+
+    @Test func ringStatsFollowTheWeights() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let output = try await self.caches("ring", "stats", "--keys", "40000", "--url", url, "--json")
+        #expect(output.status == 0)
+        let report = try self.object(output)
+        #expect(report["sampleKeys"] as? Int == 40000)
+        let nodes = try #require(report["nodes"] as? [[String: Any]])
+        #expect(nodes.compactMap { $0["node"] as? String } == ["node-a", "node-b", "node-c"])
+        #expect(nodes.compactMap { $0["keys"] as? Int }.reduce(0, +) == 40000)
+        for node in nodes {
+            let share = try #require(node["share"] as? Double)
+            let expected = try #require(node["expectedShare"] as? Double)
+            #expect(abs(share - expected) < 0.08, "\(node)")
+        }
+    }
+
+    @Test func ringDiffPredictsTheMovedShare() async throws {
+        let old = try self.configFile(
+            #"{"nodes": [{"name": "a", "host": "127.0.0.1", "port": 7001}, {"name": "b", "host": "127.0.0.1", "port": 7002}, {"name": "c", "host": "127.0.0.1", "port": 7003}]}"#
+        )
+        let new = try self.configFile(
+            #"{"nodes": [{"name": "a", "host": "127.0.0.1", "port": 7001}, {"name": "b", "host": "127.0.0.1", "port": 7002}, {"name": "c", "host": "127.0.0.1", "port": 7003}, {"name": "d", "host": "127.0.0.1", "port": 7004}]}"#
+        )
+        defer {
+            try? FileManager.default.removeItem(atPath: old)
+            try? FileManager.default.removeItem(atPath: new)
+        }
+        let output = try await self.caches("ring", "diff", old, new, "--keys", "20000", "--json")
+        #expect(output.status == 0)
+        let report = try self.object(output)
+        let moved = try #require(report["movedFraction"] as? Double)
+        let oldRing = try HashRing(nodes: ["a", "b", "c"].map { HashRing.Node(name: $0) })
+        let newRing = try HashRing(nodes: ["a", "b", "c", "d"].map { HashRing.Node(name: $0) })
+        let expected = HashRing.movedFraction(from: oldRing, to: newRing, sampleKeys: (0..<20000).map { "::key:\($0)" })
+        #expect(moved == expected)
+        #expect(moved > 0.15 && moved < 0.35)
+        let text = try await self.caches("ring", "diff", old, new, "--keys", "20000")
+        #expect(text.standardOutput.contains("of 20000 sample keys would move"))
+    }
+
+    // MARK: Health
+
+    @Test func healthReportsEveryNode() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let output = try await self.caches("health", "--url", url, "--json")
+        #expect(output.status == 0)
+        let nodes = try #require(try self.json(output) as? [[String: Any]])
+        #expect(nodes.compactMap { $0["node"] as? String } == ["node-a", "node-b", "node-c"])
+        #expect(nodes.allSatisfy { $0["healthy"] as? Bool == true && $0["latencyMicroseconds"] is Double })
+    }
+
+    @Test func aDownNodeIsExitCode3() async throws {
+        let port = 1  // privileged, so nothing listens on it
+        let health = try await self.caches("health", "--url", "redis://127.0.0.1:\(port)", "--json")
+        #expect(health.status == 3)
+        let nodes = try #require(try self.json(health) as? [[String: Any]])
+        #expect(nodes.first?["healthy"] as? Bool == false)
+        let get = try await self.caches("get", "k", "--url", "redis://127.0.0.1:\(port)")
+        #expect(get.status == 3)
+    }
+
+    // MARK: Usage
+
+    @Test func usageErrorsAreExitCode2() async throws {
+        #expect(try await self.caches("get").status == 2)
+        #expect(try await self.caches("set", "k", "not json", "--url", "memory://cli").status == 2)
+        #expect(try await self.caches("bench", "--ops", "explode", "--url", "memory://cli").status == 2)
+        #expect(try await self.caches("incr", "k", "--by", "many", "--url", "memory://cli").status == 2)
+        #expect(try await self.caches("get", "k", "--url", "ftp://nowhere").status == 2)
+        let help = try await self.caches("--help")
+        #expect(help.status == 0)
+        #expect(help.standardOutput.contains("Exit codes:"))
+    }
+
+    // MARK: Bench
+
+    @Test func benchReportsEveryOperation() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let output = try await self.caches(
+            "bench", "--url", url, "-c", "4", "-n", "600", "--keyspace", "500", "--value-size", "50", "--warmup", "0",
+            "--ops", "get,set,getMany:10,setMany:5,incr,deleteMany:3", "--json"
+        )
+        #expect(output.status == 0, "\(output.standardError)")
+        let report = try self.object(output)
+        #expect(report["calls"] as? Int == 600)
+        #expect(report["errors"] as? Int == 0)
+        let operations = try #require(report["operations"] as? [[String: Any]])
+        #expect(operations.compactMap { $0["op"] as? String } == ["get", "set", "getMany:10", "setMany:5", "incr", "deleteMany:3"])
+        // Callers take the mix in turn and stop at 600 calls in all, so each operation gets about a sixth.
+        let calls = operations.compactMap { $0["calls"] as? Int }
+        #expect(calls.reduce(0, +) == 600)
+        #expect(calls.allSatisfy { (80...120).contains($0) }, "\(calls)")
+        for operation in operations {
+            let latency = try #require(operation["latencyMicroseconds"] as? [String: Any])
+            let p50 = try #require(latency["p50"] as? Int)
+            let max = try #require(latency["max"] as? Int)
+            #expect(p50 >= 1 && p50 <= max)
+        }
+        let keysPerNode = try #require(report["keysPerNode"] as? [String: Int])
+        #expect(keysPerNode.keys.sorted() == ["node-a", "node-b", "node-c"])
+        #expect(keysPerNode.values.reduce(0, +) == 500)
+        #expect((report["cpuMicrosecondsPerOp"] as? Double ?? 0) > 0)
+        // The bench's counters are really there.
+        let cache = try Cache(url: url)
+        try await cache.withConnection { cache async throws in
+            let counters = try await cache.getMany((0..<500).map { "counter:" + String(repeating: "0", count: 12 - String($0).count) + String($0) }, as: Int.self)
+            #expect(counters.values.compactMap { $0 }.reduce(0, +) == calls[4])
+            try await cache.clear()
+        }
+    }
+
+    // MARK: Helpers
+
+    func caches(_ arguments: [String]) async throws -> CLIProcess.Output {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the CLI first: swift build --build-tests")
+        return try await CLIProcess.run(Self.binary, arguments: arguments)
+    }
+
+    /// Writes a JSON config file; returns its path.
+    func configFile(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "caches-cli-\(UUID().uuidString).json"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// Runs the CLI with `posix_spawn` and reaps it on a thread of its own blocked in `waitpid`: independent of
+/// Foundation's `Process`, whose exit notification went missing here when many tests ran processes at once.
+enum CLIProcess {
+    struct Output: Sendable {
+        var status: Int32
+        var standardOutput: String
+        var standardError: String
+    }
+
+    static func run(_ executable: String, arguments: [String]) async throws -> Output {
+        let directory = NSTemporaryDirectory() + "caches-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let stdoutPath = directory + "/stdout"
+        let stderrPath = directory + "/stderr"
+
+        #if canImport(Darwin)
+            var actions: posix_spawn_file_actions_t? = nil
+        #else
+            var actions = posix_spawn_file_actions_t()
+        #endif
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = argv.withUnsafeBufferPointer { posix_spawn(&pid, executable, &actions, nil, $0.baseAddress!, environ) }
+        guard result == 0 else { throw CacheError(.invalidArgument, "posix_spawn \(executable): \(String(cString: strerror(result)))") }
+
+        let status: Int32 = await withCheckedContinuation { continuation in
+            let reaper = Thread { [pid] in
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                // WIFEXITED / WEXITSTATUS; a signal shows as 128 + the signal number.
+                let signal = status & 0x7f
+                continuation.resume(returning: signal == 0 ? (status >> 8) & 0xff : 128 + signal)
+            }
+            reaper.start()
+        }
+        return Output(
+            status: status,
+            standardOutput: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "",
+            standardError: (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+        )
+    }
+}
