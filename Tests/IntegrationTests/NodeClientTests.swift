@@ -376,7 +376,7 @@ struct NodeClientTests {
             try await cache.set("shared", "value")
 
             // Hold the server so the 200 reads are certainly in flight when disconnect starts.
-            #expect(try await server.cli("CLIENT", "PAUSE", "300", "ALL") == "OK")
+            #expect(try await server.cli("CLIENT", "PAUSE", "3000", "ALL") == "OK")
             let results = try await withThrowingTaskGroup(of: Result<String?, CacheError>.self) { group in
                 for _ in 0..<200 {
                     group.addTask {

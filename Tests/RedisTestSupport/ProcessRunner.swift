@@ -56,38 +56,27 @@ public enum ProcessRunner {
             throw RedisServerError(.startFailed, "cannot create output files in \(directory)")
         }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         var childEnvironment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         for name in unsetting {
             childEnvironment[name] = nil
         }
-        process.environment = childEnvironment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = stdoutHandle
-        process.standardError = stderrHandle
-
-        let exited = ExitSignal()
-        process.terminationHandler = { _ in exited.signal() }
-        do {
-            try process.run()
-        } catch {
-            try? stdoutHandle.close()
-            try? stderrHandle.close()
-            throw RedisServerError(.startFailed, "cannot run \(executable): \(error)")
-        }
         try? stdoutHandle.close()
         try? stderrHandle.close()
-
+        let (pid, exited, status) = try ChildProcess.spawn(
+            executable: executable,
+            arguments: arguments,
+            environment: childEnvironment,
+            stdoutFile: stdoutPath,
+            stderrFile: stderrPath
+        )
         let finished = await exited.wait(timeout: timeout)
         if !finished {
-            kill(process.processIdentifier, SIGKILL)
+            kill(pid, SIGKILL)
             await exited.wait()
         }
         let output = ProcessOutput(
-            status: process.terminationStatus,
-            wasSignalled: process.terminationReason == .uncaughtSignal,
+            status: status.exitCode ?? -1,
+            wasSignalled: status.wasSignalled,
             standardOutput: Self.readText(stdoutPath),
             standardError: Self.readText(stderrPath)
         )
