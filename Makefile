@@ -19,10 +19,12 @@ build: deps
 demo: deps
 	@scripts/demo.sh
 
-## test: the whole test suite (unit and integration, against real redis-server processes)
+## test: the whole test suite: unit tests in parallel, then the integration tests (real redis-server processes,
+## timeouts and faults) one at a time, so that their time bounds do not depend on how busy the machine is
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
-	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) --filter '$(UNIT_TESTS)'
+	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) --no-parallel --filter IntegrationTests
 
 ## check: the unit tests under ThreadSanitizer and AddressSanitizer (separate build folders)
 check: deps

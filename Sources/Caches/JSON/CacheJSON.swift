@@ -50,6 +50,9 @@ package enum CacheJSON {
     ///   JSON; `DecodingError.typeMismatch`, `.keyNotFound`, `.valueNotFound` or `.dataCorrupted` (a number out of
     ///   range) with the coding path when the JSON does not fit `T`.
     package static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
+        if T.self == String.self, let string = Self.plainString(buffer) {
+            return string as! T
+        }
         let value: JSONValue
         do {
             value = try JSONParser.parse(buffer)
@@ -61,10 +64,34 @@ package enum CacheJSON {
         if T.self == JSONValue.self {
             return value as! T
         }
+        switch value {
+        case .string(let string) where T.self == String.self: return string as! T
+        case .int(let int) where T.self == Int.self: return int as! T
+        case .double(let double) where T.self == Double.self: return double as! T
+        case .int(let int) where T.self == Double.self: return Double(int) as! T
+        case .bool(let bool) where T.self == Bool.self: return bool as! T
+        default: break
+        }
         if T.self == [String].self {
             return try Self.stringArray(from: value) as! T
         }
         return try JSONTreeDecoder.unbox(type, from: value, codingPath: [])
+    }
+
+    /// The string a JSON string literal holds when it needs no unescaping: `"` + printable ASCII without `\` or
+    /// `"` + `"`, the common case of what Python writes. Nil otherwise (the parser handles it).
+    @inline(__always)
+    static func plainString(_ buffer: ByteBuffer) -> String? {
+        buffer.withUnsafeReadableBytes { bytes -> String? in
+            guard bytes.count >= 2, bytes[0] == UInt8(ascii: "\""), bytes[bytes.count - 1] == UInt8(ascii: "\"") else {
+                return nil
+            }
+            let inner = UnsafeRawBufferPointer(rebasing: bytes[1..<(bytes.count - 1)])
+            for byte in inner where byte < 0x20 || byte >= 0x7f || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") {
+                return nil
+            }
+            return String(decoding: inner, as: UTF8.self)
+        }
     }
 
     /// True when the bytes are the JSON literal `null` (optionally surrounded by whitespace).

@@ -68,7 +68,7 @@ struct PoolHarness: Sendable {
         sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: () -> Bool
     ) async throws {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(30)
         while !condition() {
             guard ContinuousClock.now < deadline else {
                 Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation)
