@@ -38,6 +38,16 @@ enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        #if os(Linux)
+            // Close every other inherited descriptor. Without this, a server started while a Foundation.Process runs
+            // elsewhere in the test process inherits that process's pipe, and the pipe's reader (for example
+            // TestCertificates reading openssl's stderr to EOF) waits for as long as the server lives.
+            // glibc 2.34+ has posix_spawn_file_actions_addclosefrom_np, but Swift's Glibc module does not declare it.
+            typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+            if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+                _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+            }
+        #endif
 
         var noSignals = sigset_t()
         sigemptyset(&noSignals)
