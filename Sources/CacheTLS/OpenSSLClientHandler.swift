@@ -33,6 +33,10 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
     /// The first bytes from the peer, kept only if they don't look like a TLS record (to explain the failure).
     private var nonTLSPrefix: [UInt8]?
     private var receivedAnyBytes = false
+    /// How long the handshake may take, or nil for no limit.
+    private let handshakeTimeout: TimeAmount?
+    /// Fires ``handshakeTimeout`` after the handshake started; cancelled when it ends.
+    private var handshakeTimer: Scheduled<Void>?
 
     /// Creates a client handler.
     ///
@@ -41,12 +45,19 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
     ///   - serverHostname: The host name or IP address connected to. A DNS name is sent as SNI and (with
     ///     `.fullVerification`) must match the certificate; an IP address is never sent as SNI and is checked
     ///     against the certificate's IP SANs. `nil` sends no SNI and checks no name.
+    ///   - handshakeTimeout: How long connecting and the handshake may take, counted from when the handler is added
+    ///     to the pipeline (with a client bootstrap: before the TCP connect starts, so it ends before a connect
+    ///     deadline of the same length that starts later). If the handshake has not completed by then, the handler
+    ///     fails with ``OpenSSLError/Code/handshakeFailed`` and closes the channel. A peer that does not speak TLS (a
+    ///     plaintext Redis port) may never answer a ClientHello, so this is how such a peer is detected. `nil` (the
+    ///     default) waits as long as the channel stays open.
     /// - Throws: ``OpenSSLError`` if the session can't be created, the context has the server role, or OpenSSL rejects
     ///   the name.
-    public init(context: OpenSSLContext, serverHostname: String?) throws(OpenSSLError) {
+    public init(context: OpenSSLContext, serverHostname: String?, handshakeTimeout: TimeAmount? = nil) throws(OpenSSLError) {
         guard context.role == .client else {
             throw OpenSSLError(code: .invalidConfiguration, message: "a client handler needs an OpenSSLContext with role .client")
         }
+        self.handshakeTimeout = handshakeTimeout
         self.connection = try OpenSSLConnection(context: context)
         if let serverHostname {
             try self.connection.setServerHostname(
@@ -64,6 +75,7 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
         guard serverContext.role == .server else {
             throw OpenSSLError(code: .invalidConfiguration, message: "a server handler needs an OpenSSLContext with role .server")
         }
+        self.handshakeTimeout = nil
         self.connection = try OpenSSLConnection(context: serverContext)
     }
 
@@ -75,11 +87,16 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
 
     // MARK: - Lifecycle
 
-    /// Prepares the read buffer and starts the handshake if the channel is already active.
+    /// Prepares the read buffer, starts the handshake timer, and starts the handshake if the channel is already active.
     ///
     /// - Parameter context: The handler's context.
     public func handlerAdded(context: ChannelHandlerContext) {
         self.readBuffer = context.channel.allocator.buffer(capacity: 16 * 1024)
+        if let timeout = self.handshakeTimeout {
+            self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                self.handshakeTimedOut(context: context, after: timeout)
+            }
+        }
         if context.channel.isActive, self.stateMachine.channelActive() {
             self.handshakeStep(context: context)
         }
@@ -89,6 +106,7 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
     ///
     /// - Parameter context: The handler's context.
     public func handlerRemoved(context: ChannelHandlerContext) {
+        self.cancelHandshakeTimer()
         self.failBufferedWrites(
             OpenSSLError(code: .connectionClosed, message: "the TLS handler was removed before the write was sent")
         )
@@ -109,6 +127,7 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
     ///
     /// - Parameter context: The handler's context.
     public func channelInactive(context: ChannelHandlerContext) {
+        self.cancelHandshakeTimer()
         switch self.stateMachine.channelInactive() {
         case .reportUncleanShutdown(let duringHandshake):
             let error = OpenSSLError(
@@ -203,11 +222,29 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
 
     // MARK: - TLS steps
 
+    private func handshakeTimedOut(context: ChannelHandlerContext, after timeout: TimeAmount) {
+        self.handshakeTimer = nil
+        // Still connecting (idle): the connect timeout reports that.
+        guard self.stateMachine.state == .handshaking else { return }
+        let heard = self.receivedAnyBytes ? "answered without completing it" : "sent nothing back"
+        let error = OpenSSLError(
+            code: .handshakeFailed,
+            message: "the TLS handshake did not complete within \(timeout.nanoseconds / 1_000_000) ms: the peer \(heard); is TLS enabled on that port?"
+        )
+        self.fail(context: context, error: self.explainingNonTLSPeer(error))
+    }
+
+    private func cancelHandshakeTimer() {
+        self.handshakeTimer?.cancel()
+        self.handshakeTimer = nil
+    }
+
     private func handshakeStep(context: ChannelHandlerContext) {
         switch self.connection.handshake() {
         case .incomplete:
             self.writeToNetwork(context: context, promise: nil)
         case .complete:
+            self.cancelHandshakeTimer()
             self.stateMachine.handshakeCompleted()
             self.writeToNetwork(context: context, promise: nil)
             context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: self.connection.negotiatedProtocol))
@@ -295,6 +332,7 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
 
     /// Sends any pending alert, fails everything held, reports the error and closes the channel.
     private func fail(context: ChannelHandlerContext, error: OpenSSLError) {
+        self.cancelHandshakeTimer()
         self.stateMachine.failed()
         self.writeToNetwork(context: context, promise: nil)
         self.failBufferedWrites(error)

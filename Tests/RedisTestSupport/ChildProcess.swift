@@ -67,6 +67,16 @@ enum ChildProcess {
         } else {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
+        #if os(Linux)
+            // Close every other inherited descriptor. Without this, a server started while a Foundation.Process runs
+            // elsewhere in the test process inherits that process's pipe, and the pipe's reader (for example
+            // TestCertificates reading openssl's stderr to EOF) waits for as long as the server lives.
+            // glibc 2.34+ has posix_spawn_file_actions_addclosefrom_np, but Swift's Glibc module does not declare it.
+            typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+            if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+                _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+            }
+        #endif
 
         var noSignals = sigset_t()
         sigemptyset(&noSignals)

@@ -2,7 +2,7 @@
 ///
 /// Peer and host-name verification are on by default. Turning either off takes a setting with an explicit name:
 /// ``Verification-swift.enum/noHostnameVerification`` or ``Verification-swift.enum/none``.
-public struct CacheTLSConfiguration: Sendable, Hashable, CustomStringConvertible {
+public struct CacheTLSConfiguration: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     /// Which certificate authorities are trusted.
     public enum Trust: Sendable, Hashable {
         /// The system's trust store (Debian: `/etc/ssl/certs`).
@@ -78,5 +78,22 @@ public struct CacheTLSConfiguration: Sendable, Hashable, CustomStringConvertible
         if self.keyPassphrase != nil { parts.append("keyPassphrase: ***") }
         if let name = self.serverName { parts.append("serverName: \(name)") }
         return "TLS(\(parts.joined(separator: ", ")))"
+    }
+
+    /// A mirror that shows the passphrase as `***`, so `dump` and debuggers never print it.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "trust": self.trust as Any,
+                "certificateFile": self.certificateFile as Any,
+                "keyFile": self.keyFile as Any,
+                "keyPassphrase": (self.keyPassphrase == nil ? nil : "***") as String? as Any,
+                "serverName": self.serverName as Any,
+                "minimumVersion": self.minimumVersion as Any,
+                "verification": self.verification as Any,
+            ],
+            displayStyle: .struct
+        )
     }
 }

@@ -53,7 +53,7 @@ final class CacheConnection: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls = settings.tls {
-                        try channel.pipeline.syncOperations.addHandler(tls.makeHandler(host: settings.host))
+                        try channel.pipeline.syncOperations.addHandler(tls.makeHandler(host: settings.host, handshakeTimeout: connectTimeout))
                     }
                     try channel.pipeline.syncOperations.addHandler(CacheChannelHandler(state: state, nodeName: settings.nodeName))
                 }

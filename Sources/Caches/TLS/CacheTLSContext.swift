@@ -37,9 +37,16 @@ final class CacheTLSContext: Sendable {
     }
 
     /// A handler for one connection; `host` is used for SNI and verification unless a server name is configured.
-    func makeHandler(host: String) throws -> OpenSSLClientHandler {
+    ///
+    /// The handshake must complete within `handshakeTimeout` (the connect timeout): a plaintext port never answers a
+    /// ClientHello, and the handler then fails with a message that says so instead of a bare timeout.
+    func makeHandler(host: String, handshakeTimeout: TimeAmount) throws -> OpenSSLClientHandler {
         do {
-            return try OpenSSLClientHandler(context: self.context, serverHostname: self.configuration.serverName ?? host)
+            return try OpenSSLClientHandler(
+                context: self.context,
+                serverHostname: self.configuration.serverName ?? host,
+                handshakeTimeout: handshakeTimeout
+            )
         } catch {
             throw CacheError(.tlsHandshake, "cannot start TLS: \(error)", underlyingError: error)
         }

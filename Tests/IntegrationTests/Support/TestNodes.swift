@@ -11,9 +11,11 @@ enum BackendKind: String, CaseIterable, Sendable, CustomStringConvertible {
     case redis
     /// Three real Redis nodes behind the ketama ring, weights 1, 2, 1.
     case ring
+    /// Three TLS-only Redis nodes behind the ketama ring, weights 1, 2, 1, verified against the test CA.
+    case tlsRing
 
     /// Every backend that stores values (all but dummy).
-    static let storing: [BackendKind] = [.memory, .redis, .ring]
+    static let storing: [BackendKind] = [.memory, .redis, .ring, .tlsRing]
 
     var description: String { self.rawValue }
 }
@@ -24,6 +26,7 @@ actor TestNodes {
     static let shared = TestNodes()
 
     private var plain: Task<[RedisServer], any Error>?
+    private var tls: Task<(TestCertificates, [RedisServer]), any Error>?
     private var nextDatabase = 0
     static let databases = 2048
 
@@ -39,6 +42,37 @@ actor TestNodes {
             return servers
         }
         self.plain = starting
+        return try await starting.value
+    }
+
+    /// The certificates of the TLS nodes (made on first use, kept until the process exits).
+    func certificates() async throws -> TestCertificates {
+        try await self.tlsSetup().0
+    }
+
+    /// The three TLS-only nodes (no plaintext port; `--tls-auth-clients no`), started on first use. Their server
+    /// certificate is ``TestCertificates/serverCertificate`` (`localhost`, `127.0.0.1`), signed by the test CA.
+    func tlsNodes() async throws -> [RedisServer] {
+        try await self.tlsSetup().1
+    }
+
+    private func tlsSetup() async throws -> (TestCertificates, [RedisServer]) {
+        if let tls = self.tls { return try await tls.value }
+        // One start for all callers, as for the plaintext nodes.
+        let starting = Task {
+            let certificates = try await TestCertificates.generate()
+            let files = RedisServer.TLSFiles(
+                certFile: certificates.serverCertificate,
+                keyFile: certificates.serverKey,
+                caFile: certificates.caCertificate
+            )
+            var servers: [RedisServer] = []
+            for _ in 0..<3 {
+                servers.append(try await RedisServer.start(tls: files, extraArguments: ["--databases", "\(Self.databases)"]))
+            }
+            return (certificates, servers)
+        }
+        self.tls = starting
         return try await starting.value
     }
 
@@ -61,6 +95,10 @@ actor TestNodes {
             let nodes = try await self.plainNodes()
             let hosts = nodes.map { "\($0.host):\($0.port)" }.joined(separator: ",")
             return "redis://\(hosts)/\(self.database())?weights=1,2,1&names=node-a,node-b,node-c"
+        case .tlsRing:
+            let (certificates, nodes) = try await self.tlsSetup()
+            let hosts = nodes.map { "\($0.host):\($0.tlsPort ?? 0)" }.joined(separator: ",")
+            return "rediss://\(hosts)/\(self.database())?tls_ca_file=\(certificates.caCertificate)&weights=1,2,1"
         }
     }
 }
