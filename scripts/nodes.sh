@@ -8,12 +8,19 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+port_is_free() {
+    python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' "$1" 2>/dev/null
+}
+
+# start_nodes N [args…]: N nodes on free ports. With FIXED_PORTS="7001 7002 7003" set, those ports are used instead.
 start_nodes() {
     local count=$1; shift
     NODE_DIR=$(mktemp -d /tmp/swift-caches-nodes.XXXXXX)
+    local fixed=(${FIXED_PORTS:-})
     local i
     for ((i = 0; i < count; i++)); do
-        local port; port=$(free_port)
+        local port
+        if [ "${#fixed[@]}" -gt "$i" ]; then port=${fixed[$i]}; else port=$(free_port); fi
         redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize no \
             --dir "$NODE_DIR" --logfile "$NODE_DIR/node-$port.log" "$@" &
         NODE_PIDS+=($!)

@@ -22,6 +22,12 @@ struct CacheConnectionTests {
             try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6379)).wait()
         }
 
+        deinit {
+            // Closing removes the handler, which cancels its timer (the loop's scheduled task holds the handler)
+            // and fails whatever a test left pending.
+            _ = try? self.channel.finish()
+        }
+
         /// Enqueues one request and returns its id and the future of its reply.
         ///
         /// - Parameters:
@@ -90,6 +96,7 @@ struct CacheConnectionTests {
 
     @Test func manyEnqueuedRequestsAreWrittenAsOneCoalescedWrite() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         var drains = 0
         for index in 0..<50 {
             let request = try harness.get("key-\(index)")
@@ -121,6 +128,7 @@ struct CacheConnectionTests {
 
     @Test func repliesAreMatchedInFIFOOrder() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let requests = try (0..<5).map { try harness.get("key-\($0)") }
         harness.handler.drain()
         #expect(harness.state.inFlight.load(ordering: .relaxed) == 5)
@@ -140,6 +148,7 @@ struct CacheConnectionTests {
 
     @Test func anAbandonedSlotsReplyIsDroppedAndTheNextCallerGetsItsOwn() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let first = try harness.get("first")
         let abandoned = try harness.get("abandoned")
         let last = try harness.get("last")
@@ -163,6 +172,7 @@ struct CacheConnectionTests {
 
     @Test func anErrorReplyIsHandedToItsCallerAndTheConnectionStaysOpen() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let failing = try harness.get("k")
         let next = try harness.get("k2")
         harness.handler.drain()
@@ -176,6 +186,7 @@ struct CacheConnectionTests {
 
     @Test func anUnexpectedReplyClosesTheConnection() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let asked = try harness.get("asked")
         harness.handler.drain()
         // One reply that was asked for, then one nobody asked for.
@@ -199,6 +210,7 @@ struct CacheConnectionTests {
 
     @Test func invalidRESPFailsEveryPendingCallerWithProtocolViolation() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let requests = try (0..<3).map { try harness.get("key-\($0)") }
         harness.handler.drain()
         try harness.serverSends("$5\r\nfirst\r\n")
@@ -219,6 +231,7 @@ struct CacheConnectionTests {
 
     @Test func aMultiBatchReturnsItsLastReply() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let batch = try harness.enqueue(replies: 4) { encoder in
             encoder.writeCommand("MULTI")
             encoder.writeCommand("SET", "a", "1")
@@ -240,6 +253,7 @@ struct CacheConnectionTests {
 
     @Test func aMultiBatchReturnsItsFirstErrorReply() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let batch = try harness.enqueue(replies: 4) { encoder in
             encoder.writeCommand("MULTI")
             encoder.writeCommand("SET", "a")
@@ -259,6 +273,7 @@ struct CacheConnectionTests {
 
     @Test func anErrorInsideABatchIsReturnedEvenWhenTheLastReplyIsNotAnError() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let batch = try harness.enqueue(replies: 3) { encoder in
             encoder.writeCommand("PING")
             encoder.writeCommand("INCR", "text")
@@ -273,6 +288,7 @@ struct CacheConnectionTests {
 
     @Test func aRequestPastItsDeadlineTimesOutAndClosesTheConnection() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         // The embedded loop's clock starts at uptime 0; real uptime is far beyond one second, so once the timer
         // fires the handler finds the deadline passed.
         let late = try harness.enqueue(deadline: .uptimeNanoseconds(1_000_000_000)) { encoder in
@@ -289,6 +305,7 @@ struct CacheConnectionTests {
 
     @Test func aShortCommandTimeoutIsNotDelayedByALongerSetUpDeadline() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         // The set-up runs with the connect timeout (long), the commands after it with the command timeout (short).
         let setUp = try harness.enqueue(deadline: .uptimeNanoseconds(100_000_000_000)) { encoder in
             encoder.writeCommand("PING")
@@ -307,6 +324,7 @@ struct CacheConnectionTests {
 
     @Test func closeWhenIdleWaitsForPendingRepliesAndRefusesNewRequests() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let pending = try harness.get("pending")
         harness.handler.drain()
         harness.handler.closeWhenIdle()
@@ -328,6 +346,7 @@ struct CacheConnectionTests {
 
     @Test func channelInactiveFailsPendingCallersWithConnectionClosed() throws {
         let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
         let pending = try harness.get("pending")
         harness.handler.drain()
         harness.channel.pipeline.fireChannelInactive()
