@@ -73,6 +73,12 @@ struct DemoCommand: AsyncParsableCommand {
                     + pad(status.keyCount.map { "\($0)" } ?? "down", 8)
             )
         }
+        if cache.activeConfiguration.ring.hash == .fnv1a_64 {
+            print(
+                "(ring hash fnv1a_64, twemproxy's default: keys that differ only in their last characters, like these"
+                    + " key:0…key:N, spread unevenly; `ring.hash: md5` spreads them by the weights)"
+            )
+        }
 
         try await phase("deleteMany(\(self.batch))", operations: batches.count) { index in
             try await cache.deleteMany(batches[index])
