@@ -22,7 +22,10 @@ public struct CacheVersion: Sendable, Hashable, CustomStringConvertible, Express
         self.isSet = number != 0
     }
 
+    /// A version written as a string literal: `version: "v1"`.
     public init(stringLiteral value: String) { self.init(value) }
+
+    /// A version written as an integer literal: `version: 2`.
     public init(integerLiteral value: Int) { self.init(value) }
 
     /// No version: keys get an empty version field (`prefix::key`).
