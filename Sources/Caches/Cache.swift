@@ -158,10 +158,12 @@ public final class Cache: Sendable {
 
     /// Connects the cache: opens each node's minimum connections (or the in-memory store).
     ///
-    /// A node that cannot be reached does not fail `connect`: its pool keeps retrying in the background and its
-    /// calls fail with a typed error until it is back. After ``disconnect()``, `connect` works again.
+    /// Some nodes that cannot be reached do not fail `connect`: their pools keep retrying and their calls fail with a
+    /// typed error (or follow the failure policy) until they are back. When no node at all can be reached, `connect`
+    /// throws and the cache stays disconnected. After ``disconnect()``, `connect` works again.
     ///
-    /// - Throws: ``CacheError`` with ``CacheError/Code/alreadyConnected`` when already connected.
+    /// - Throws: ``CacheError`` with ``CacheError/Code/alreadyConnected`` when already connected, or
+    ///   ``CacheError/Code/connectFailed`` (or the node's own error, for one node) when no node can be reached.
     public func connect() async throws {
         try self.state.withLock { state throws(CacheError) in
             guard case .disconnected = state else {
