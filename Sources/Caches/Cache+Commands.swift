@@ -65,7 +65,8 @@ extension Cache {
         var seen = Set<String>()
         for key in keys where seen.insert(key).inserted { logical.append(key) }
         guard !logical.isEmpty else { return CacheManyResult(values: [:], failures: []) }
-        let stored = logical.map { self.makeKey($0, version: version) }
+        let head = self.keyHead(version: version)
+        let stored = logical.map { Self.join(head, $0) }
         let (raw, failures) = try await self.backend().getMany(stored)
         var failed = Set<Int>()
         for failure in failures { failed.formUnion(failure.indices) }
@@ -217,8 +218,9 @@ extension Cache {
         var logical: [String] = []
         entries.reserveCapacity(pairs.count)
         var position: [String: Int] = [:]
+        let head = self.keyHead(version: version)
         for (key, value) in pairs {
-            let stored = self.makeKey(key, version: version)
+            let stored = Self.join(head, key)
             let bytes = try self.encode(value, key: key)
             if let index = position[stored] {
                 entries[index].value = bytes
@@ -259,9 +261,10 @@ extension Cache {
         var seen = Set<String>()
         var logical: [String] = []
         var stored: [String] = []
+        let head = self.keyHead(version: version)
         for key in keys where seen.insert(key).inserted {
             logical.append(key)
-            stored.append(self.makeKey(key, version: version))
+            stored.append(Self.join(head, key))
         }
         guard !stored.isEmpty else { return }
         let failures = try await self.backend().deleteMany(stored)

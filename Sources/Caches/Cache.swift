@@ -39,6 +39,8 @@ public final class Cache: Sendable {
     private let makeBackend: @Sendable (CacheConfiguration) throws -> any CacheBackend
     /// The state of ``run()`` (Cache+Service.swift).
     let service = CacheServiceState()
+    /// `prefix:defaultVersion:`, the head of every stored key of a call that gives no version.
+    let defaultKeyHead: String
 
     private enum State {
         case disconnected
@@ -60,6 +62,7 @@ public final class Cache: Sendable {
     init(configuration: CacheConfiguration, logger: Logger?, configurationFile: String?) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.defaultKeyHead = configuration.keyPrefix + ":" + configuration.defaultVersion.text + ":"
         self.configurationFile = configurationFile
         self.configurationFileVersion = configurationFile.flatMap(ConfigFileSystem.version(of:))
         self.active = Mutex(configuration)
@@ -291,8 +294,23 @@ public final class Cache: Sendable {
     ///   - version: The version; nil, `0` or `""` use the cache's default version.
     /// - Returns: The key as stored in Redis.
     public func makeKey(_ key: String, version: CacheVersion? = nil) -> String {
-        let effective = (version?.isSet ?? false) ? version! : self.configuration.defaultVersion
-        return self.configuration.keyPrefix + ":" + effective.text + ":" + key
+        Self.join(self.keyHead(version: version), key)
+    }
+
+    /// `prefix:version:` for a call's version (the cache's default version when it is not given).
+    @inline(__always)
+    func keyHead(version: CacheVersion?) -> String {
+        guard let version, version.isSet else { return self.defaultKeyHead }
+        return self.configuration.keyPrefix + ":" + version.text + ":"
+    }
+
+    /// `head + key` with one allocation at most.
+    @inline(__always)
+    static func join(_ head: String, _ key: String) -> String {
+        var stored = head
+        stored.reserveCapacity(head.utf8.count + key.utf8.count)
+        stored.append(key)
+        return stored
     }
 
     /// The ttl a write uses: the one given, else the cache's default, else none.
