@@ -71,6 +71,7 @@ let package = Package(
             dependencies: [
                 "RESP", "CacheRing", "CacheTLS", "CachePool",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -1,5 +1,6 @@
 import CacheRing
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -31,11 +32,11 @@ public final class Cache: Sendable {
     /// The version (inode, size, modification time) of ``configurationFile`` when the cache was created.
     let configurationFileVersion: ConfigFileSystem.Version?
     let logger: Logger
-    private let state: Mutex<State> = Mutex(.disconnected)
+    private let state: NIOLockedValueBox<State> = NIOLockedValueBox(.disconnected)
     /// The configuration in use: the one created with, or the last one ``reload(configuration:)`` applied.
-    private let active: Mutex<CacheConfiguration>
+    private let active: NIOLockedValueBox<CacheConfiguration>
     /// Whether a ``reload(configuration:)`` is running.
-    private let reloading: Mutex<Bool> = Mutex(false)
+    private let reloading: NIOLockedValueBox<Bool> = NIOLockedValueBox(false)
     private let makeBackend: @Sendable (CacheConfiguration) throws -> any CacheBackend
     /// The state of ``run()`` (Cache+Service.swift).
     let service = CacheServiceState()
@@ -65,7 +66,7 @@ public final class Cache: Sendable {
         self.defaultKeyHead = configuration.keyPrefix + ":" + configuration.defaultVersion.text + ":"
         self.configurationFile = configurationFile
         self.configurationFileVersion = configurationFile.flatMap(ConfigFileSystem.version(of:))
-        self.active = Mutex(configuration)
+        self.active = NIOLockedValueBox(configuration)
         let logger = logger ?? Logger(label: "swift-caches", factory: { _ in SwiftLogNoOpLogHandler() })
         self.logger = logger
         switch configuration.backend {
@@ -156,7 +157,7 @@ public final class Cache: Sendable {
 
     /// Whether the cache is connected.
     public var isConnected: Bool {
-        self.state.withLock { if case .connected = $0 { true } else { false } }
+        self.state.withLockedValue { if case .connected = $0 { true } else { false } }
     }
 
     /// Connects the cache: opens each node's minimum connections (or the in-memory store).
@@ -168,7 +169,7 @@ public final class Cache: Sendable {
     /// - Throws: ``CacheError`` with ``CacheError/Code/alreadyConnected`` when already connected, or
     ///   ``CacheError/Code/connectFailed`` (or the node's own error, for one node) when no node can be reached.
     public func connect() async throws {
-        try self.state.withLock { state throws(CacheError) in
+        try self.state.withLockedValue { state in
             guard case .disconnected = state else {
                 throw CacheError(.alreadyConnected, "the cache is already connected")
             }
@@ -177,10 +178,10 @@ public final class Cache: Sendable {
         do {
             let backend = try self.makeBackend(self.activeConfiguration)
             try await backend.connect()
-            self.state.withLock { $0 = .connected(backend) }
+            self.state.withLockedValue { $0 = .connected(backend) }
             self.logger.debug("cache connected")
         } catch {
-            self.state.withLock { $0 = .disconnected }
+            self.state.withLockedValue { $0 = .disconnected }
             throw error
         }
     }
@@ -190,7 +191,7 @@ public final class Cache: Sendable {
     ///
     /// - Throws: ``CacheError`` with ``CacheError/Code/notConnected`` when not connected.
     public func disconnect() async throws {
-        let backend = try self.state.withLock { state throws(CacheError) -> any CacheBackend in
+        let backend = try self.state.withLockedValue { state -> any CacheBackend in
             guard case .connected(let backend) = state else {
                 throw CacheError(.notConnected, "the cache is not connected")
             }
@@ -198,18 +199,20 @@ public final class Cache: Sendable {
             return backend
         }
         await backend.disconnect()
-        self.state.withLock { $0 = .disconnected }
+        self.state.withLockedValue { $0 = .disconnected }
         self.logger.debug("cache disconnected")
     }
 
     @inline(__always)
     func backend() throws(CacheError) -> any CacheBackend {
-        try self.state.withLock { state throws(CacheError) in
-            guard case .connected(let backend) = state else {
-                throw CacheError(.notConnected, "the cache is not connected: call connect() first")
-            }
+        let backend: (any CacheBackend)? = self.state.withLockedValue { state in
+            guard case .connected(let backend) = state else { return nil }
             return backend
         }
+        guard let backend else {
+            throw CacheError(.notConnected, "the cache is not connected: call connect() first")
+        }
+        return backend
     }
 
     // MARK: Topology
@@ -217,7 +220,7 @@ public final class Cache: Sendable {
     /// The configuration in use: the one the cache was created with, or the last one ``reload(configuration:)``
     /// applied.
     public var activeConfiguration: CacheConfiguration {
-        self.active.withLock { $0 }
+        self.active.withLockedValue { $0 }
     }
 
     /// Applies a changed node list without a restart: the ring is rebuilt and swapped in at once.
@@ -247,27 +250,27 @@ public final class Cache: Sendable {
                 "\(unchangeable.joined(separator: ", ")) cannot change while the cache runs: restart to apply it"
             )
         }
-        try self.reloading.withLock { running throws(CacheError) in
+        try self.reloading.withLockedValue { running in
             guard !running else { throw CacheError(.invalidConfiguration, "another reload is running") }
             running = true
         }
-        defer { self.reloading.withLock { $0 = false } }
+        defer { self.reloading.withLockedValue { $0 = false } }
 
-        let connected: RedisBackend? = self.state.withLock { state in
+        let connected: RedisBackend? = self.state.withLockedValue { state in
             if case .connected(let backend) = state { return backend as? RedisBackend }
             return nil
         }
         guard let old = connected else {
             // Not connected (or an embedded backend, whose topology is empty): the next connect uses it.
-            self.active.withLock { $0 = new }
+            self.active.withLockedValue { $0 = new }
             return
         }
         let change = try old.successor(for: new)
         await change.start()
-        let swapped = self.state.withLock { state in
+        let swapped = self.state.withLockedValue { state in
             guard case .connected(let backend) = state, (backend as? RedisBackend) === old else { return false }
             state = .connected(change.backend)
-            self.active.withLock { $0 = new }
+            self.active.withLockedValue { $0 = new }
             return true
         }
         guard swapped else {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -7,7 +8,7 @@ import Synchronization
 /// The store lives while at least one cache using it is connected.
 final class MemoryBackend: CacheBackend {
     let name: String
-    private let store: Mutex<MemoryStore?> = Mutex(nil)
+    private let store: NIOLockedValueBox<MemoryStore?> = NIOLockedValueBox(nil)
 
     init(name: String) {
         self.name = name
@@ -15,11 +16,11 @@ final class MemoryBackend: CacheBackend {
 
     func connect() async throws {
         let store = MemoryStore.retain(name: self.name)
-        self.store.withLock { $0 = store }
+        self.store.withLockedValue { $0 = store }
     }
 
     func disconnect() async {
-        let released: Bool = self.store.withLock { store in
+        let released: Bool = self.store.withLockedValue { store in
             defer { store = nil }
             return store != nil
         }
@@ -27,11 +28,11 @@ final class MemoryBackend: CacheBackend {
     }
 
     private func withEntries<R>(_ body: (inout [String: MemoryStore.Entry], ContinuousClock.Instant) throws -> R) throws -> R {
-        guard let store = self.store.withLock({ $0 }) else {
+        guard let store = self.store.withLockedValue({ $0 }) else {
             throw CacheError(.notConnected, "the cache is not connected: call connect() first")
         }
         let now = ContinuousClock.now
-        return try store.entries.withLock { try body(&$0, now) }
+        return try store.entries.withLockedValue { try body(&$0, now) }
     }
 
     private static func deadline(_ ttl: Int?, now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
@@ -136,12 +137,12 @@ final class MemoryStore: Sendable {
         var expiresAt: ContinuousClock.Instant?
     }
 
-    let entries = Mutex<[String: Entry]>([:])
+    let entries = NIOLockedValueBox<[String: Entry]>([:])
 
-    private static let registry = Mutex<[String: (store: MemoryStore, users: Int)]>([:])
+    private static let registry = NIOLockedValueBox<[String: (store: MemoryStore, users: Int)]>([:])
 
     static func retain(name: String) -> MemoryStore {
-        self.registry.withLock { registry in
+        self.registry.withLockedValue { registry in
             if let existing = registry[name] {
                 registry[name] = (existing.store, existing.users + 1)
                 return existing.store
@@ -153,7 +154,7 @@ final class MemoryStore: Sendable {
     }
 
     static func release(name: String) {
-        self.registry.withLock { registry in
+        self.registry.withLockedValue { registry in
             guard let existing = registry[name] else { return }
             registry[name] = existing.users > 1 ? (existing.store, existing.users - 1) : nil
         }

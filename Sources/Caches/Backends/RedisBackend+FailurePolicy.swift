@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import CacheRing
 import Logging
 import RESP
@@ -43,7 +44,7 @@ extension RedisBackend {
     /// Takes node `index` out of the ring for `retry`: its keys go to the other nodes, placed as twemproxy places
     /// them with the survivors (their point counts recomputed).
     func eject(_ index: Int, for retry: Duration) {
-        let ejected: Bool = self.ejection.withLock { state in
+        let ejected: Bool = self.ejection.withLockedValue { state in
             guard state.until[index] == nil else { return false }
             state.until[index] = ContinuousClock.now + retry
             state.ring = self.ring.withLiveNodes(self.nodes.indices.filter { state.until[$0] == nil })
@@ -57,7 +58,7 @@ extension RedisBackend {
 
     /// Puts node `index` back into the ring now (a health check saw it answer).
     func restore(_ index: Int) {
-        let restored: Bool = self.ejection.withLock { state in
+        let restored: Bool = self.ejection.withLockedValue { state in
             guard state.until.removeValue(forKey: index) != nil else { return false }
             self.rebuild(&state)
             return true
@@ -69,7 +70,7 @@ extension RedisBackend {
 
     /// The ring of live nodes after putting back every node whose retry time has come.
     func restoreDueNodes() -> HashRing? {
-        self.ejection.withLock { state in
+        self.ejection.withLockedValue { state in
             let now = ContinuousClock.now
             if state.until.values.contains(where: { $0 <= now }) {
                 for (index, deadline) in state.until where deadline <= now {

@@ -1,6 +1,7 @@
 import CachePool
 import CacheRing
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RESP
@@ -18,12 +19,12 @@ final class RedisBackend: CacheBackend {
     let gracePeriod: Duration
     let logger: Logger
     /// The backend that replaced this one in a reload; calls that reach a removed node go there instead.
-    private let successor: Mutex<RedisBackend?> = Mutex(nil)
+    private let successor: NIOLockedValueBox<RedisBackend?> = NIOLockedValueBox(nil)
     /// What calls for a down node's keys do.
     let policy: CacheFailurePolicy
     /// Nodes ejected from the ring (``CacheFailurePolicy/eject(afterFailures:retryAfter:)``) and the ring of the
     /// others. `hasEjections` keeps the lookup lock-free while nothing is ejected.
-    let ejection = Mutex(Ejection())
+    let ejection = NIOLockedValueBox(Ejection())
     let hasEjections = Atomic<Bool>(false)
 
     struct Ejection {
@@ -591,7 +592,7 @@ extension RedisBackend {
     /// Marks this backend as replaced by `change`, then lets the removed nodes finish their in-flight commands
     /// (bounded by the grace period) and closes them.
     func retire(_ change: RedisTopologyChange) async {
-        self.successor.withLock { $0 = change.backend }
+        self.successor.withLockedValue { $0 = change.backend }
         await withTaskGroup(of: Void.self) { group in
             for node in change.removed {
                 group.addTask { await node.shutdown(gracePeriod: self.gracePeriod) }
@@ -603,7 +604,7 @@ extension RedisBackend {
     /// shut down (nothing was sent) or its connection closed.
     func rerouted(after error: CacheError, on node: CacheNodeClient) -> RedisBackend? {
         guard error.code == .poolShutdown || error.code == .connectionClosed else { return nil }
-        guard let next = self.successor.withLock({ $0 }) else { return nil }
+        guard let next = self.successor.withLockedValue({ $0 }) else { return nil }
         return next.nodes.contains(where: { $0 === node }) ? nil : next
     }
 

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import RESP
 import Synchronization
@@ -36,7 +37,7 @@ final class CacheConnectionState: Sendable {
         var closedError: CacheError?
     }
 
-    let inner = Mutex(Inner())
+    let inner = NIOLockedValueBox(Inner())
     let inFlight = Atomic<Int>(0)
 
     /// Appends one request (one or more commands, encoded by `encode`) and its reply slot.
@@ -50,7 +51,7 @@ final class CacheConnectionState: Sendable {
         completion: Completion,
         encode: (inout RESPCommandEncoder) -> Void
     ) -> Result<Bool, CacheError> {
-        self.inner.withLock { inner in
+        self.inner.withLockedValue { inner in
             if let error = inner.closedError { return .failure(error) }
             if inner.closing {
                 return .failure(CacheError(.connectionClosed, "the connection is closing"))
@@ -72,7 +73,7 @@ final class CacheConnectionState: Sendable {
 
     /// Takes the bytes encoded since the last drain.
     func takeOutbound() -> ByteBuffer? {
-        self.inner.withLock { inner in
+        self.inner.withLockedValue { inner in
             inner.drainScheduled = false
             guard inner.encoder.buffer.readableBytes > 0 else { return nil }
             let bytes = inner.encoder.buffer
@@ -91,7 +92,7 @@ final class CacheConnectionState: Sendable {
 
     /// Matches one reply with the oldest slot.
     func receive(_ value: RESPValue) -> ReplyAction {
-        self.inner.withLock { inner in
+        self.inner.withLockedValue { inner in
             guard !inner.slots.isEmpty else { return .unexpected }
             if inner.slots[inner.slots.startIndex].remainingReplies > 1 {
                 inner.slots[inner.slots.startIndex].remainingReplies -= 1
@@ -113,7 +114,7 @@ final class CacheConnectionState: Sendable {
 
     /// Takes the completion of the slot `id` (it stays queued so its reply is still consumed).
     func abandon(id: UInt64) -> Completion? {
-        self.inner.withLock { inner in
+        self.inner.withLockedValue { inner in
             var index = inner.slots.endIndex
             while index > inner.slots.startIndex {
                 index = inner.slots.index(before: index)
@@ -130,12 +131,12 @@ final class CacheConnectionState: Sendable {
 
     /// The deadline of the oldest slot, or nil when nothing is pending.
     func oldestDeadline() -> NIODeadline? {
-        self.inner.withLock { $0.slots.first?.deadline }
+        self.inner.withLockedValue { $0.slots.first?.deadline }
     }
 
     /// Marks the connection closed and takes every pending completion.
     func close(with error: CacheError) -> [Completion] {
-        self.inner.withLock { inner in
+        self.inner.withLockedValue { inner in
             if inner.closedError == nil { inner.closedError = error }
             var completions: [Completion] = []
             completions.reserveCapacity(inner.slots.count)
@@ -152,14 +153,14 @@ final class CacheConnectionState: Sendable {
 
     /// Stops new requests; returns true when nothing is pending (the channel can close now).
     func beginClosing() -> Bool {
-        self.inner.withLock { inner in
+        self.inner.withLockedValue { inner in
             inner.closing = true
             return inner.slots.isEmpty
         }
     }
 
     var isClosingAndIdle: Bool {
-        self.inner.withLock { $0.closing && $0.slots.isEmpty }
+        self.inner.withLockedValue { $0.closing && $0.slots.isEmpty }
     }
 }
 

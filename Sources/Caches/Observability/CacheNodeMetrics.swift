@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import CachePool
 import Metrics
 import Synchronization
@@ -19,7 +20,7 @@ final class CacheNodeMetrics: Sendable {
     private let inFlight: Gauge
     private let waiting: Gauge
     /// Made on the first error of each code: errors are the slow path.
-    private let errors: Mutex<[CacheError.Code: Counter]> = Mutex([:])
+    private let errors: NIOLockedValueBox<[CacheError.Code: Counter]> = NIOLockedValueBox([:])
 
     init(node: String, factory: any MetricsFactory = MetricsSystem.factory) {
         self.node = node
@@ -47,7 +48,7 @@ final class CacheNodeMetrics: Sendable {
 
     /// Counts a failed call.
     func recordError(_ code: CacheError.Code) {
-        let counter = self.errors.withLock { errors in
+        let counter = self.errors.withLockedValue { errors in
             if let counter = errors[code] { return counter }
             let counter = Counter(
                 label: CacheMetrics.errors,
