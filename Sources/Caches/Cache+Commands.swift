@@ -61,21 +61,44 @@ extension Cache {
     /// - Throws: ``CacheError`` only for errors that concern the whole call (not connected, a value that does not
     ///   decode as `T`).
     public func getManyPartial<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> CacheManyResult<T> {
-        var logical: [String] = []
-        var seen = Set<String>()
-        for key in keys where seen.insert(key).inserted { logical.append(key) }
+        let logical = Array(keys)
         guard !logical.isEmpty else { return CacheManyResult(values: [:], failures: []) }
+        let backend = try self.backend()
         let head = self.keyHead(version: version)
         let stored = logical.map { Self.join(head, $0) }
-        let (raw, failures) = try await self.backend().getMany(stored)
-        var failed = Set<Int>()
-        for failure in failures { failed.formUnion(failure.indices) }
-        let nodeFailures = Self.nodeFailures(failures, keys: logical)
-        var values: [String: T?] = Dictionary(minimumCapacity: logical.count)
-        for (index, key) in logical.enumerated() where !failed.contains(index) {
-            values[key] = .some(try self.decode(T.self, from: raw[index], key: key))
+        // The common value types get a copy of the reading loop specialised for them, so decoding a key looks up no
+        // generic metadata. The casts are between identical types.
+        if T.self == String.self {
+            return unsafeBitCast(try await self.readMany(logical, stored, from: backend, as: String.self), to: CacheManyResult<T>.self)
         }
-        return CacheManyResult(values: values, failures: nodeFailures)
+        if T.self == JSONValue.self {
+            return unsafeBitCast(try await self.readMany(logical, stored, from: backend, as: JSONValue.self), to: CacheManyResult<T>.self)
+        }
+        if T.self == Int.self {
+            return unsafeBitCast(try await self.readMany(logical, stored, from: backend, as: Int.self), to: CacheManyResult<T>.self)
+        }
+        return try await self.readMany(logical, stored, from: backend, as: T.self)
+    }
+
+    /// Reads `stored` and decodes each value straight from its node's reply into the result. Duplicate keys are
+    /// read twice and kept once: no set of seen keys is built for the usual call without duplicates.
+    private func readMany<Value: Decodable>(
+        _ logical: [String],
+        _ stored: [String],
+        from backend: any CacheBackend,
+        as type: Value.Type
+    ) async throws -> CacheManyResult<Value> {
+        var values: [String: Value?] = Dictionary(minimumCapacity: logical.count)
+        let failures: [CacheBackendFailure]
+        do {
+            failures = try await backend.getMany(stored) { index, bytes in
+                let key = logical[index]
+                values[key] = .some(try self.decode(Value.self, from: bytes, key: key))
+            }
+        } catch let error as CacheError {
+            throw error.with(key: logical.count == 1 ? logical[0] : nil)
+        }
+        return CacheManyResult(values: values, failures: Self.nodeFailures(failures, keys: logical))
     }
 
     // MARK: Writing
@@ -214,25 +237,17 @@ extension Cache {
     /// - Throws: ``CacheError``.
     public func setMany<T: Encodable>(_ pairs: [(String, T)], ttl: Int? = nil, version: CacheVersion? = nil) async throws {
         let ttl = try self.makeTTL(ttl)
-        var entries: [(key: String, value: ByteBuffer)] = []
-        var logical: [String] = []
-        entries.reserveCapacity(pairs.count)
-        var position: [String: Int] = [:]
+        guard !pairs.isEmpty else { return }
+        let backend = try self.backend()
         let head = self.keyHead(version: version)
+        var entries: [(key: String, value: ByteBuffer)] = []
+        entries.reserveCapacity(pairs.count)
+        // A key given twice is written twice in order, so the later value wins (on Redis, within one MSET).
         for (key, value) in pairs {
-            let stored = Self.join(head, key)
-            let bytes = try self.encode(value, key: key)
-            if let index = position[stored] {
-                entries[index].value = bytes
-            } else {
-                position[stored] = entries.count
-                entries.append((stored, bytes))
-                logical.append(key)
-            }
+            entries.append((Self.join(head, key), try self.encode(value, key: key)))
         }
-        guard !entries.isEmpty else { return }
-        let failures = try await self.backend().setMany(entries, ttl: ttl)
-        try Self.throwIfFailed(failures, keys: logical, verb: "written")
+        let failures = try await backend.setMany(entries, ttl: ttl)
+        try Self.throwIfFailed(failures, keys: pairs.map(\.0), verb: "written")
     }
 
     // MARK: Deleting
@@ -258,16 +273,11 @@ extension Cache {
     ///   - version: The version of every key; nil uses the cache's default.
     /// - Throws: ``CacheError``; ``CacheError/Code/partialFailure`` naming the failed nodes and their keys.
     public func deleteMany(_ keys: some Sequence<String>, version: CacheVersion? = nil) async throws {
-        var seen = Set<String>()
-        var logical: [String] = []
-        var stored: [String] = []
+        let logical = Array(keys)
+        guard !logical.isEmpty else { return }
+        let backend = try self.backend()
         let head = self.keyHead(version: version)
-        for key in keys where seen.insert(key).inserted {
-            logical.append(key)
-            stored.append(Self.join(head, key))
-        }
-        guard !stored.isEmpty else { return }
-        let failures = try await self.backend().deleteMany(stored)
+        let failures = try await backend.deleteMany(logical.map { Self.join(head, $0) })
         try Self.throwIfFailed(failures, keys: logical, verb: "deleted")
     }
 
@@ -412,9 +422,12 @@ extension Cache {
 
     // MARK: Failures of many-key calls
 
+    /// The failed nodes with their logical keys (each key once, in the call's order).
     static func nodeFailures(_ failures: [CacheBackendFailure], keys: [String]) -> [CacheNodeFailure] {
         failures.map { failure in
-            CacheNodeFailure(node: failure.node, keys: failure.indices.map { keys[$0] }, error: failure.error)
+            var seen = Set<String>()
+            let failedKeys = failure.indices.map { keys[$0] }.filter { seen.insert($0).inserted }
+            return CacheNodeFailure(node: failure.node, keys: failedKeys, error: failure.error)
         }
     }
 
@@ -422,13 +435,13 @@ extension Cache {
         guard !failures.isEmpty else { return }
         let nodeFailures = Self.nodeFailures(failures, keys: keys)
         let failedCount = nodeFailures.reduce(0) { $0 + $1.keys.count }
-        if nodeFailures.count == 1, failedCount == keys.count {
-            throw nodeFailures[0].error.with(key: keys.count == 1 ? keys[0] : nil)
+        if nodeFailures.count == 1, failures[0].indices.count == keys.count {
+            throw nodeFailures[0].error.with(key: failedCount == 1 ? nodeFailures[0].keys[0] : nil)
         }
         let nodes = nodeFailures.map(\.node).joined(separator: ", ")
         throw CacheError(
             .partialFailure,
-            "\(nodeFailures.count) node(s) failed (\(nodes)); \(failedCount) of \(keys.count) key(s) not \(verb)",
+            "\(nodeFailures.count) node(s) failed (\(nodes)); \(failedCount) of \(Set(keys).count) key(s) not \(verb)",
             failures: nodeFailures
         )
     }

@@ -143,15 +143,7 @@ extension Cache: Service {
 
     /// Records every node's pool gauges now (`caches.pool.connections`, `.in_flight`, `.waiting`).
     package func recordPoolMetrics() {
-        for node in self.nodeClients() {
-            node.recordPoolMetrics()
-        }
-    }
-
-    /// The node clients of a connected Redis backend; empty for the embedded backends or when not connected.
-    func nodeClients() -> [CacheNodeClient] {
-        guard let backend = try? self.backend(), let redis = backend as? RedisBackend else { return [] }
-        return redis.nodes
+        (try? self.backend())?.recordPoolMetrics()
     }
 }
 

@@ -256,19 +256,18 @@ public final class Cache: Sendable {
         }
         defer { self.reloading.withLockedValue { $0 = false } }
 
-        let connected: RedisBackend? = self.state.withLockedValue { state in
-            if case .connected(let backend) = state { return backend as? RedisBackend }
+        let connected: (any CacheBackend)? = self.state.withLockedValue { state in
+            if case .connected(let backend) = state { return backend }
             return nil
         }
-        guard let old = connected else {
+        guard let old = connected, let change = try old.prepareReload(to: new) else {
             // Not connected (or an embedded backend, whose topology is empty): the next connect uses it.
             self.active.withLockedValue { $0 = new }
             return
         }
-        let change = try old.successor(for: new)
         await change.start()
         let swapped = self.state.withLockedValue { state in
-            guard case .connected(let backend) = state, (backend as? RedisBackend) === old else { return false }
+            guard case .connected(let backend) = state, change.replaces(backend) else { return false }
             state = .connected(change.backend)
             self.active.withLockedValue { $0 = new }
             return true
@@ -277,15 +276,8 @@ public final class Cache: Sendable {
             await change.abandon()
             throw CacheError(.notConnected, "the cache disconnected during the reload")
         }
-        self.logger.debug(
-            "cache topology reloaded",
-            metadata: [
-                "cache.nodes.added": "\(change.added.map(\.name))",
-                "cache.nodes.removed": "\(change.removed.map(\.name))",
-                "cache.nodes.kept": "\(change.kept)",
-            ]
-        )
-        await old.retire(change)
+        self.logger.debug("cache topology reloaded", metadata: change.summary)
+        await change.retireOld()
     }
 
     // MARK: Keys and ttls
@@ -345,7 +337,7 @@ public final class Cache: Sendable {
         if let backend = try? self.backend() { return backend.nodeName(forKey: stored) }
         // Not connected: build the ring alone (no pools, no TLS contexts).
         let configuration = self.activeConfiguration
-        guard case .redis = configuration.backend, let ring = try? RedisBackend.makeRing(configuration) else { return nil }
+        guard case .redis = configuration.backend, let ring = try? CacheRingRouter.makeRing(configuration) else { return nil }
         return configuration.nodes.count == 1 ? configuration.nodes[0].ketamaName : ring.nodes[ring.nodeIndex(forKey: stored)].name
     }
 

@@ -48,7 +48,6 @@ extension Cache {
     /// if it was ejected); one that does not counts a failure. ``run()`` calls this every
     /// ``CacheConfiguration/healthCheckInterval``.
     public func checkNodeHealth() async {
-        guard let backend = try? self.backend() as? RedisBackend else { return }
-        await backend.checkHealth()
+        await (try? self.backend())?.checkHealth()
     }
 }

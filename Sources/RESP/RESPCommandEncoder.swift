@@ -58,6 +58,39 @@ public struct RESPCommandEncoder: Sendable {
         }
     }
 
+    /// Writes a whole command whose arguments come from a collection, such as `MGET` or `UNLINK` of many keys.
+    ///
+    /// - Parameters:
+    ///   - name: The command name, such as `"MGET"`.
+    ///   - arguments: The arguments, all of one type.
+    @inlinable
+    public mutating func writeCommand<Arguments: Collection>(_ name: StaticString, arguments: Arguments)
+    where Arguments.Element: RESPBulkStringEncodable {
+        self.buffer.writeRESPArrayHeader(count: arguments.count + 1)
+        self.buffer.writeRESPBulkString(name)
+        for argument in arguments {
+            argument.writeRESPBulkString(into: &self.buffer)
+        }
+    }
+
+    /// Writes a whole command whose arguments are pairs, such as `MSET key value key value …`.
+    ///
+    /// - Parameters:
+    ///   - name: The command name, such as `"MSET"`.
+    ///   - pairs: The pairs, written first then second.
+    @inlinable
+    public mutating func writeCommand<Pairs: Collection, First: RESPBulkStringEncodable, Second: RESPBulkStringEncodable>(
+        _ name: StaticString,
+        pairs: Pairs
+    ) where Pairs.Element == (First, Second) {
+        self.buffer.writeRESPArrayHeader(count: 2 * pairs.count + 1)
+        self.buffer.writeRESPBulkString(name)
+        for (first, second) in pairs {
+            first.writeRESPBulkString(into: &self.buffer)
+            second.writeRESPBulkString(into: &self.buffer)
+        }
+    }
+
     /// Writes the header of an array of `count` elements, such as a command of `count` arguments.
     ///
     /// - Parameters:

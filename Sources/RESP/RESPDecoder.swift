@@ -115,6 +115,36 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         return value
     }
 
+    /// Takes one complete value from the start of `buffer` without building it: the validating scan runs as in
+    /// ``decode(buffer:)`` (the same limits, the same errors), and the value's bytes are returned as a slice that
+    /// shares the input's memory. Read it with ``RESPReply``.
+    ///
+    /// - Parameters:
+    ///   - buffer: The received bytes. On success its reader index moves past the value; otherwise it is unchanged.
+    /// - Returns: The bytes of one whole value, or `nil` if `buffer` holds only part of one.
+    /// - Throws: ``RESPParsingError`` if the bytes are not valid RESP or exceed ``limits``.
+    public mutating func decodeFrame(buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        if buffer.readableBytes < self.scan.position {
+            self.scan.reset()
+        }
+        var keepsProgress = false
+        defer {
+            if !keepsProgress {
+                self.scan.reset()
+            }
+        }
+        let source = buffer
+        let limits = self.limits
+        let length: Int? = try source.withUnsafeReadableBytes { memory in
+            try self.scan.advance(over: Bytes(memory, source: source, limits: limits))?.length
+        }
+        guard let length else {
+            keepsProgress = true
+            return nil
+        }
+        return buffer.readSlice(length: length)
+    }
+
     /// Decodes one complete value after the input ended or the handler was removed.
     ///
     /// - Parameters:

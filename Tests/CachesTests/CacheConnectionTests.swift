@@ -42,18 +42,17 @@ struct CacheConnectionTests {
             _ encode: (inout RESPCommandEncoder) -> Void
         ) throws -> (id: UInt64, reply: EventLoopFuture<RESPValue>, mustDrain: Bool) {
             let id = self.state.makeID()
-            let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
+            let promise = self.channel.eventLoop.makePromise(of: RESPReply.self)
             let result = self.state.enqueue(id: id, replies: replies, deadline: deadline, completion: .promise(promise), encode: encode)
             let mustDrain = try result.get()
-            return (id, promise.futureResult, mustDrain)
+            // Callers get the reply's bytes; decode them fully so tests compare values.
+            return (id, promise.futureResult.flatMapThrowing { try $0.value() }, mustDrain)
         }
 
         /// Enqueues `GET key`.
         func get(_ key: String) throws -> (id: UInt64, reply: EventLoopFuture<RESPValue>, mustDrain: Bool) {
             try self.enqueue { encoder in
-                encoder.writeArrayHeader(count: 2)
-                encoder.writeBulkString("GET")
-                encoder.writeBulkString(key)
+                encoder.writeCommand("GET", key)
             }
         }
 
@@ -197,11 +196,11 @@ struct CacheConnectionTests {
 
         // Later callers fail at once with the error the connection broke with.
         let id = harness.state.makeID()
-        let promise = harness.channel.eventLoop.makePromise(of: RESPValue.self)
+        let promise = harness.channel.eventLoop.makePromise(of: RESPReply.self)
         let result = harness.state.enqueue(id: id, replies: 1, deadline: .now() + .hours(1), completion: .promise(promise)) { encoder in
             encoder.writeCommand("PING")
         }
-        promise.succeed(.null)
+        promise.succeed(RESPReply(.null))
         #expect(throws: CacheError.self) { try result.get() }
         if case .failure(let error) = result {
             #expect(error.code == .protocolViolation)

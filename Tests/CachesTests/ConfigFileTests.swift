@@ -452,8 +452,8 @@ struct ConfigFileTests {
         weighted.nodes[1].weight = 3
         let reweighted = try backend.successor(for: weighted)
         #expect(reweighted.added.isEmpty && reweighted.removed.isEmpty && reweighted.kept == 2)
-        #expect(reweighted.backend.nodes[0] === backend.nodes[0] && reweighted.backend.nodes[1] === backend.nodes[1])
-        #expect(reweighted.backend.ring.nodes.map(\.weight) == [1, 3])
+        #expect(reweighted.new.nodes[0] === backend.nodes[0] && reweighted.new.nodes[1] === backend.nodes[1])
+        #expect(reweighted.new.ring.nodes.map(\.weight) == [1, 3])
 
         var changed = base
         changed.nodes[1].port = 7005  // same name, new address: a new pool

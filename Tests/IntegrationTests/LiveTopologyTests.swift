@@ -205,15 +205,12 @@ struct LiveTopologyTests {
         let change = try old.successor(for: next)
         #expect(change.added.map(\.name) == ["node-c"])
         #expect(change.removed.map(\.name) == ["node-a"])
-        #expect(change.backend.nodes[0] === old.nodes[1], "node-b keeps its client and pool")
+        #expect(change.new.nodes[0] === old.nodes[1], "node-b keeps its client and pool")
         await change.start()
         await old.retire(change)
         // node-a's pool is shut down: a request sent to it directly fails.
         let closed = await #expect(throws: CacheError.self) {
-            _ = try await old.nodes[0].execute { encoder in
-                encoder.writeArrayHeader(count: 1)
-                encoder.writeBulkString("PING")
-            }
+            try await old.nodes[0].execute(PingCommand())
         }
         #expect(closed?.code == .poolShutdown)
 
@@ -222,15 +219,18 @@ struct LiveTopologyTests {
         #expect(keys.count > 20)
         for key in keys {
             try await old.set(key, value: ByteBuffer(string: key), ttl: nil)
-            #expect(try await change.backend.get(key) == ByteBuffer(string: key))
+            #expect(try await change.new.get(key) == ByteBuffer(string: key))
             #expect(try await old.get(key) == ByteBuffer(string: key))
         }
-        let (values, failures) = try await old.getMany(keys)
+        var values = [ByteBuffer?](repeating: nil, count: keys.count)
+        let failures = try await old.getMany(keys) { index, bytes in values[index] = bytes }
         #expect(failures.isEmpty)
         #expect(values == keys.map { ByteBuffer(string: $0) })
         #expect(try await old.deleteMany(keys).isEmpty)
-        #expect(try await change.backend.getMany(keys).values.allSatisfy { $0 == nil })
-        try await change.backend.clear()
-        await change.backend.disconnect()
+        var missing = 0
+        #expect(try await change.new.getMany(keys) { _, bytes in if bytes == nil { missing += 1 } }.isEmpty)
+        #expect(missing == keys.count)
+        try await change.new.clear()
+        await change.new.disconnect()
     }
 }

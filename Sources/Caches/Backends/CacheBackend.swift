@@ -1,11 +1,13 @@
+import Logging
 import NIOCore
+
+/// One node's part of a many-key call that failed: the node, the positions of its keys in the call, the error.
+typealias CacheBackendFailure = (node: String, indices: [Int], error: CacheError)
 
 /// What ``Cache`` needs from a store. Keys are full stored keys (`prefix:version:key`); values are JSON bytes.
 ///
 /// Backends throw ``CacheError`` only, with the node filled in where there is one; ``Cache`` adds the logical key.
-/// One node's part of a many-key call that failed: the node, the indices of its keys in the call, the error.
-typealias CacheBackendFailure = (node: String, indices: [Int], error: CacheError)
-
+/// Many-key calls accept duplicate keys (a duplicate costs one more key in the request, nothing more).
 protocol CacheBackend: Sendable {
     /// Opens connections (or the in-memory store).
     func connect() async throws
@@ -17,10 +19,11 @@ protocol CacheBackend: Sendable {
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws
     /// Stores bytes only if the key is missing; returns whether it stored them.
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool
-    /// The stored bytes of every key, in the order given (nil for missing), and the nodes that failed.
-    /// `keys` has no duplicates.
-    func getMany(_ keys: [String]) async throws -> (values: [ByteBuffer?], failures: [CacheBackendFailure])
-    /// Stores every pair; with a ttl, every key gets it. Returns the nodes that failed.
+    /// Reads every key and calls `body` with each key's position in `keys` and its bytes (nil when missing), for
+    /// every key whose node answered, straight from the node's reply. Returns the nodes that failed.
+    func getMany(_ keys: [String], _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure]
+    /// Stores every pair (a later pair for the same key wins); with a ttl, every key gets it. Returns the nodes that
+    /// failed.
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure]
     /// Removes a key; a missing key is fine.
     func delete(_ key: String) async throws
@@ -40,6 +43,33 @@ protocol CacheBackend: Sendable {
     func nodeName(forKey key: String) -> String?
     /// Each node's health.
     func nodeStatus() async -> [CacheNodeStatus]
+    /// Pings every node once, for the failure policy (a node that answers is put back into the ring).
+    func checkHealth() async
+    /// Records every node's pool gauges.
+    func recordPoolMetrics()
+    /// Prepares the switch to a changed configuration without applying it; nil when the backend has no topology
+    /// (the embedded backends), so the configuration takes effect at the next ``connect()``.
+    ///
+    /// - Throws: ``CacheError`` when the new ring or a TLS context cannot be built.
+    func prepareReload(to configuration: CacheConfiguration) throws -> (any CacheBackendReload)?
+}
+
+/// A prepared topology change (``CacheBackend/prepareReload(to:)``): the new backend, and what to do around the
+/// swap.
+protocol CacheBackendReload: Sendable {
+    /// The backend to swap in.
+    var backend: any CacheBackend { get }
+    /// What the change adds, removes and keeps, for the log.
+    var summary: Logger.Metadata { get }
+    /// Whether `backend` is the one this change replaces (it is still the one in use).
+    func replaces(_ backend: any CacheBackend) -> Bool
+    /// Opens what the new backend adds, before the swap.
+    func start() async
+    /// Closes what the new backend added, when the swap did not happen.
+    func abandon() async
+    /// After the swap: sends calls that still reach the old backend to the new one, then closes what the new one
+    /// does not use (in-flight work finishes first, bounded by the grace period).
+    func retireOld() async
 }
 
 extension CacheBackend {
@@ -48,4 +78,10 @@ extension CacheBackend {
     func nodeStatus() async -> [CacheNodeStatus] {
         [CacheNodeStatus(name: "local", address: "embedded", weight: 1, latency: .zero, keyCount: nil, error: nil, openConnections: 0, inFlightRequests: 0, waitingRequests: 0)]
     }
+
+    func checkHealth() async {}
+
+    func recordPoolMetrics() {}
+
+    func prepareReload(to configuration: CacheConfiguration) throws -> (any CacheBackendReload)? { nil }
 }

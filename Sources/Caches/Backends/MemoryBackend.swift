@@ -57,8 +57,10 @@ final class MemoryBackend: CacheBackend {
         }
     }
 
-    func getMany(_ keys: [String]) async throws -> (values: [ByteBuffer?], failures: [CacheBackendFailure]) {
-        try self.withEntries { entries, now in (keys.map { entries.live($0, now: now)?.value }, []) }
+    func getMany(_ keys: [String], _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
+        let values = try self.withEntries { entries, now in keys.map { entries.live($0, now: now)?.value } }
+        for (index, value) in values.enumerated() { try body(index, value) }
+        return []
     }
 
     func setMany(_ pairs: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {

@@ -5,57 +5,26 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RESP
-import Synchronization
 
-/// Redis nodes behind a ketama ring (one node is a ring of one).
+/// Redis nodes behind a router (the ketama ring; one node is a ring of one).
 ///
-/// Single-key calls go to the key's node. Many-key calls group the keys by node and send one request per node,
-/// all nodes at once in a task group, then merge the replies in the caller's order.
+/// Single-key calls send one typed command to the key's node. Many-key calls go through ``manyKeys(count:key:_:)``:
+/// the router groups the keys by node, one request per node runs, all nodes at once, and each node's reply is read
+/// straight into the caller's result.
 final class RedisBackend: CacheBackend {
-    let ring: HashRing
+    let router: CacheRingRouter
     let nodes: [CacheNodeClient]
     /// What makes each node (same index as ``nodes``) reusable by a reloaded topology.
     let nodeKeys: [NodeKey]
     let gracePeriod: Duration
     let logger: Logger
-    /// The backend that replaced this one in a reload; calls that reach a removed node go there instead.
-    private let successor: NIOLockedValueBox<RedisBackend?> = NIOLockedValueBox(nil)
     /// What calls for a down node's keys do.
     let policy: CacheFailurePolicy
-    /// Nodes ejected from the ring (``CacheFailurePolicy/eject(afterFailures:retryAfter:)``) and the ring of the
-    /// others. `hasEjections` keeps the lookup lock-free while nothing is ejected.
-    let ejection = NIOLockedValueBox(Ejection())
-    let hasEjections = Atomic<Bool>(false)
+    /// The backend that replaced this one in a reload; calls that reach a removed node go there instead.
+    let successor: NIOLockedValueBox<RedisBackend?> = NIOLockedValueBox(nil)
 
-    struct Ejection {
-        /// The ring of the live nodes; nil when every node is ejected.
-        var ring: HashRing?
-        /// Ejected node indices and when they go back into the ring.
-        var until: [Int: ContinuousClock.Instant] = [:]
-    }
-
-    /// Everything that decides how a node's connections are made: two nodes with equal keys can share a pool.
-    /// The weight is left out, since it only shapes the ring.
-    struct NodeKey: Hashable {
-        var node: CacheNodeConfiguration
-        var tls: CacheTLSConfiguration?
-        var clientName: String?
-        var connectTimeout: Duration
-        var commandTimeout: Duration
-        var pool: CacheConfiguration.Pool
-
-        init(_ node: CacheNodeConfiguration, in configuration: CacheConfiguration) {
-            self.tls = node.tls ?? configuration.tls
-            var node = node
-            node.weight = 1
-            node.tls = nil
-            self.node = node
-            self.clientName = configuration.clientName
-            self.connectTimeout = configuration.connectTimeout
-            self.commandTimeout = configuration.commandTimeout
-            self.pool = configuration.pool
-        }
-    }
+    /// The ring of every configured node.
+    var ring: HashRing { self.router.ring }
 
     convenience init(configuration: CacheConfiguration, logger: Logger) throws {
         try self.init(configuration: configuration, logger: logger, reusing: [:])
@@ -63,7 +32,7 @@ final class RedisBackend: CacheBackend {
 
     /// Creates the backend of a configuration, taking the clients of `reusing` for nodes with the same key.
     init(configuration: CacheConfiguration, logger: Logger, reusing existing: [NodeKey: CacheNodeClient]) throws {
-        self.ring = try Self.makeRing(configuration)
+        let ring = try CacheRingRouter.makeRing(configuration)
         self.policy = configuration.failurePolicy
         self.logger = logger
         self.gracePeriod = configuration.pool.shutdownGracePeriod
@@ -104,82 +73,7 @@ final class RedisBackend: CacheBackend {
         }
         self.nodes = nodes
         self.nodeKeys = keys
-    }
-
-    /// The ring of a configuration's nodes.
-    static func makeRing(_ configuration: CacheConfiguration) throws(CacheError) -> HashRing {
-        do {
-            return try HashRing(
-                nodes: configuration.nodes.map { HashRing.Node(name: $0.ketamaName, weight: $0.weight) },
-                hash: HashRing.HashFunction(rawValue: configuration.ring.hash.rawValue) ?? .fnv1a_64,
-                hashTag: configuration.ring.hashTag
-            )
-        } catch {
-            throw CacheError(.invalidConfiguration, "cannot build the ring: \(error)", underlyingError: error)
-        }
-    }
-
-    /// The ring calls use now: the full ring, or the ring of the live nodes while some are ejected (nil when none
-    /// is live).
-    @inline(__always)
-    func currentRing() -> HashRing? {
-        guard self.hasEjections.load(ordering: .relaxed) else { return self.ring }
-        return self.restoreDueNodes()
-    }
-
-    /// The node that holds `key` now.
-    @inline(__always)
-    func node(for key: String) throws(CacheError) -> CacheNodeClient {
-        if self.nodes.count == 1 { return self.nodes[0] }
-        guard let ring = self.currentRing() else {
-            throw CacheError(.nodeUnavailable, "every node is ejected from the ring")
-        }
-        return self.nodes[ring.nodeIndex(forKey: key)]
-    }
-
-    func nodeName(forKey key: String) -> String? {
-        try? self.node(for: key).name
-    }
-
-    func nodeStatus() async -> [CacheNodeStatus] {
-        let groups = self.nodes.indices.map { (node: $0, indices: [Int]()) }
-        let results = await self.fanOut(groups) { node, _ throws(CacheError) -> (Duration, Int) in
-            let clock = ContinuousClock()
-            let start = clock.now
-            let reply = try await node.execute(replies: 2) { encoder in
-                encoder.writeArrayHeader(count: 1)
-                encoder.writeBulkString("PING")
-                encoder.writeArrayHeader(count: 1)
-                encoder.writeBulkString("DBSIZE")
-            }
-            return (clock.now - start, reply.int ?? 0)
-        }
-        var statuses: [CacheNodeStatus] = []
-        for (index, node) in self.nodes.enumerated() {
-            let pool = node.pool.statistics
-            var status = CacheNodeStatus(
-                name: node.name,
-                address: "\(node.settings.host):\(node.settings.port)",
-                weight: self.ring.nodes[index].weight,
-                latency: nil,
-                keyCount: nil,
-                error: nil,
-                openConnections: pool.openConnections,
-                inFlightRequests: pool.inFlightRequests,
-                waitingRequests: pool.waitingRequests
-            )
-            if let result = results.first(where: { $0.group == index })?.result {
-                switch result {
-                case .success(let (latency, keys)):
-                    status.latency = latency
-                    status.keyCount = keys
-                case .failure(let error):
-                    status.error = error
-                }
-            }
-            statuses.append(status)
-        }
-        return statuses
+        self.router = CacheRingRouter(ring: ring, health: nodes.map(\.health))
     }
 
     // MARK: Lifecycle
@@ -215,295 +109,98 @@ final class RedisBackend: CacheBackend {
     // MARK: Single keys
 
     func get(_ key: String) async throws -> ByteBuffer? {
-        do throws(CacheError) {
-            let (reply, node) = try await self.execute(forKey: key) { encoder in
-                encoder.writeArrayHeader(count: 2)
-                encoder.writeBulkString("GET")
-                encoder.writeBulkString(key)
-            }
-            return try self.bytes(reply, node: node)
-        } catch {
-            return try self.absorb(error, as: nil, operation: "get")
-        }
+        try await self.absorbing(nil, "get") { () throws(CacheError) in try await self.execute(GetCommand(storedKey: key), forKey: key) }
     }
 
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
-        do throws(CacheError) {
-            try await self.write(key, value: value, ttl: ttl)
-        } catch {
-            try self.absorb(error, as: (), operation: "set")
-        }
-    }
-
-    private func write(_ key: String, value: ByteBuffer, ttl: Int?) async throws(CacheError) {
-        _ = try await self.execute(forKey: key) { encoder in
-            if let ttl {
-                encoder.writeArrayHeader(count: 4)
-                encoder.writeBulkString("SETEX")
-                encoder.writeBulkString(key)
-                encoder.writeBulkString(ttl)
-            } else {
-                encoder.writeArrayHeader(count: 3)
-                encoder.writeBulkString("SET")
-                encoder.writeBulkString(key)
-            }
-            encoder.writeBulkString(value)
+        try await self.absorbing((), "set") { () throws(CacheError) in
+            try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
         }
     }
 
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool {
-        do throws(CacheError) {
-            return try await self.addNX(key, value: value, ttl: ttl)
-        } catch {
-            return try self.absorb(error, as: false, operation: "add")
+        try await self.absorbing(false, "add") { () throws(CacheError) in
+            try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
         }
-    }
-
-    private func addNX(_ key: String, value: ByteBuffer, ttl: Int?) async throws(CacheError) -> Bool {
-        let (reply, _) = try await self.execute(forKey: key) { encoder in
-            encoder.writeArrayHeader(count: ttl == nil ? 4 : 6)
-            encoder.writeBulkString("SET")
-            encoder.writeBulkString(key)
-            encoder.writeBulkString(value)
-            if let ttl {
-                encoder.writeBulkString("EX")
-                encoder.writeBulkString(ttl)
-            }
-            encoder.writeBulkString("NX")
-        }
-        return !reply.isNull
     }
 
     func delete(_ key: String) async throws {
-        do throws(CacheError) {
-            _ = try await self.execute(forKey: key) { encoder in
-                encoder.writeArrayHeader(count: 2)
-                encoder.writeBulkString("UNLINK")
-                encoder.writeBulkString(key)
-            }
-        } catch {
-            try self.absorb(error, as: (), operation: "delete")
-        }
+        try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key) }
     }
 
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
-        do throws(CacheError) {
-            return try await self.expire(key, ttl: ttl)
-        } catch {
-            return try self.absorb(error, as: false, operation: "touch")
+        try await self.absorbing(false, "touch") { () throws(CacheError) in
+            try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key)
         }
-    }
-
-    private func expire(_ key: String, ttl: Int?) async throws(CacheError) -> Bool {
-        let (reply, _) = try await self.execute(forKey: key) { encoder in
-            if let ttl {
-                encoder.writeArrayHeader(count: 3)
-                encoder.writeBulkString("EXPIRE")
-                encoder.writeBulkString(key)
-                encoder.writeBulkString(ttl)
-            } else {
-                encoder.writeArrayHeader(count: 2)
-                encoder.writeBulkString("PERSIST")
-                encoder.writeBulkString(key)
-            }
-        }
-        return reply.int64 == 1
     }
 
     func remainingTTL(_ key: String) async throws -> Int {
-        let (reply, node) = try await self.execute(forKey: key) { encoder in
-            encoder.writeArrayHeader(count: 2)
-            encoder.writeBulkString("TTL")
-            encoder.writeBulkString(key)
-        }
-        guard let value = reply.int else {
-            throw CacheError(.protocolViolation, "TTL replied with \(reply), not an integer", node: node.name)
-        }
-        return value
+        try await self.execute(TTLCommand(storedKey: key), forKey: key)
     }
 
     func increment(_ key: String, by delta: Int) async throws -> Int {
-        let (reply, node) = try await self.execute(forKey: key) { encoder in
-            encoder.writeArrayHeader(count: 3)
-            encoder.writeBulkString("INCRBY")
-            encoder.writeBulkString(key)
-            encoder.writeBulkString(delta)
-        }
-        guard let value = reply.int else {
-            throw CacheError(.protocolViolation, "INCRBY replied with \(reply), not an integer", node: node.name)
-        }
-        return value
+        try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key)
     }
 
     func increment(_ key: String, byFloat delta: Double) async throws -> Double {
-        let (reply, node) = try await self.execute(forKey: key) { encoder in
-            encoder.writeArrayHeader(count: 3)
-            encoder.writeBulkString("INCRBYFLOAT")
-            encoder.writeBulkString(key)
-            encoder.writeBulkString("\(delta)")
-        }
-        guard let text = reply.string, let value = Double(text) else {
-            throw CacheError(.protocolViolation, "INCRBYFLOAT replied with \(reply), not a number", node: node.name)
-        }
-        return value
+        try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key)
     }
 
-    private func bytes(_ reply: RESPValue, node: CacheNodeClient) throws(CacheError) -> ByteBuffer? {
-        switch reply {
-        case .bulkString(let buffer): return buffer
-        case .null: return nil
-        default: throw CacheError(.protocolViolation, "expected a bulk string, got \(reply)", node: node.name)
+    func nodeName(forKey key: String) -> String? {
+        (try? self.router.nodeIndex(forKey: key)).map { self.nodes[$0].name }
+    }
+
+    /// Sends `command` to the node of `key`; a call that reaches a node a reload removed goes to the node the new
+    /// ring names.
+    func execute<Command: CacheCommand>(_ command: Command, forKey key: String) async throws(CacheError) -> Command.Reply {
+        var backend = self
+        while true {
+            let node = backend.nodes[try backend.router.nodeIndex(forKey: key)]
+            do {
+                let reply = try await node.execute(command)
+                backend.recordSuccess(node)
+                return reply
+            } catch {
+                guard let next = backend.rerouted(after: error, on: node) else {
+                    backend.recordFailure(node, error)
+                    throw error
+                }
+                backend = next
+            }
         }
     }
 
     // MARK: Many keys
 
-    /// The indices of `keys` grouped by node, in the order of first appearance.
-    private func group(_ keys: some RandomAccessCollection<String>) throws(CacheError) -> [(node: Int, indices: [Int])] {
-        if self.nodes.count == 1 { return [(0, Array(0..<keys.count))] }
-        guard let ring = self.currentRing() else {
-            throw CacheError(.nodeUnavailable, "every node is ejected from the ring")
+    func getMany(_ keys: [String], _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
+        let result = try await self.manyKeys(count: keys.count, key: { keys[$0] }) { node, selection throws(CacheError) in
+            try await node.execute(GetManyCommand(keys: keys, selection: selection))
         }
-        var positions = [Int](repeating: -1, count: self.nodes.count)
-        var groups: [(node: Int, indices: [Int])] = []
-        for (offset, key) in keys.enumerated() {
-            let node = ring.nodeIndex(forKey: key)
-            if positions[node] < 0 {
-                positions[node] = groups.count
-                groups.append((node, []))
-            }
-            groups[positions[node]].indices.append(offset)
+        for (selection, values) in result.replies {
+            try values.forEach { offset, bytes in try body(selection[offset], bytes) }
         }
-        return groups
-    }
-
-    /// Runs one request per group, every node at once, and collects each group's result.
-    private func fanOut<Value: Sendable>(
-        _ groups: [(node: Int, indices: [Int])],
-        _ request: @escaping @Sendable (CacheNodeClient, [Int]) async throws(CacheError) -> Value
-    ) async -> [(group: Int, result: Result<Value, CacheError>)] {
-        if groups.count == 1 {
-            let group = groups[0]
-            let node = self.nodes[group.node]
-            do throws(CacheError) {
-                let value = try await request(node, group.indices)
-                self.recordSuccess(node)
-                return [(0, .success(value))]
-            } catch {
-                self.recordFailure(node, error)
-                return [(0, .failure(error))]
-            }
+        // The miss policy: a down node's keys read as missing.
+        for selection in result.absorbed {
+            for offset in 0..<selection.count { try body(selection[offset], nil) }
         }
-        return await withTaskGroup(of: (Int, Result<Value, CacheError>).self) { taskGroup in
-            for (index, group) in groups.enumerated() {
-                let node = self.nodes[group.node]
-                taskGroup.addTask {
-                    do throws(CacheError) {
-                        let value = try await request(node, group.indices)
-                        self.recordSuccess(node)
-                        return (index, .success(value))
-                    } catch {
-                        self.recordFailure(node, error)
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            var results: [(group: Int, result: Result<Value, CacheError>)] = []
-            results.reserveCapacity(groups.count)
-            for await result in taskGroup { results.append(result) }
-            return results
-        }
-    }
-
-    func getMany(_ keys: [String]) async throws -> (values: [ByteBuffer?], failures: [CacheBackendFailure]) {
-        let groups = try self.group(keys)
-        let results = await self.fanOut(groups) { node, indices throws(CacheError) in
-            let reply = try await node.execute { encoder in
-                encoder.writeArrayHeader(count: indices.count + 1)
-                encoder.writeBulkString("MGET")
-                for index in indices { encoder.writeBulkString(keys[index]) }
-            }
-            guard let elements = reply.elements, elements.count == indices.count else {
-                throw CacheError(.protocolViolation, "MGET replied with \(reply)", node: node.name)
-            }
-            return elements
-        }
-        if let next = self.rerouted(results, groups) { return try await next.getMany(keys) }
-        var values = [ByteBuffer?](repeating: nil, count: keys.count)
-        let absorbing = self.policy == .miss
-        var failures: [CacheBackendFailure] = []
-        for (groupIndex, result) in results {
-            let group = groups[groupIndex]
-            switch result {
-            case .success(let elements):
-                for (position, index) in group.indices.enumerated() {
-                    if case .bulkString(let buffer) = elements[position] { values[index] = buffer }
-                }
-            case .failure(let error):
-                if absorbing && CacheNodeHealth.isNodeFailure(error) {
-                    self.logAbsorbed(error, operation: "getMany")
-                } else {
-                    failures.append((self.nodes[group.node].name, group.indices, error))
-                }
-            }
-        }
-        return (values, failures)
+        return result.failures
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
-        let groups = try self.group(entries.lazy.map(\.key))
-        let results = await self.fanOut(groups) { node, indices throws(CacheError) in
-            let replies = ttl == nil ? 1 : indices.count + 3
-            _ = try await node.execute(replies: replies) { encoder in
-                if ttl != nil {
-                    encoder.writeArrayHeader(count: 1)
-                    encoder.writeBulkString("MULTI")
-                }
-                encoder.writeArrayHeader(count: 2 * indices.count + 1)
-                encoder.writeBulkString("MSET")
-                for index in indices {
-                    encoder.writeBulkString(entries[index].key)
-                    encoder.writeBulkString(entries[index].value)
-                }
-                if let ttl {
-                    for index in indices {
-                        encoder.writeArrayHeader(count: 3)
-                        encoder.writeBulkString("EXPIRE")
-                        encoder.writeBulkString(entries[index].key)
-                        encoder.writeBulkString(ttl)
-                    }
-                    encoder.writeArrayHeader(count: 1)
-                    encoder.writeBulkString("EXEC")
-                }
-            }
-        }
-        if let next = self.rerouted(results, groups) { return try await next.setMany(entries, ttl: ttl) }
-        return self.failures(results, groups)
+        try await self.manyKeys(count: entries.count, key: { entries[$0].key }) { node, selection throws(CacheError) in
+            try await node.execute(SetManyCommand(entries: entries, selection: selection, ttl: ttl))
+        }.failures
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        let groups = try self.group(keys)
-        let results = await self.fanOut(groups) { node, indices throws(CacheError) in
-            _ = try await node.execute { encoder in
-                encoder.writeArrayHeader(count: indices.count + 1)
-                encoder.writeBulkString("UNLINK")
-                for index in indices { encoder.writeBulkString(keys[index]) }
-            }
-        }
-        if let next = self.rerouted(results, groups) { return try await next.deleteMany(keys) }
-        return self.failures(results, groups)
+        try await self.manyKeys(count: keys.count, key: { keys[$0] }) { node, selection throws(CacheError) in
+            try await node.execute(DeleteManyCommand(keys: keys, selection: selection))
+        }.failures
     }
 
     func clear() async throws {
-        let groups = self.nodes.indices.map { (node: $0, indices: [Int]()) }
-        let results = await self.fanOut(groups) { node, _ throws(CacheError) in
-            _ = try await node.execute { encoder in
-                encoder.writeArrayHeader(count: 2)
-                encoder.writeBulkString("FLUSHDB")
-                encoder.writeBulkString("ASYNC")
-            }
-        }
-        if let next = self.rerouted(results, groups) { return try await next.clear() }
+        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in try await node.execute(FlushCommand()) }
+        if let next = self.rerouted(results) { return try await next.clear() }
         let failed = results.compactMap { result -> CacheError? in
             if case .failure(let error) = result.result { return error }
             return nil
@@ -518,130 +215,141 @@ final class RedisBackend: CacheBackend {
         }
     }
 
-    private func failures<Value>(
-        _ results: [(group: Int, result: Result<Value, CacheError>)],
-        _ groups: [(node: Int, indices: [Int])]
-    ) -> [CacheBackendFailure] {
-        results.compactMap { groupIndex, result in
-            guard case .failure(let error) = result else { return nil }
-            if self.policy == .miss && CacheNodeHealth.isNodeFailure(error) {
-                self.logAbsorbed(error, operation: "many-key write")
-                return nil
-            }
-            let group = groups[groupIndex]
-            return (self.nodes[group.node].name, group.indices, error)
+    func nodeStatus() async -> [CacheNodeStatus] {
+        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) -> (Duration, Int) in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let keys = try await node.execute(StatusCommand())
+            return (clock.now - start, keys)
         }
-    }
-}
-
-// MARK: Topology changes
-
-/// A backend built from a reloaded configuration, and how its nodes differ from the backend it replaces.
-struct RedisTopologyChange: Sendable {
-    /// The new backend.
-    let backend: RedisBackend
-    /// Nodes with a new pool (new nodes, or nodes whose address or settings changed).
-    let added: [CacheNodeClient]
-    /// Nodes of the old backend that the new one does not use.
-    let removed: [CacheNodeClient]
-    /// How many nodes kept their pools.
-    let kept: Int
-
-    /// Opens the new nodes' minimum connections; a node that cannot be reached keeps retrying in its pool.
-    func start() async {
-        await withTaskGroup(of: Void.self) { group in
-            for node in self.added {
-                group.addTask {
-                    if let error = await node.start() {
-                        node.logger.debug("new node unreachable at reload", metadata: ["cache.error": "\(error.message)"])
-                    }
-                }
+        return zip(self.nodes, results).enumerated().map { index, element in
+            let (node, result) = element
+            let pool = node.pool.statistics
+            var status = CacheNodeStatus(
+                name: node.name,
+                address: "\(node.settings.host):\(node.settings.port)",
+                weight: self.ring.nodes[index].weight,
+                latency: nil,
+                keyCount: nil,
+                error: nil,
+                openConnections: pool.openConnections,
+                inFlightRequests: pool.inFlightRequests,
+                waitingRequests: pool.waitingRequests
+            )
+            switch result.result {
+            case .success(let (latency, keys)):
+                status.latency = latency
+                status.keyCount = keys
+            case .failure(let error):
+                status.error = error
             }
+            return status
         }
     }
 
-    /// Closes the new nodes of a change that was not applied.
-    func abandon() async {
-        await withTaskGroup(of: Void.self) { group in
-            for node in self.added {
-                group.addTask { await node.shutdown(gracePeriod: .zero) }
+    func recordPoolMetrics() {
+        for node in self.nodes {
+            node.recordPoolMetrics()
+        }
+    }
+
+    /// What a many-key call got back: each answering node's keys and reply, the keys of nodes whose failure the
+    /// miss policy absorbed, and the failed nodes.
+    struct ManyKeysResult<Reply> {
+        var replies: [(selection: CacheKeySelection, reply: Reply)] = []
+        var absorbed: [CacheKeySelection] = []
+        var failures: [CacheBackendFailure] = []
+    }
+
+    /// Runs one request per node for a many-key call, every node at once, and sorts the outcomes. When a node
+    /// failed because a reload removed it, the whole call is sent again through the new topology.
+    ///
+    /// - Parameters:
+    ///   - count: How many keys the call has.
+    ///   - key: The stored key at a position.
+    ///   - request: Sends one node's part.
+    func manyKeys<Reply: Sendable>(
+        count: Int,
+        key: (Int) -> String,
+        _ request: @escaping @Sendable (CacheNodeClient, CacheKeySelection) async throws(CacheError) -> Reply
+    ) async throws(CacheError) -> ManyKeysResult<Reply> {
+        let groups = try self.router.group(count: count, key: key)
+        let results = await self.fanOut(groups, request)
+        if let next = self.rerouted(results) { return try await next.manyKeys(count: count, key: key, request) }
+        var outcome = ManyKeysResult<Reply>()
+        outcome.replies.reserveCapacity(results.count)
+        for (group, result) in zip(groups, results) {
+            switch result.result {
+            case .success(let reply):
+                outcome.replies.append((group.selection, reply))
+            case .failure(let error) where self.policy == .miss && CacheNodeHealth.isNodeFailure(error):
+                self.logAbsorbed(error, operation: "many-key call")
+                outcome.absorbed.append(group.selection)
+            case .failure(let error):
+                outcome.failures.append((self.nodes[group.node].name, group.selection.positions, error))
             }
+        }
+        return outcome
+    }
+
+    /// One node's outcome in a fan-out.
+    struct NodeResult<Value: Sendable>: Sendable {
+        let node: CacheNodeClient
+        let result: Result<Value, CacheError>
+    }
+
+    /// Runs `request` once per group, every node at once (the only task group of the many-key calls), and returns
+    /// the outcomes in the order of `groups`. Records each node's success or failure for the failure policy.
+    func fanOut<Value: Sendable>(
+        _ groups: [CacheRingRouter.Group],
+        _ request: @escaping @Sendable (CacheNodeClient, CacheKeySelection) async throws(CacheError) -> Value
+    ) async -> [NodeResult<Value>] {
+        @Sendable func run(_ group: CacheRingRouter.Group) async -> NodeResult<Value> {
+            let node = self.nodes[group.node]
+            do throws(CacheError) {
+                let value = try await request(node, group.selection)
+                self.recordSuccess(node)
+                return NodeResult(node: node, result: .success(value))
+            } catch {
+                self.recordFailure(node, error)
+                return NodeResult(node: node, result: .failure(error))
+            }
+        }
+        if groups.count == 1 {
+            return [await run(groups[0])]
+        }
+        return await withTaskGroup(of: (Int, NodeResult<Value>).self) { taskGroup in
+            for (index, group) in groups.enumerated() {
+                taskGroup.addTask { (index, await run(group)) }
+            }
+            var results = [NodeResult<Value>?](repeating: nil, count: groups.count)
+            for await (index, result) in taskGroup { results[index] = result }
+            return results.map { $0! }
         }
     }
 }
 
 extension RedisBackend {
-    /// Builds the backend of a reloaded configuration: nodes with an unchanged key keep their clients (and so
-    /// their pools and connections), the others get new ones.
-    ///
-    /// - Throws: ``CacheError`` when the ring or a TLS context cannot be built.
-    func successor(for configuration: CacheConfiguration) throws -> RedisTopologyChange {
-        var existing: [NodeKey: CacheNodeClient] = [:]
-        for (key, node) in zip(self.nodeKeys, self.nodes) { existing[key] = node }
-        let backend = try RedisBackend(configuration: configuration, logger: self.logger, reusing: existing)
-        let old = Set(self.nodes.map(ObjectIdentifier.init))
-        let new = Set(backend.nodes.map(ObjectIdentifier.init))
-        return RedisTopologyChange(
-            backend: backend,
-            added: backend.nodes.filter { !old.contains(ObjectIdentifier($0)) },
-            removed: self.nodes.filter { !new.contains(ObjectIdentifier($0)) },
-            kept: backend.nodes.count { old.contains(ObjectIdentifier($0)) }
-        )
-    }
+    /// Everything that decides how a node's connections are made: two nodes with equal keys can share a pool.
+    /// The weight is left out, since it only shapes the ring.
+    struct NodeKey: Hashable {
+        var node: CacheNodeConfiguration
+        var tls: CacheTLSConfiguration?
+        var clientName: String?
+        var connectTimeout: Duration
+        var commandTimeout: Duration
+        var pool: CacheConfiguration.Pool
 
-    /// Marks this backend as replaced by `change`, then lets the removed nodes finish their in-flight commands
-    /// (bounded by the grace period) and closes them.
-    func retire(_ change: RedisTopologyChange) async {
-        self.successor.withLockedValue { $0 = change.backend }
-        await withTaskGroup(of: Void.self) { group in
-            for node in change.removed {
-                group.addTask { await node.shutdown(gracePeriod: self.gracePeriod) }
-            }
-        }
-    }
-
-    /// The backend to resend a call to when it failed on `node` because a reload removed that node: its pool is
-    /// shut down (nothing was sent) or its connection closed.
-    func rerouted(after error: CacheError, on node: CacheNodeClient) -> RedisBackend? {
-        guard error.code == .poolShutdown || error.code == .connectionClosed else { return nil }
-        guard let next = self.successor.withLockedValue({ $0 }) else { return nil }
-        return next.nodes.contains(where: { $0 === node }) ? nil : next
-    }
-
-    /// The backend to resend a many-key call to, when one of its nodes failed because a reload removed it.
-    func rerouted<Value>(
-        _ results: [(group: Int, result: Result<Value, CacheError>)],
-        _ groups: [(node: Int, indices: [Int])]
-    ) -> RedisBackend? {
-        for (groupIndex, result) in results {
-            if case .failure(let error) = result, let next = self.rerouted(after: error, on: self.nodes[groups[groupIndex].node]) {
-                return next
-            }
-        }
-        return nil
-    }
-
-    /// Sends one request to the node of `key`; a call that reaches a node a reload removed goes to the node the
-    /// new ring names.
-    func execute(
-        forKey key: String,
-        replies: Int = 1,
-        _ encode: (inout RESPCommandEncoder) -> Void
-    ) async throws(CacheError) -> (reply: RESPValue, node: CacheNodeClient) {
-        var backend = self
-        while true {
-            let node = try backend.node(for: key)
-            do {
-                let reply = try await node.execute(replies: replies, encode)
-                backend.recordSuccess(node)
-                return (reply, node)
-            } catch {
-                guard let next = backend.rerouted(after: error, on: node) else {
-                    backend.recordFailure(node, error)
-                    throw error
-                }
-                backend = next
-            }
+        init(_ node: CacheNodeConfiguration, in configuration: CacheConfiguration) {
+            self.tls = node.tls ?? configuration.tls
+            var node = node
+            node.weight = 1
+            node.tls = nil
+            self.node = node
+            self.clientName = configuration.clientName
+            self.connectTimeout = configuration.connectTimeout
+            self.commandTimeout = configuration.commandTimeout
+            self.pool = configuration.pool
         }
     }
 }

@@ -16,7 +16,10 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     let state: CacheConnectionState
     let nodeName: String
     private var context: ChannelHandlerContext?
-    private var decoder: NIOSingleStepByteToMessageProcessor<RESPDecoder>
+    private var decoder: NIOSingleStepByteToMessageProcessor<RESPFrameDecoder>
+    /// The replies of one read, and the callers they complete: kept to reuse their memory from read to read.
+    private var replies: [RESPReply] = []
+    private var completions: [(CacheConnectionState.Completion, Result<RESPReply, any Error>)] = []
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var closeError: CacheError?
@@ -24,7 +27,7 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     init(state: CacheConnectionState, nodeName: String) {
         self.state = state
         self.nodeName = nodeName
-        self.decoder = NIOSingleStepByteToMessageProcessor(RESPDecoder(), maximumBufferSize: 1 << 30)
+        self.decoder = NIOSingleStepByteToMessageProcessor(RESPFrameDecoder(), maximumBufferSize: 1 << 30)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -41,15 +44,19 @@ final class CacheChannelHandler: ChannelDuplexHandler {
 
     /// Writes and flushes what callers encoded since the last drain. Called on the event loop.
     func drain() {
-        guard let context = self.context, let bytes = self.state.takeOutbound() else { return }
+        guard let context = self.context else { return }
+        let (bytes, oldestDeadline) = self.state.takeOutbound()
+        guard let bytes else { return }
         context.writeAndFlush(NIOAny(bytes), promise: nil)
-        self.armTimer()
+        if let oldestDeadline {
+            self.armTimer(for: oldestDeadline)
+        }
     }
 
     /// Schedules the deadline check for the oldest pending request. A timer armed for a later deadline (the
     /// set-up's connect timeout, say) is moved earlier, so a command never waits past its own timeout.
-    private func armTimer() {
-        guard let context = self.context, let deadline = self.state.oldestDeadline() else { return }
+    private func armTimer(for deadline: NIODeadline) {
+        guard let context = self.context else { return }
         if self.timer != nil, let armed = self.timerDeadline, armed <= deadline { return }
         self.timer?.cancel()
         self.timerDeadline = deadline
@@ -65,7 +72,7 @@ final class CacheChannelHandler: ChannelDuplexHandler {
         if deadline <= .now() {
             self.fail(CacheError(.timeout, "no reply within the command timeout", node: self.nodeName), close: true)
         } else {
-            self.armTimer()
+            self.armTimer(for: deadline)
         }
     }
 
@@ -73,26 +80,30 @@ final class CacheChannelHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = self.unwrapInboundIn(data)
+        var failure: CacheError?
         do {
-            try self.decoder.process(buffer: buffer) { value in
-                switch self.state.receive(value) {
-                case .complete(let completion, let result):
-                    completion.resume(result)
-                case .dropped:
-                    break
-                case .unexpected:
-                    throw CacheError(.protocolViolation, "the server sent a reply nobody asked for", node: self.nodeName)
+            try self.decoder.process(buffer: buffer) { reply in
+                // RESP3 pushes (invalidations, pub/sub) are not replies to requests; nothing subscribes to them yet.
+                if !reply.isPush {
+                    self.replies.append(reply)
                 }
             }
-        } catch let error as CacheError {
-            self.fail(error, close: true)
         } catch {
-            self.fail(
-                CacheError(.protocolViolation, "the server sent invalid RESP", node: self.nodeName, underlyingError: error),
-                close: true
-            )
+            failure = CacheError(.protocolViolation, "the server sent invalid RESP", node: self.nodeName, underlyingError: error)
         }
-        if self.state.isClosingAndIdle {
+        // The replies decoded before an error still go to their callers.
+        let received = self.state.receive(self.replies, into: &self.completions)
+        self.replies.removeAll(keepingCapacity: true)
+        for (completion, result) in self.completions {
+            completion.resume(result)
+        }
+        self.completions.removeAll(keepingCapacity: true)
+        if received.unexpected {
+            failure = failure ?? CacheError(.protocolViolation, "the server sent a reply nobody asked for", node: self.nodeName)
+        }
+        if let failure {
+            self.fail(failure, close: true)
+        } else if received.closingAndIdle {
             context.close(promise: nil)
         }
     }

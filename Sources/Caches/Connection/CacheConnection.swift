@@ -93,36 +93,15 @@ final class CacheConnection: Sendable {
     }
 
     private func setUp(settings: Settings, deadline: NIODeadline) -> EventLoopFuture<Void> {
-        var commands = 1
-        if settings.password != nil { commands += 1 }
-        if settings.database != nil { commands += 1 }
-        if settings.clientName != nil { commands += 1 }
-        let promise = self.channel.eventLoop.makePromise(of: RESPValue.self)
-        self.submit(replies: commands, deadline: deadline, completion: .promise(promise)) { encoder in
-            if let password = settings.password {
-                if let username = settings.username {
-                    encoder.writeArrayHeader(count: 3)
-                    encoder.writeBulkString("AUTH")
-                    encoder.writeBulkString(username)
-                } else {
-                    encoder.writeArrayHeader(count: 2)
-                    encoder.writeBulkString("AUTH")
-                }
-                encoder.writeBulkString(password)
-            }
-            if let database = settings.database {
-                encoder.writeArrayHeader(count: 2)
-                encoder.writeBulkString("SELECT")
-                encoder.writeBulkString(database)
-            }
-            if let name = settings.clientName {
-                encoder.writeArrayHeader(count: 3)
-                encoder.writeBulkString("CLIENT")
-                encoder.writeBulkString("SETNAME")
-                encoder.writeBulkString(name)
-            }
-            encoder.writeArrayHeader(count: 1)
-            encoder.writeBulkString("PING")
+        let setUp = ConnectionSetUpCommand(
+            username: settings.username,
+            password: settings.password,
+            database: settings.database,
+            clientName: settings.clientName
+        )
+        let promise = self.channel.eventLoop.makePromise(of: RESPReply.self)
+        self.submit(replies: setUp.replyCount, deadline: deadline, completion: .promise(promise)) { encoder in
+            setUp.encode(into: &encoder)
         }
         let nodeName = self.nodeName
         return promise.futureResult.flatMapThrowing { reply in
@@ -143,7 +122,7 @@ final class CacheConnection: Sendable {
     /// - Returns: The reply, which may be an error reply.
     /// - Throws: ``CacheError`` with ``CacheError/Code/timeout``, ``CacheError/Code/connectionClosed`` or
     ///   ``CacheError/Code/cancelled``.
-    func execute(replies: Int = 1, _ encode: (inout RESPCommandEncoder) -> Void) async throws -> RESPValue {
+    func execute(replies: Int = 1, _ encode: (inout RESPCommandEncoder) -> Void) async throws -> RESPReply {
         if Task.isCancelled {
             throw CacheError(.cancelled, "the task was cancelled", node: self.nodeName)
         }
@@ -210,8 +189,7 @@ final class CacheConnection: Sendable {
     /// Sends a `PING` that nobody waits for; a connection that does not answer times out and closes.
     func sendKeepalive() {
         self.submit(replies: 1, deadline: .now() + self.commandTimeout, completion: .none) { encoder in
-            encoder.writeArrayHeader(count: 1)
-            encoder.writeBulkString("PING")
+            PingCommand().encode(into: &encoder)
         }
     }
 }

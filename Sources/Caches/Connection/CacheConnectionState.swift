@@ -13,8 +13,8 @@ import Synchronization
 final class CacheConnectionState: Sendable {
     /// How a reply slot is completed.
     enum Completion {
-        case continuation(UnsafeContinuation<RESPValue, any Error>)
-        case promise(EventLoopPromise<RESPValue>)
+        case continuation(UnsafeContinuation<RESPReply, any Error>)
+        case promise(EventLoopPromise<RESPReply>)
         /// Nobody waits (a keepalive `PING`, or a caller that gave up).
         case none
     }
@@ -25,7 +25,7 @@ final class CacheConnectionState: Sendable {
         /// Replies this request expects (a `MULTI`…`EXEC` batch expects several; the last one completes it).
         var remainingReplies: Int
         /// The first error reply among the intermediate replies of a batch.
-        var firstError: RESPValue?
+        var firstError: RESPReply?
         let deadline: NIODeadline
     }
 
@@ -71,44 +71,59 @@ final class CacheConnectionState: Sendable {
         self.nextID.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
-    /// Takes the bytes encoded since the last drain.
-    func takeOutbound() -> ByteBuffer? {
+    /// Takes the bytes encoded since the last drain, and the deadline of the oldest pending request.
+    func takeOutbound() -> (bytes: ByteBuffer?, oldestDeadline: NIODeadline?) {
         self.inner.withLockedValue { inner in
             inner.drainScheduled = false
-            guard inner.encoder.buffer.readableBytes > 0 else { return nil }
+            let deadline = inner.slots.first?.deadline
+            guard inner.encoder.buffer.readableBytes > 0 else { return (nil, deadline) }
             let bytes = inner.encoder.buffer
             inner.encoder = RESPCommandEncoder()
-            return bytes
+            return (bytes, deadline)
         }
     }
 
-    /// What happens with one reply.
-    enum ReplyAction {
-        case complete(Completion, Result<RESPValue, any Error>)
-        case dropped
-        /// A reply nobody asked for: the stream is out of sync.
-        case unexpected
+    /// What happened to a batch of replies.
+    struct Received {
+        /// A reply arrived that nobody asked for: the stream is out of sync.
+        var unexpected = false
+        /// The connection is closing and nothing is pending any more.
+        var closingAndIdle = false
     }
 
-    /// Matches one reply with the oldest slot.
-    func receive(_ value: RESPValue) -> ReplyAction {
+    /// Matches replies with the oldest slots, in one locked section for all of them, and appends the completions
+    /// to resume (after unlocking) to `completions`.
+    func receive(
+        _ replies: [RESPReply],
+        into completions: inout [(Completion, Result<RESPReply, any Error>)]
+    ) -> Received {
         self.inner.withLockedValue { inner in
-            guard !inner.slots.isEmpty else { return .unexpected }
-            if inner.slots[inner.slots.startIndex].remainingReplies > 1 {
-                inner.slots[inner.slots.startIndex].remainingReplies -= 1
-                if value.isError, inner.slots[inner.slots.startIndex].firstError == nil {
-                    inner.slots[inner.slots.startIndex].firstError = value
+            var received = Received()
+            var answered = 0
+            for reply in replies {
+                guard !inner.slots.isEmpty else {
+                    received.unexpected = true
+                    break
                 }
-                return .dropped
+                let first = inner.slots.startIndex
+                if inner.slots[first].remainingReplies > 1 {
+                    inner.slots[first].remainingReplies -= 1
+                    if reply.isError, inner.slots[first].firstError == nil {
+                        inner.slots[first].firstError = reply
+                    }
+                    continue
+                }
+                let slot = inner.slots.removeFirst()
+                answered += 1
+                if case .none = slot.completion { continue }
+                // The first error of a batch explains the failure better than a final `EXECABORT`.
+                completions.append((slot.completion, .success(slot.firstError ?? reply)))
             }
-            let slot = inner.slots.removeFirst()
-            self.inFlight.add(-1, ordering: .relaxed)
-            if case .none = slot.completion { return .dropped }
-            // The first error of a batch explains the failure better than a final `EXECABORT`.
-            if let error = slot.firstError {
-                return .complete(slot.completion, .success(error))
+            if answered > 0 {
+                self.inFlight.add(-answered, ordering: .relaxed)
             }
-            return .complete(slot.completion, .success(value))
+            received.closingAndIdle = inner.closing && inner.slots.isEmpty
+            return received
         }
     }
 
@@ -158,14 +173,10 @@ final class CacheConnectionState: Sendable {
             return inner.slots.isEmpty
         }
     }
-
-    var isClosingAndIdle: Bool {
-        self.inner.withLockedValue { $0.closing && $0.slots.isEmpty }
-    }
 }
 
 extension CacheConnectionState.Completion {
-    func resume(_ result: Result<RESPValue, any Error>) {
+    func resume(_ result: Result<RESPReply, any Error>) {
         switch self {
         case .continuation(let continuation): continuation.resume(with: result)
         case .promise(let promise): promise.completeWith(result)

@@ -83,86 +83,69 @@ final class CacheNodeClient: Sendable {
         self.metrics.recordPool(self.pool.statistics)
     }
 
-    /// Sends one request on the least loaded connection and returns its reply, error replies mapped to
-    /// ``CacheError``.
+    /// Sends one request on the least loaded connection and returns its decoded reply; error replies become
+    /// ``CacheError``s.
     ///
-    /// Counts the request by the command `encode` writes first, times it, and for `GET` and `MGET` counts hits
-    /// and misses; a call that fails is counted by its error code.
-    func execute(replies: Int = 1, _ encode: (inout RESPCommandEncoder) -> Void) async throws(CacheError) -> RESPValue {
+    /// Counts and times the request under the command's name, and for lookups counts hits and misses; a call that
+    /// fails is counted by its error code.
+    func execute<Command: CacheCommand>(_ command: Command) async throws(CacheError) -> Command.Reply {
         let start = NIODeadline.now()
-        let traced = self.logger.logLevel <= .trace
-        // Filled in by the encoder below; a call that fails before it encodes was never sent.
-        var sent: (command: CacheCommandName, key: String?)?
         var connectionID: Int?
-        let reply: RESPValue
+        let reply: RESPReply
         do {
             let connection = try await self.pool.connection()
             connectionID = connection.id
-            reply = try await connection.execute(replies: replies) { encoder in
-                let offset = encoder.buffer.writerIndex
-                encode(&encoder)
-                sent = CacheCommandName.read(from: encoder.buffer, at: offset, withKey: traced)
+            reply = try await connection.execute(replies: command.replyCount) { encoder in
+                command.encode(into: &encoder)
             }
         } catch {
             let cacheError = self.map(error)
-            self.failed(cacheError, sent: sent, connectionID: connectionID, start: start)
-            throw cacheError
+            // A call that got no connection was never sent.
+            if connectionID != nil {
+                self.metrics.recordCommand(command.name, nanoseconds: (NIODeadline.now() - start).nanoseconds)
+            }
+            throw self.failed(cacheError, command, connectionID: connectionID)
         }
-        let command = sent?.command ?? .other
         let elapsed = (NIODeadline.now() - start).nanoseconds
-        self.metrics.recordCommand(command, nanoseconds: elapsed)
-        if case .simpleError(let buffer) = reply {
-            throw self.failedOnServer(Self.serverError(String(buffer: buffer), node: self.name), sent: sent, connectionID: connectionID)
+        self.metrics.recordCommand(command.name, nanoseconds: elapsed)
+        if reply.isError {
+            throw self.failed(Self.serverError(reply.errorMessage ?? "", node: self.name), command, connectionID: connectionID)
         }
-        if case .bulkError(let buffer) = reply {
-            throw self.failedOnServer(Self.serverError(String(buffer: buffer), node: self.name), sent: sent, connectionID: connectionID)
+        let value: Command.Reply
+        do {
+            value = try command.decode(reply)
+        } catch {
+            throw self.failed(error.with(node: self.name), command, connectionID: connectionID)
         }
-        if command == .get {
-            self.metrics.recordLookups(hits: reply.isNull ? 0 : 1, misses: reply.isNull ? 1 : 0)
-        } else if command == .mget, case .array(let elements) = reply {
-            var misses = 0
-            for element in elements where element.isNull { misses += 1 }
-            self.metrics.recordLookups(hits: elements.count - misses, misses: misses)
+        if let lookups = command.lookups(in: value) {
+            self.metrics.recordLookups(hits: lookups.hits, misses: lookups.misses)
         }
-        if traced {
+        if self.logger.logLevel <= .trace {
             self.logger.trace(
                 "command answered",
                 metadata: [
-                    "cache.command": "\(command)",
-                    "cache.key": "\(sent?.key ?? "")",
+                    "cache.command": "\(command.name)",
+                    "cache.key": "\(command.key ?? "")",
                     "cache.connection.id": "\(connectionID ?? -1)",
                     "cache.duration.ns": "\(elapsed)",
                 ]
             )
         }
-        return reply
+        return value
     }
 
-    /// Counts and logs a call that failed before its reply arrived.
-    private func failed(_ error: CacheError, sent: (command: CacheCommandName, key: String?)?, connectionID: Int?, start: NIODeadline) {
-        if let sent {
-            self.metrics.recordCommand(sent.command, nanoseconds: (NIODeadline.now() - start).nanoseconds)
-        }
+    /// Counts and logs a failed call; returns the error to throw.
+    private func failed(_ error: CacheError, _ command: some CacheCommand, connectionID: Int?) -> CacheError {
         self.metrics.recordError(error.code)
-        self.logFailure(error, sent: sent, connectionID: connectionID)
-    }
-
-    /// Counts and logs an error reply; returns the error to throw.
-    private func failedOnServer(_ error: CacheError, sent: (command: CacheCommandName, key: String?)?, connectionID: Int?) -> CacheError {
-        self.metrics.recordError(error.code)
-        self.logFailure(error, sent: sent, connectionID: connectionID)
-        return error
-    }
-
-    private func logFailure(_ error: CacheError, sent: (command: CacheCommandName, key: String?)?, connectionID: Int?) {
         var metadata: Logger.Metadata = [
             "cache.error.code": "\(error.code)",
             "cache.error": "\(error.message)",
-            "cache.command": "\(sent?.command.description ?? "unsent")",
+            "cache.command": "\(connectionID == nil ? "unsent" : command.name.description)",
         ]
         if let connectionID { metadata["cache.connection.id"] = "\(connectionID)" }
-        if let key = sent?.key { metadata["cache.key"] = "\(key)" }
+        if self.logger.logLevel <= .debug, let key = command.key { metadata["cache.key"] = "\(key)" }
         self.logger.debug("command failed", metadata: metadata)
+        return error
     }
 
     /// A connection error's text for a log: the message of a ``CacheError`` (which never holds a password).
@@ -170,7 +153,7 @@ final class CacheNodeClient: Sendable {
         (error as? CacheError)?.message ?? "\(error)"
     }
 
-    static func serverError(_ message: String, node: String) -> CacheError {
+    static func serverError(_ message: String, node: String?) -> CacheError {
         if message.hasPrefix("WRONGTYPE") {
             return CacheError(.wrongType, message, node: node)
         }

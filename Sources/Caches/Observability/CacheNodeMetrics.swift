@@ -10,9 +10,9 @@ import Synchronization
 final class CacheNodeMetrics: Sendable {
     private let node: String
     private let factory: any MetricsFactory
-    /// Indexed by ``CacheCommandName/index``.
+    /// Indexed by ``CacheCommandName``'s raw value.
     private let commands: [Counter]
-    /// Indexed by ``CacheCommandName/index``.
+    /// Indexed by ``CacheCommandName``'s raw value.
     private let durations: [Timer]
     private let hits: Counter
     private let misses: Counter
@@ -26,11 +26,11 @@ final class CacheNodeMetrics: Sendable {
         self.node = node
         self.factory = factory
         let nodeDimension = [(CacheMetrics.Dimension.node, node)]
-        self.commands = CacheCommandName.all.map { command in
-            Counter(label: CacheMetrics.commands, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command)], factory: factory)
+        self.commands = CacheCommandName.allCases.map { command in
+            Counter(label: CacheMetrics.commands, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command.description)], factory: factory)
         }
-        self.durations = CacheCommandName.all.map { command in
-            Timer(label: CacheMetrics.commandDuration, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command)], factory: factory)
+        self.durations = CacheCommandName.allCases.map { command in
+            Timer(label: CacheMetrics.commandDuration, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command.description)], factory: factory)
         }
         self.hits = Counter(label: CacheMetrics.hits, dimensions: nodeDimension, factory: factory)
         self.misses = Counter(label: CacheMetrics.misses, dimensions: nodeDimension, factory: factory)
@@ -42,8 +42,8 @@ final class CacheNodeMetrics: Sendable {
     /// Counts a request that was sent and records how long it took.
     @inline(__always)
     func recordCommand(_ command: CacheCommandName, nanoseconds: Int64) {
-        self.commands[command.index].increment()
-        self.durations[command.index].recordNanoseconds(nanoseconds)
+        self.commands[command.rawValue].increment()
+        self.durations[command.rawValue].recordNanoseconds(nanoseconds)
     }
 
     /// Counts a failed call.

@@ -1,0 +1,368 @@
+import NIOCore
+import RESP
+
+// Every request the cache sends, one type each. Keys are stored keys (`prefix:version:key`). Many-key commands take
+// the call's whole key list and the positions of the keys that go to one node (nil: all of them, in order), so
+// grouping by node copies no keys.
+
+// MARK: Single keys
+
+/// `GET key`: the stored bytes, or nil.
+struct GetCommand: CacheCommand {
+    let storedKey: String
+
+    var name: CacheCommandName { .get }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("GET", self.storedKey)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> ByteBuffer? {
+        guard let value = reply.bulkStringOrNull else { throw self.unexpected(reply, expected: "a bulk string") }
+        return value
+    }
+
+    func lookups(in reply: ByteBuffer?) -> (hits: Int, misses: Int)? {
+        reply == nil ? (0, 1) : (1, 0)
+    }
+}
+
+/// `SET key value`, or `SETEX key ttl value` with a ttl.
+struct SetCommand: CacheCommand {
+    let storedKey: String
+    let value: ByteBuffer
+    let ttl: Int?
+
+    var name: CacheCommandName { self.ttl == nil ? .set : .setex }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        if let ttl = self.ttl {
+            encoder.writeCommand("SETEX", self.storedKey, ttl, self.value)
+        } else {
+            encoder.writeCommand("SET", self.storedKey, self.value)
+        }
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) {
+        guard reply.isOK else { throw self.unexpected(reply, expected: "OK") }
+    }
+}
+
+/// `SET key value [EX ttl] NX`: whether the value was stored (the key was missing).
+struct AddCommand: CacheCommand {
+    let storedKey: String
+    let value: ByteBuffer
+    let ttl: Int?
+
+    var name: CacheCommandName { .set }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        if let ttl = self.ttl {
+            encoder.writeCommand("SET", self.storedKey, self.value, "EX", ttl, "NX")
+        } else {
+            encoder.writeCommand("SET", self.storedKey, self.value, "NX")
+        }
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Bool {
+        if reply.isOK { return true }
+        guard case .some(.none) = reply.bulkStringOrNull else { throw self.unexpected(reply, expected: "OK or null") }
+        return false
+    }
+}
+
+/// `EXPIRE key ttl`, or `PERSIST key` without a ttl: whether the key's expiry changed.
+struct ExpireCommand: CacheCommand {
+    let storedKey: String
+    let ttl: Int?
+
+    var name: CacheCommandName { self.ttl == nil ? .persist : .expire }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        if let ttl = self.ttl {
+            encoder.writeCommand("EXPIRE", self.storedKey, ttl)
+        } else {
+            encoder.writeCommand("PERSIST", self.storedKey)
+        }
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Bool {
+        guard let value = reply.integer else { throw self.unexpected(reply, expected: "an integer") }
+        return value == 1
+    }
+}
+
+/// `TTL key`: seconds left, -1 for no expiry, -2 for a missing key.
+struct TTLCommand: CacheCommand {
+    let storedKey: String
+
+    var name: CacheCommandName { .ttl }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("TTL", self.storedKey)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Int {
+        guard let value = reply.integer else { throw self.unexpected(reply, expected: "an integer") }
+        return Int(value)
+    }
+}
+
+/// `INCRBY key delta`: the new value.
+struct IncrementCommand: CacheCommand {
+    let storedKey: String
+    let delta: Int
+
+    var name: CacheCommandName { .incrby }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("INCRBY", self.storedKey, self.delta)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Int {
+        guard let value = reply.integer else { throw self.unexpected(reply, expected: "an integer") }
+        return Int(value)
+    }
+}
+
+/// `INCRBYFLOAT key delta`: the new value.
+struct IncrementFloatCommand: CacheCommand {
+    let storedKey: String
+    let delta: Double
+
+    var name: CacheCommandName { .incrbyfloat }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("INCRBYFLOAT", self.storedKey, self.delta)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Double {
+        guard case .some(.some(let bytes)) = reply.bulkStringOrNull, let value = Double(String(buffer: bytes)) else {
+            throw self.unexpected(reply, expected: "a number")
+        }
+        return value
+    }
+}
+
+/// `UNLINK key`, for one key.
+struct DeleteCommand: CacheCommand {
+    let storedKey: String
+
+    var name: CacheCommandName { .unlink }
+    var key: String? { self.storedKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("UNLINK", self.storedKey)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) {
+        guard reply.integer != nil else { throw self.unexpected(reply, expected: "an integer") }
+    }
+}
+
+// MARK: Many keys
+
+/// The keys of a many-key call that go to one node: positions in the call's list, or all of them.
+struct CacheKeySelection: Sendable {
+    /// Positions in the call's key list, in order; nil selects every key.
+    let indices: [Int]?
+    /// How many keys are selected.
+    let count: Int
+
+    static func all(_ count: Int) -> Self { Self(indices: nil, count: count) }
+    static func some(_ indices: [Int]) -> Self { Self(indices: indices, count: indices.count) }
+
+    /// The position in the call's key list of the `offset`-th selected key.
+    @inline(__always)
+    subscript(offset: Int) -> Int {
+        self.indices?[offset] ?? offset
+    }
+
+    /// Every selected position, in order.
+    var positions: [Int] { self.indices ?? Array(0..<self.count) }
+}
+
+/// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller.
+struct GetManyCommand: CacheCommand {
+    let keys: [String]
+    let selection: CacheKeySelection
+
+    /// An `MGET` reply whose shape was checked.
+    struct Values {
+        let reply: RESPReply
+        let misses: Int
+
+        /// Calls `body` with each value (nil when missing), in the order of the selection.
+        func forEach(_ body: (Int, ByteBuffer?) throws -> Void) rethrows {
+            try reply.forEachBulkString(body)
+        }
+    }
+
+    var name: CacheCommandName { .mget }
+    var key: String? { self.keys.isEmpty ? nil : self.keys[self.selection[0]] }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        if self.selection.indices == nil {
+            encoder.writeCommand("MGET", arguments: self.keys)
+        } else {
+            encoder.writeCommand("MGET", arguments: self.selection.indices!.lazy.map { self.keys[$0] })
+        }
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Values {
+        guard let shape = reply.bulkStringArrayShape, shape.count == self.selection.count else {
+            throw self.unexpected(reply, expected: "an array of \(self.selection.count) bulk strings")
+        }
+        return Values(reply: reply, misses: shape.nulls)
+    }
+
+    func lookups(in reply: Values) -> (hits: Int, misses: Int)? {
+        (self.selection.count - reply.misses, reply.misses)
+    }
+}
+
+/// `MSET key value…`; with a ttl `MULTI`, `MSET`, one `EXPIRE` per key, `EXEC`, written at once, so no key is ever
+/// stored without its ttl.
+struct SetManyCommand: CacheCommand {
+    let entries: [(key: String, value: ByteBuffer)]
+    let selection: CacheKeySelection
+    let ttl: Int?
+
+    var name: CacheCommandName { .mset }
+    var key: String? { self.entries.isEmpty ? nil : self.entries[self.selection[0]].key }
+    var replyCount: Int { self.ttl == nil ? 1 : self.selection.count + 3 }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        if self.ttl != nil {
+            encoder.writeCommand("MULTI")
+        }
+        if let indices = self.selection.indices {
+            encoder.writeCommand("MSET", pairs: indices.lazy.map { (self.entries[$0].key, self.entries[$0].value) })
+        } else {
+            encoder.writeCommand("MSET", pairs: self.entries.lazy.map { ($0.key, $0.value) })
+        }
+        if let ttl = self.ttl {
+            for offset in 0..<self.selection.count {
+                encoder.writeCommand("EXPIRE", self.entries[self.selection[offset]].key, ttl)
+            }
+            encoder.writeCommand("EXEC")
+        }
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) {
+        if self.ttl == nil {
+            guard reply.isOK else { throw self.unexpected(reply, expected: "OK") }
+            return
+        }
+        // EXEC: one reply per queued command; an error among them fails the call.
+        guard case .array(let results)? = try? reply.value(), results.count == self.selection.count + 1 else {
+            throw self.unexpected(reply, expected: "the results of \(self.selection.count + 1) commands")
+        }
+        if let failed = results.first(where: \.isError), let message = failed.errorMessage {
+            throw CacheNodeClient.serverError(message, node: nil)
+        }
+    }
+}
+
+/// `UNLINK key…`.
+struct DeleteManyCommand: CacheCommand {
+    let keys: [String]
+    let selection: CacheKeySelection
+
+    var name: CacheCommandName { .unlink }
+    var key: String? { self.keys.isEmpty ? nil : self.keys[self.selection[0]] }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        if let indices = self.selection.indices {
+            encoder.writeCommand("UNLINK", arguments: indices.lazy.map { self.keys[$0] })
+        } else {
+            encoder.writeCommand("UNLINK", arguments: self.keys)
+        }
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) {
+        guard reply.integer != nil else { throw self.unexpected(reply, expected: "an integer") }
+    }
+}
+
+// MARK: Nodes
+
+/// `FLUSHDB ASYNC`.
+struct FlushCommand: CacheCommand {
+    var name: CacheCommandName { .flushdb }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("FLUSHDB", "ASYNC")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) {
+        guard reply.isOK else { throw self.unexpected(reply, expected: "OK") }
+    }
+}
+
+/// `PING`, for health checks and keepalives.
+struct PingCommand: CacheCommand {
+    var name: CacheCommandName { .ping }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("PING")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) {}
+}
+
+/// `PING` then `DBSIZE`: the node's key count, for ``CacheNodeStatus`` (the round trip is the latency).
+struct StatusCommand: CacheCommand {
+    var name: CacheCommandName { .ping }
+    var replyCount: Int { 2 }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("PING")
+        encoder.writeCommand("DBSIZE")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Int {
+        guard let count = reply.integer else { throw self.unexpected(reply, expected: "an integer") }
+        return Int(count)
+    }
+}
+
+/// What every new connection sends before it carries requests: `AUTH`, `SELECT`, `CLIENT SETNAME` (each when
+/// configured) and `PING`, in one write.
+struct ConnectionSetUpCommand: CacheCommand {
+    let username: String?
+    let password: String?
+    let database: Int?
+    let clientName: String?
+
+    var name: CacheCommandName { .ping }
+    var replyCount: Int {
+        1 + (self.password == nil ? 0 : 1) + (self.database == nil ? 0 : 1) + (self.clientName == nil ? 0 : 1)
+    }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        if let password = self.password {
+            if let username = self.username {
+                encoder.writeCommand("AUTH", username, password)
+            } else {
+                encoder.writeCommand("AUTH", password)
+            }
+        }
+        if let database = self.database {
+            encoder.writeCommand("SELECT", database)
+        }
+        if let clientName = self.clientName {
+            encoder.writeCommand("CLIENT", "SETNAME", clientName)
+        }
+        encoder.writeCommand("PING")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) {}
+}
