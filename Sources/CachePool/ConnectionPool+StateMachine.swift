@@ -401,6 +401,13 @@ extension ConnectionPool {
         private mutating func selectConnection() -> Connection? {
             let count = self.slots.count
             guard count > 0 else { return nil }
+            // A connection served by the caller's own thread, while it is not loaded: no thread hop either way.
+            for index in 0..<count where !self.slots[index].isClosing && self.slots[index].connection.isLocal {
+                if self.slots[index].connection.inFlightCount <= self.configuration.loadThreshold {
+                    self.slots[index].leasedSinceTick = true
+                    return self.slots[index].connection
+                }
+            }
             let start = self.rotation % count
             self.rotation &+= 1
             var best: Int?

@@ -12,6 +12,10 @@ package protocol PooledConnection: AnyObject, Sendable {
     /// The pool reads this on every lease, so it must be cheap (an atomic counter).
     var inFlightCount: Int { get }
 
+    /// Whether the caller runs on the thread that serves this connection (its event loop). The pool prefers such a
+    /// connection while it is below the load threshold: its replies resume the caller without a thread hop.
+    var isLocal: Bool { get }
+
     /// Registers a callback that runs once when the connection has closed.
     ///
     /// If the connection has already closed, the callback runs at once.
@@ -36,6 +40,8 @@ package protocol PooledConnection: AnyObject, Sendable {
 }
 
 extension PooledConnection {
+    package var isLocal: Bool { false }
+
     /// Closes the connection through ``close()``, for connections that cannot cut requests short.
     package func closeImmediately() {
         self.close()

@@ -69,6 +69,20 @@ import Testing
         #expect(Self.leased(machine.leaseConnection())?.0 === connections[2])
     }
 
+    @Test func prefersTheCallersOwnConnectionUntilItIsLoaded() throws {
+        var (machine, connections) = try Self.running(Self.configuration(minimum: 3, loadThreshold: 8))
+        connections[0].setInFlight(0)
+        connections[1].setInFlight(6)
+        connections[2].setInFlight(2)
+        connections[1].isLocal = true
+        // Busier than another, but served by the caller's own thread: no hop to another thread and back.
+        #expect(Self.leased(machine.leaseConnection())?.0 === connections[1])
+        connections[1].setInFlight(8)
+        #expect(Self.leased(machine.leaseConnection())?.0 === connections[1], "at the threshold it is still preferred")
+        connections[1].setInFlight(9)
+        #expect(Self.leased(machine.leaseConnection())?.0 === connections[0], "above it, the least loaded wins")
+    }
+
     @Test func opensOneMoreWhenAllAreLoadedButNeverMoreThanTheMaximum() throws {
         var (machine, connections) = try Self.running(Self.configuration(minimum: 1, maximum: 2, loadThreshold: 2))
         connections[0].setInFlight(2)

@@ -163,6 +163,10 @@ final class CacheConnection: Sendable {
     /// Requests sent and not answered yet.
     var inFlightCount: Int { self.state.inFlight.load(ordering: .relaxed) }
 
+    /// Whether the caller runs on this connection's event loop (only when the application runs its tasks on
+    /// SwiftNIO's event loops, as the `caches` tool does).
+    var isLocal: Bool { self.channel.eventLoop.inEventLoop }
+
     /// Calls `callback` once when the connection has closed, with the error it broke with, if any.
     func onClose(_ callback: @escaping @Sendable ((any Error)?) -> Void) {
         let handler = self.handler

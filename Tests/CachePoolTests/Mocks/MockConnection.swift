@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 final class MockConnection: PooledConnection {
     private struct State {
         var inFlight = 0
+        var isLocal = false
         var keepalives = 0
         var closeRequested = false
         var closedImmediately = false
@@ -22,6 +23,12 @@ final class MockConnection: PooledConnection {
 
     var inFlightCount: Int {
         self.state.withLockedValue { $0.inFlight }
+    }
+
+    /// Whether the pool should see this connection as served by the caller's thread.
+    var isLocal: Bool {
+        get { self.state.withLockedValue { $0.isLocal } }
+        set { self.state.withLockedValue { $0.isLocal = newValue } }
     }
 
     /// How many keepalives the pool sent.
