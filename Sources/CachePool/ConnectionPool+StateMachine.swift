@@ -136,7 +136,10 @@ extension ConnectionPool {
         /// A caller wants a connection: the fast path, without registering a waiter.
         ///
         /// - Returns: The least-loaded connection, an error, or ``LeaseResult/mustWait``.
-        package mutating func leaseConnection() -> LeaseResult {
+        /// - Parameter callerOnEventLoop: Whether the caller runs on an event loop (an application that runs its
+        ///   tasks on them). Such a caller with no connection on its own loop gets one opened there in the
+        ///   background, so that its later calls resume without a thread hop.
+        package mutating func leaseConnection(callerOnEventLoop: Bool = false) -> LeaseResult {
             switch self.lifecycle {
             case .shuttingDown, .shutdown:
                 return .failed(ConnectionPoolError(code: .poolShutdown))
@@ -147,7 +150,11 @@ extension ConnectionPool {
             }
             guard let connection = self.selectConnection() else { return .mustWait }
             var actions = Actions()
-            self.openConnectionIfLoaded(&actions)
+            if callerOnEventLoop && !connection.isLocal && !self.slots.contains(where: { !$0.isClosing && $0.connection.isLocal }) {
+                self.openConnectionIfAllowed(&actions)
+            } else {
+                self.openConnectionIfLoaded(&actions)
+            }
             return .leased(connection, actions)
         }
 
@@ -429,11 +436,16 @@ extension ConnectionPool {
 
         /// Opens one more connection if every usable one is above the load threshold and the pool may grow.
         private mutating func openConnectionIfLoaded(_ actions: inout Actions) {
-            guard self.lifecycle == .running, !self.isBackingOff, self.connecting.isEmpty else { return }
-            guard self.usableCount + self.connecting.count < self.configuration.maximumConnections else { return }
             for slot in self.slots where !slot.isClosing {
                 if slot.connection.inFlightCount <= self.configuration.loadThreshold { return }
             }
+            self.openConnectionIfAllowed(&actions)
+        }
+
+        /// Opens one more connection if the pool may grow and no attempt is under way.
+        private mutating func openConnectionIfAllowed(_ actions: inout Actions) {
+            guard self.lifecycle == .running, !self.isBackingOff, self.connecting.isEmpty else { return }
+            guard self.usableCount + self.connecting.count < self.configuration.maximumConnections else { return }
             self.openConnection(&actions)
         }
 

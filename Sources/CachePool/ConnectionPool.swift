@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A pool of multiplexed connections to one node.
@@ -103,7 +104,8 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     ///   ``ConnectionPoolError/Code/connectFailed``, ``ConnectionPoolError/Code/poolShutdown`` or
     ///   ``ConnectionPoolError/Code/cancelled``.
     package func connection() async throws(ConnectionPoolError) -> Connection {
-        let lease = self.state.withLockedValue { $0.machine.leaseConnection() }
+        let onEventLoop = MultiThreadedEventLoopGroup.currentEventLoop != nil
+        let lease = self.state.withLockedValue { $0.machine.leaseConnection(callerOnEventLoop: onEventLoop) }
         switch lease {
         case .leased(let connection, let actions):
             self.run(Work(actions: actions))

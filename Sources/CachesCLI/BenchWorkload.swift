@@ -80,8 +80,11 @@ final class BenchWorkload: Sendable {
                     return nil
                 }
             }
+            // Callers spread over the event loops when `caches` runs its tasks on them (each then gets a
+            // connection on its own loop; see EventLoopTaskExecutor).
+            let executors = EventLoopTaskExecutor.everyLoop ?? []
             for caller in 0..<callers {
-                group.addTask {
+                group.addTask(executorPreference: executors.isEmpty ? nil : executors[caller % executors.count]) {
                     await self.caller(caller, total: total, deadline: deadline, counters: counters)
                 }
             }

@@ -1,13 +1,5 @@
 import ArgumentParser
 import Caches
-import NIOCore
-import NIOPosix
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The `caches` command: operate and measure a sharded cache from a shell.
 @main
@@ -41,12 +33,20 @@ struct CachesCLI: AsyncParsableCommand {
 
     /// Runs the command; maps errors to the documented exit codes (argument errors to 2, not 64).
     static func main() async {
-        // An application, unlike the library, may run Swift concurrency on SwiftNIO's event loops: a caller then
-        // resumes on the loop that read its reply, with no hop to another thread and back (see the README's
-        // benchmarks). CACHES_GLOBAL_EXECUTOR=swift keeps Swift's own executor, for comparison.
-        if getenv("CACHES_GLOBAL_EXECUTOR").map({ String(cString: $0) }) != "swift" {
-            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // An application, unlike the library, may choose where its tasks run: `caches` runs them on one of
+        // SwiftNIO's event loops, the one its connections then open on, so a caller resumes on the thread that read
+        // its reply (see the README's benchmarks). CACHES_EVENT_LOOP_EXECUTOR=0 keeps Swift's global executor.
+        if let executor = EventLoopTaskExecutor.everyLoop?.first {
+            await withTaskExecutorPreference(executor) {
+                await Self.runCommand()
+            }
+        } else {
+            await Self.runCommand()
         }
+    }
+
+    /// Parses the arguments and runs the command; maps errors to the documented exit codes.
+    private static func runCommand() async {
         do {
             var command = try Self.parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

@@ -83,6 +83,22 @@ import Testing
         #expect(Self.leased(machine.leaseConnection())?.0 === connections[0], "above it, the least loaded wins")
     }
 
+    @Test func aCallerOnAnEventLoopWithoutItsOwnConnectionGetsOneOpened() throws {
+        var (machine, connections) = try Self.running(Self.configuration(minimum: 1, maximum: 3, loadThreshold: 8))
+        // Not loaded, but not on the caller's loop: one more is opened for the caller's loop, once.
+        let first = try #require(Self.leased(machine.leaseConnection(callerOnEventLoop: true)))
+        #expect(first.0 === connections[0])
+        #expect(first.1.createConnections == [1])
+        #expect(Self.leased(machine.leaseConnection(callerOnEventLoop: true))?.1.createConnections == [], "one attempt at a time")
+        // A caller that is not on an event loop does not trigger it.
+        var (plain, _) = try Self.running(Self.configuration(minimum: 1, maximum: 3, loadThreshold: 8))
+        #expect(Self.leased(plain.leaseConnection())?.1.createConnections == [])
+        // A caller whose loop has a connection does not either.
+        var (local, localConnections) = try Self.running(Self.configuration(minimum: 1, maximum: 3, loadThreshold: 8))
+        localConnections[0].isLocal = true
+        #expect(Self.leased(local.leaseConnection(callerOnEventLoop: true))?.1.createConnections == [])
+    }
+
     @Test func opensOneMoreWhenAllAreLoadedButNeverMoreThanTheMaximum() throws {
         var (machine, connections) = try Self.running(Self.configuration(minimum: 1, maximum: 2, loadThreshold: 2))
         connections[0].setInFlight(2)

@@ -185,3 +185,31 @@ struct JSONParserTests {
         #expect(!CacheJSON.isNull(ByteBuffer(string: "[null]")))
     }
 }
+
+/// The word-at-a-time check behind the plain-string fast path agrees with the byte-by-byte rule everywhere.
+@Suite struct PlainStringScanTests {
+    static func naive(_ bytes: [UInt8]) -> Bool {
+        bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\\") && $0 != UInt8(ascii: "\"") }
+    }
+
+    @Test func everyByteValueAtEveryPosition() {
+        for length in [1, 7, 8, 9, 16, 17, 24] {
+            for position in 0..<length {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[position] = UInt8(value)
+                    let fast = bytes.withUnsafeBytes { CacheJSON.isPlainASCII($0) }
+                    #expect(fast == Self.naive(bytes), "byte \(value) at \(position) of \(length)")
+                }
+            }
+        }
+    }
+
+    @Test func plainStringsDecodeAndOthersFallBack() throws {
+        #expect(try CacheJSON.decode(String.self, from: ByteBuffer(string: "\"hello, world 0123456789\"")) == "hello, world 0123456789")
+        #expect(CacheJSON.plainString(ByteBuffer(string: "\"tab\\there\"")) == nil)
+        #expect(try CacheJSON.decode(String.self, from: ByteBuffer(string: "\"tab\\there\"")) == "tab\there")
+        #expect(CacheJSON.plainString(ByteBuffer(string: "\"caf\u{e9} au lait\"")) == nil)
+        #expect(try CacheJSON.decode(String.self, from: ByteBuffer(string: "\"caf\\u00e9\"")) == "café")
+    }
+}

@@ -87,11 +87,37 @@ package enum CacheJSON {
                 return nil
             }
             let inner = UnsafeRawBufferPointer(rebasing: bytes[1..<(bytes.count - 1)])
-            for byte in inner where byte < 0x20 || byte >= 0x7f || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") {
-                return nil
-            }
+            guard Self.isPlainASCII(inner) else { return nil }
             return String(decoding: inner, as: UTF8.self)
         }
+    }
+
+    /// Whether every byte is printable ASCII other than `\` and `"`; eight bytes at a time.
+    @inline(__always)
+    static func isPlainASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        /// A byte of `word` equals zero (the classic "has zero byte" test, exact for the any-byte question).
+        @inline(__always) func hasZero(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
+        var index = 0
+        let count = bytes.count
+        while index + 8 <= count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            // Bytes of 0x80 or more; below 0x20 (adding 0x60 sets the high bit only from 0x20 up, as no byte has
+            // it here); 0x7f (DEL); `"`; `\`.
+            if word & highs != 0 || (word &+ 0x6060_6060_6060_6060) & highs != highs || hasZero(word ^ (0x7f &* ones))
+                || hasZero(word ^ (0x22 &* ones)) || hasZero(word ^ (0x5c &* ones))
+            {
+                return false
+            }
+            index += 8
+        }
+        while index < count {
+            let byte = bytes[index]
+            if byte < 0x20 || byte >= 0x7f || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { return false }
+            index += 1
+        }
+        return true
     }
 
     /// True when the bytes are the JSON literal `null` (optionally surrounded by whitespace).

@@ -45,7 +45,9 @@ final class CacheNodeClient: Sendable {
             var connectionLogger = logger
             connectionLogger[metadataKey: "cache.connection.id"] = "\(id)"
             let logger = connectionLogger
-            return CacheConnection.connect(id: id, settings: settings, eventLoop: group.next(), logger: logger)
+            // On the caller's own loop when it runs on one (an application that runs its tasks on the event loops),
+            // so its replies need no thread hop; otherwise the next loop of the group.
+            return CacheConnection.connect(id: id, settings: settings, eventLoop: group.any(), logger: logger)
                 .map { connection in
                     reachability.connected(logger: logger)
                     connection.onClose { error in
