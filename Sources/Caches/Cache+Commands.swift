@@ -64,8 +64,7 @@ extension Cache {
         let logical = Array(keys)
         guard !logical.isEmpty else { return CacheManyResult(values: [:], failures: []) }
         let backend = try self.backend()
-        let head = self.keyHead(version: version)
-        let stored = logical.map { Self.join(head, $0) }
+        let stored = CacheKeys(head: self.keyHead(version: version), names: logical)
         // The common value types get a copy of the reading loop specialised for them, so decoding a key looks up no
         // generic metadata. The casts are between identical types.
         if T.self == String.self {
@@ -84,7 +83,7 @@ extension Cache {
     /// read twice and kept once: no set of seen keys is built for the usual call without duplicates.
     private func readMany<Value: Decodable>(
         _ logical: [String],
-        _ stored: [String],
+        _ stored: CacheKeys,
         from backend: any CacheBackend,
         as type: Value.Type
     ) async throws -> CacheManyResult<Value> {

@@ -25,6 +25,19 @@ extension ByteBuffer {
         return header + self.writeString(string) + self.writeRESPCRLF()
     }
 
+    /// Writes two strings, one after the other, as one RESP bulk string (a key made of a prefix and a name, say),
+    /// without joining them first.
+    ///
+    /// - Parameters:
+    ///   - head: The first part.
+    ///   - tail: The second part.
+    /// - Returns: The number of bytes written.
+    @discardableResult
+    public mutating func writeRESPBulkString(_ head: String, _ tail: String) -> Int {
+        let header = self.writeRESPLine(marker: UInt8(ascii: "$"), Int64(head.utf8.count + tail.utf8.count))
+        return header + self.writeString(head) + self.writeString(tail) + self.writeRESPCRLF()
+    }
+
     /// Writes a static string, such as a command name, as a RESP bulk string.
     ///
     /// - Parameters:

@@ -1,3 +1,4 @@
+import CacheRing
 import NIOCore
 import RESP
 import Testing
@@ -50,10 +51,11 @@ import Testing
 
     @Test func manyKeyCommandsWriteOnlyTheSelectedKeys() {
         let keys = ["a", "b", "c", "d"]
-        #expect(Self.encoded(GetManyCommand(keys: keys, selection: .all(4))) == Self.command("MGET", "a", "b", "c", "d"))
-        #expect(Self.encoded(GetManyCommand(keys: keys, selection: .some([3, 1]))) == Self.command("MGET", "d", "b"))
+        let prefixed = CacheKeys(head: "p:2:", names: keys)
+        #expect(Self.encoded(GetManyCommand(keys: prefixed, selection: .all(4))) == Self.command("MGET", "p:2:a", "p:2:b", "p:2:c", "p:2:d"))
+        #expect(Self.encoded(GetManyCommand(keys: prefixed, selection: .some([3, 1]))) == Self.command("MGET", "p:2:d", "p:2:b"))
         #expect(Self.encoded(DeleteManyCommand(keys: keys, selection: .some([2]))) == Self.command("UNLINK", "c"))
-        #expect(GetManyCommand(keys: keys, selection: .some([3, 1])).key == "d")
+        #expect(GetManyCommand(keys: prefixed, selection: .some([3, 1])).key == "p:2:d")
 
         let entries = keys.map { (key: $0, value: ByteBuffer(string: $0.uppercased())) }
         let plain = SetManyCommand(entries: entries, selection: .some([0, 2]), ttl: nil)
@@ -72,6 +74,17 @@ import Testing
         #expect(Self.encoded(command) == expected)
         #expect(command.replyCount == 5)
         #expect(command.name == .mset)
+    }
+
+    /// A key hashed from its two parts lands where the joined key lands, hash tags included.
+    @Test func keysAreRoutedFromTheirPartsAsWhenJoined() throws {
+        let ring = try HashRing(nodes: (0..<5).map { HashRing.Node(name: "node-\($0)") }, hash: .md5, hashTag: "{}")
+        let names = (0..<500).map { $0 % 7 == 0 ? "user:{\($0 % 13)}:profile" : "key:\($0)" } + ["", "{}", "é:ü"]
+        let keys = CacheKeys(head: "forum:2:", names: names)
+        for position in 0..<keys.count {
+            #expect(keys.nodeIndex(position, on: ring) == ring.nodeIndex(forKey: "forum:2:" + names[position]))
+            #expect(keys[position] == "forum:2:" + names[position])
+        }
     }
 
     @Test func connectionSetUpSendsOnlyWhatIsConfigured() {
@@ -104,7 +117,7 @@ import Testing
         #expect(try IncrementFloatCommand(storedKey: "k", delta: 1).decode(Self.reply("$4\r\n13.5\r\n")) == 13.5)
         #expect(throws: CacheError.self) { try IncrementFloatCommand(storedKey: "k", delta: 1).decode(Self.reply("$3\r\nabc\r\n")) }
 
-        let mget = GetManyCommand(keys: ["a", "b", "c"], selection: .all(3))
+        let mget = GetManyCommand(keys: CacheKeys(head: "", names: ["a", "b", "c"]), selection: .all(3))
         let values = try mget.decode(Self.reply("*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n"))
         #expect(mget.lookups(in: values)! == (2, 1))
         var read: [ByteBuffer?] = []

@@ -223,12 +223,12 @@ struct LiveTopologyTests {
             #expect(try await old.get(key) == ByteBuffer(string: key))
         }
         var values = [ByteBuffer?](repeating: nil, count: keys.count)
-        let failures = try await old.getMany(keys) { index, bytes in values[index] = bytes }
+        let failures = try await old.getMany(CacheKeys(head: "", names: keys)) { index, bytes in values[index] = bytes }
         #expect(failures.isEmpty)
         #expect(values == keys.map { ByteBuffer(string: $0) })
         #expect(try await old.deleteMany(keys).isEmpty)
         var missing = 0
-        #expect(try await change.new.getMany(keys) { _, bytes in if bytes == nil { missing += 1 } }.isEmpty)
+        #expect(try await change.new.getMany(CacheKeys(head: "", names: keys)) { _, bytes in if bytes == nil { missing += 1 } }.isEmpty)
         #expect(missing == keys.count)
         try await change.new.clear()
         await change.new.disconnect()

@@ -21,7 +21,7 @@ protocol CacheBackend: Sendable {
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool
     /// Reads every key and calls `body` with each key's position in `keys` and its bytes (nil when missing), for
     /// every key whose node answered, straight from the node's reply. Returns the nodes that failed.
-    func getMany(_ keys: [String], _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure]
+    func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure]
     /// Stores every pair (a later pair for the same key wins); with a ttl, every key gets it. Returns the nodes that
     /// failed.
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure]

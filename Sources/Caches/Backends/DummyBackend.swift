@@ -7,8 +7,8 @@ struct DummyBackend: CacheBackend {
     func get(_ key: String) async throws -> ByteBuffer? { nil }
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {}
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool { false }
-    func getMany(_ keys: [String], _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        for index in keys.indices { try body(index, nil) }
+    func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
+        for index in 0..<keys.count { try body(index, nil) }
         return []
     }
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] { [] }

@@ -57,8 +57,8 @@ final class MemoryBackend: CacheBackend {
         }
     }
 
-    func getMany(_ keys: [String], _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        let values = try self.withEntries { entries, now in keys.map { entries.live($0, now: now)?.value } }
+    func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
+        let values = try self.withEntries { entries, now in (0..<keys.count).map { entries.live(keys[$0], now: now)?.value } }
         for (index, value) in values.enumerated() { try body(index, value) }
         return []
     }

@@ -8,7 +8,7 @@ import RESP
 
 /// Redis nodes behind a router (the ketama ring; one node is a ring of one).
 ///
-/// Single-key calls send one typed command to the key's node. Many-key calls go through ``manyKeys(count:key:_:)``:
+/// Single-key calls send one typed command to the key's node. Many-key calls go through ``manyKeys(count:nodeIndex:_:)``:
 /// the router groups the keys by node, one request per node runs, all nodes at once, and each node's reply is read
 /// straight into the caller's result.
 final class RedisBackend: CacheBackend {
@@ -172,8 +172,8 @@ final class RedisBackend: CacheBackend {
 
     // MARK: Many keys
 
-    func getMany(_ keys: [String], _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        let result = try await self.manyKeys(count: keys.count, key: { keys[$0] }) { node, selection throws(CacheError) in
+    func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
+        let result = try await self.manyKeys(count: keys.count, nodeIndex: { keys.nodeIndex($1, on: $0) }) { node, selection throws(CacheError) in
             try await node.execute(GetManyCommand(keys: keys, selection: selection))
         }
         for (selection, values) in result.replies {
@@ -187,13 +187,13 @@ final class RedisBackend: CacheBackend {
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys(count: entries.count, key: { entries[$0].key }) { node, selection throws(CacheError) in
+        try await self.manyKeys(count: entries.count, nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) }) { node, selection throws(CacheError) in
             try await node.execute(SetManyCommand(entries: entries, selection: selection, ttl: ttl))
         }.failures
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys(count: keys.count, key: { keys[$0] }) { node, selection throws(CacheError) in
+        try await self.manyKeys(count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }) { node, selection throws(CacheError) in
             try await node.execute(DeleteManyCommand(keys: keys, selection: selection))
         }.failures
     }
@@ -266,16 +266,16 @@ final class RedisBackend: CacheBackend {
     ///
     /// - Parameters:
     ///   - count: How many keys the call has.
-    ///   - key: The stored key at a position.
+    ///   - nodeIndex: Places the key at a position on a ring.
     ///   - request: Sends one node's part.
     func manyKeys<Reply: Sendable>(
         count: Int,
-        key: (Int) -> String,
+        nodeIndex: (HashRing, Int) -> Int,
         _ request: @escaping @Sendable (CacheNodeClient, CacheKeySelection) async throws(CacheError) -> Reply
     ) async throws(CacheError) -> ManyKeysResult<Reply> {
-        let groups = try self.router.group(count: count, key: key)
+        let groups = try self.router.group(count: count, nodeIndex: nodeIndex)
         let results = await self.fanOut(groups, request)
-        if let next = self.rerouted(results) { return try await next.manyKeys(count: count, key: key, request) }
+        if let next = self.rerouted(results) { return try await next.manyKeys(count: count, nodeIndex: nodeIndex, request) }
         var outcome = ManyKeysResult<Reply>()
         outcome.replies.reserveCapacity(results.count)
         for (group, result) in zip(groups, results) {

@@ -191,7 +191,7 @@ struct CacheKeySelection: Sendable {
 
 /// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller.
 struct GetManyCommand: CacheCommand {
-    let keys: [String]
+    let keys: CacheKeys
     let selection: CacheKeySelection
 
     /// An `MGET` reply whose shape was checked.
@@ -206,13 +206,13 @@ struct GetManyCommand: CacheCommand {
     }
 
     var name: CacheCommandName { .mget }
-    var key: String? { self.keys.isEmpty ? nil : self.keys[self.selection[0]] }
+    var key: String? { self.selection.count == 0 ? nil : self.keys[self.selection[0]] }
 
     func encode(into encoder: inout RESPCommandEncoder) {
-        if self.selection.indices == nil {
-            encoder.writeCommand("MGET", arguments: self.keys)
+        if let indices = self.selection.indices {
+            encoder.writeCommand("MGET", arguments: indices.lazy.map { self.keys.argument($0) })
         } else {
-            encoder.writeCommand("MGET", arguments: self.selection.indices!.lazy.map { self.keys[$0] })
+            encoder.writeCommand("MGET", arguments: (0..<self.keys.count).lazy.map { self.keys.argument($0) })
         }
     }
 

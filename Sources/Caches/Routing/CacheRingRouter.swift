@@ -78,13 +78,20 @@ final class CacheRingRouter: Sendable {
     ///   - key: The stored key at a position.
     /// - Throws: ``CacheError/Code/nodeUnavailable`` when every node is ejected.
     func group(count: Int, key: (Int) -> String) throws(CacheError) -> [Group] {
+        try self.group(count: count) { ring, offset in ring.nodeIndex(forKey: key(offset)) }
+    }
+
+    /// The positions of `count` keys grouped by node; `nodeIndex` places the key at a position on a ring.
+    ///
+    /// - Throws: ``CacheError/Code/nodeUnavailable`` when every node is ejected.
+    func group(count: Int, nodeIndex: (HashRing, Int) -> Int) throws(CacheError) -> [Group] {
         if self.nodeCount == 1 { return [Group(node: 0, selection: .all(count))] }
         let ring = try self.currentRing()
         var positions = [Int](repeating: -1, count: self.nodeCount)
         var nodes: [Int] = []
         var indices: [[Int]] = []
         for offset in 0..<count {
-            let node = ring.nodeIndex(forKey: key(offset))
+            let node = nodeIndex(ring, offset)
             if positions[node] < 0 {
                 positions[node] = nodes.count
                 nodes.append(node)

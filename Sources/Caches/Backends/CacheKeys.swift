@@ -1,0 +1,52 @@
+import CacheRing
+import NIOCore
+import RESP
+
+/// The stored keys of a many-key call as their shared head (`prefix:version:`) and the logical names, so that no
+/// joined key is built: the names are written after the head straight into the request, and hashed for the ring
+/// from a stack buffer.
+struct CacheKeys: Sendable {
+    /// `prefix:version:`.
+    let head: String
+    /// The logical keys, as the caller gave them.
+    let names: [String]
+
+    var count: Int { self.names.count }
+
+    /// The stored key at `position`, joined (an allocation: for errors, logs and the embedded backends).
+    subscript(position: Int) -> String {
+        var stored = self.head
+        stored.append(self.names[position])
+        return stored
+    }
+
+    /// The stored key at `position` as a RESP argument.
+    func argument(_ position: Int) -> Argument {
+        Argument(head: self.head, name: self.names[position])
+    }
+
+    /// The node of the key at `position` on `ring`, hashed from the joined bytes on the stack.
+    func nodeIndex(_ position: Int, on ring: HashRing) -> Int {
+        var head = self.head
+        var name = self.names[position]
+        return head.withUTF8 { head in
+            name.withUTF8 { name in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: head.count + name.count) { buffer in
+                    _ = UnsafeMutableBufferPointer(rebasing: buffer[..<head.count]).initialize(from: head)
+                    _ = UnsafeMutableBufferPointer(rebasing: buffer[head.count...]).initialize(from: name)
+                    return ring.nodeIndex(forKey: UnsafeRawBufferPointer(buffer))
+                }
+            }
+        }
+    }
+
+    /// One stored key as a command argument: the head then the name, as one bulk string.
+    struct Argument: RESPBulkStringEncodable {
+        let head: String
+        let name: String
+
+        func writeRESPBulkString(into buffer: inout ByteBuffer) {
+            buffer.writeRESPBulkString(self.head, self.name)
+        }
+    }
+}
