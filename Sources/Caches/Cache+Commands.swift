@@ -246,7 +246,9 @@ extension Cache {
             entries.append((Self.join(head, key), try self.encode(value, key: key)))
         }
         let failures = try await backend.setMany(entries, ttl: ttl)
-        try Self.throwIfFailed(failures, keys: pairs.map(\.0), verb: "written")
+        if !failures.isEmpty {
+            try Self.throwIfFailed(failures, keys: pairs.map(\.0), verb: "written")
+        }
     }
 
     // MARK: Deleting
