@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import RESP
@@ -179,6 +180,27 @@ struct CacheConnectionTests {
         #expect(try Self.reply(of: failing.reply)?.errorMessage?.hasPrefix("WRONGTYPE") == true)
         #expect(try Self.reply(of: next.reply) == RESPValue(bulkString: "ok"))
         #expect(harness.channel.isActive)
+    }
+
+    /// The buffer a batch was written from becomes the buffer a later batch is encoded into: a steady stream of
+    /// batches allocates no buffers.
+    @Test func writtenBuffersAreReusedForLaterBatches() throws {
+        let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
+        func base(_ buffer: ByteBuffer) -> UInt {
+            buffer.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        }
+        try harness.get("first")
+        harness.handler.drain()
+        let firstBase = try #require(try harness.channel.readOutbound(as: ByteBuffer.self).map(base))
+        try harness.get("second")
+        harness.handler.drain()
+        #expect(try harness.channel.readOutbound(as: ByteBuffer.self) != nil)
+        try harness.get("third")
+        let thirdBase = harness.state.inner.withLockedValue { base($0.encoder.buffer) }
+        #expect(thirdBase == firstBase, "the third batch is encoded into the memory the first was written from")
+        harness.handler.drain()
+        #expect(try harness.writes() == ["*2\r\n$3\r\nGET\r\n$5\r\nthird\r\n"])
     }
 
     // MARK: Protocol violations

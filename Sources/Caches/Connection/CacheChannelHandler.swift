@@ -20,6 +20,8 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     /// The replies of one read, and the callers they complete: kept to reuse their memory from read to read.
     private var replies: [RESPReply] = []
     private var completions: [(CacheConnectionState.Completion, Result<RESPReply, any Error>)] = []
+    /// The buffer of the last batch written, reused for the next one.
+    private var spare: ByteBuffer?
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private var closeError: CacheError?
@@ -43,11 +45,20 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     // MARK: Writing
 
     /// Writes and flushes what callers encoded since the last drain. Called on the event loop.
+    ///
+    /// The buffer written is kept as the next batch's buffer: once the socket took it, nothing else refers to it,
+    /// so clearing it keeps its memory and the callers of the next batch encode without allocating.
     func drain() {
         guard let context = self.context else { return }
-        let (bytes, oldestDeadline) = self.state.takeOutbound()
-        guard let bytes else { return }
+        var replacement = self.spare.take() ?? context.channel.allocator.buffer(capacity: 1024)
+        replacement.clear()
+        let (bytes, oldestDeadline, unused) = self.state.takeOutbound(replacingWith: replacement)
+        guard let bytes else {
+            self.spare = unused
+            return
+        }
         context.writeAndFlush(NIOAny(bytes), promise: nil)
+        self.spare = bytes
         if let oldestDeadline {
             self.armTimer(for: oldestDeadline)
         }

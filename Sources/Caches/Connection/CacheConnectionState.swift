@@ -72,14 +72,17 @@ final class CacheConnectionState: Sendable {
     }
 
     /// Takes the bytes encoded since the last drain, and the deadline of the oldest pending request.
-    func takeOutbound() -> (bytes: ByteBuffer?, oldestDeadline: NIODeadline?) {
+    ///
+    /// - Parameter replacement: An empty buffer for the next batch (the handler passes the one it wrote last
+    ///   time, so a steady stream of batches allocates no buffers); given back when nothing was encoded.
+    func takeOutbound(replacingWith replacement: ByteBuffer) -> (bytes: ByteBuffer?, oldestDeadline: NIODeadline?, unused: ByteBuffer?) {
         self.inner.withLockedValue { inner in
             inner.drainScheduled = false
             let deadline = inner.slots.first?.deadline
-            guard inner.encoder.buffer.readableBytes > 0 else { return (nil, deadline) }
+            guard inner.encoder.buffer.readableBytes > 0 else { return (nil, deadline, replacement) }
             let bytes = inner.encoder.buffer
-            inner.encoder = RESPCommandEncoder()
-            return (bytes, deadline)
+            inner.encoder = RESPCommandEncoder(buffer: replacement)
+            return (bytes, deadline, nil)
         }
     }
 

@@ -35,7 +35,8 @@ package enum CacheJSON {
     /// - Throws: `EncodingError.invalidValue` (with the coding path) for NaN or an infinity, or whatever the value's
     ///   `encode(to:)` throws.
     package static func encode<T: Encodable>(_ value: T) throws -> ByteBuffer {
-        var buffer = JSONWriter.allocator.buffer(capacity: 64)
+        // Most cached values fit (a 100-byte string, a small record) without growing the buffer.
+        var buffer = JSONWriter.allocator.buffer(capacity: 256)
         try Self.write(value, into: &buffer)
         return buffer
     }
