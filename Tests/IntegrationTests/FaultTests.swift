@@ -89,22 +89,32 @@ struct FaultTests {
                 group.addTask {
                     await Self.runCallers(cache, callers: 5, tally: victimTally) { cache.nodeName(for: $0) == victim }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                // Every caller group is under way before the kill.
+                try await NodeClientTests.waitUntil("calls to every node succeeding") {
+                    healthyTally.successes.load(ordering: .relaxed) > 0 && victimTally.successes.load(ordering: .relaxed) > 0
+                }
                 await servers[1].kill()
+                try await NodeClientTests.waitUntil("a call to the killed node failing") {
+                    victimTally.failures.load(ordering: .relaxed) > 0
+                }
+                // While the node is dead, the other nodes' callers complete many more calls, none of them failing.
                 let failedBefore = healthyTally.failures.load(ordering: .relaxed)
-                try await Task.sleep(for: .seconds(1))
+                let succeededBefore = healthyTally.successes.load(ordering: .relaxed)
+                try await NodeClientTests.waitUntil("200 more calls to the healthy nodes") {
+                    healthyTally.successes.load(ordering: .relaxed) >= succeededBefore + 200
+                }
                 #expect(healthyTally.failures.load(ordering: .relaxed) == failedBefore, "other nodes' calls keep succeeding")
                 #expect(victimTally.failures.load(ordering: .relaxed) > 0, "the dead node's calls fail")
+                let deadSuccesses = victimTally.successes.load(ordering: .relaxed)
                 try await servers[1].restart()
                 // Within the reconnect backoff (at most 5 s), the node's calls succeed again.
-                let recovered = victimTally.successes.load(ordering: .relaxed)
-                let deadline = ContinuousClock.now + .seconds(8)
-                while victimTally.successes.load(ordering: .relaxed) == recovered, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
+                try await NodeClientTests.waitUntil(timeout: .seconds(15), "the restarted node's calls succeeding again") {
+                    victimTally.successes.load(ordering: .relaxed) > deadSuccesses
                 }
                 healthyTally.stop()
                 victimTally.stop()
                 try await group.waitForAll()
+                #expect(victimTally.successes.load(ordering: .relaxed) > deadSuccesses, "the node recovered after its restart")
             }
             #expect(victimTally.successes.load(ordering: .relaxed) > 0)
             #expect(healthyTally.wrongValues.load(ordering: .relaxed) == 0)
@@ -153,14 +163,26 @@ struct FaultTests {
             let tally = Tally()
                         try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.runCallers(cache, callers: 100, tally: tally) }
+                var killed: [Int] = []
                 for _ in 0..<5 {
-                    try await Task.sleep(for: .milliseconds(150))
-                    _ = try await server.cli("CLIENT", "KILL", "TYPE", "normal")
+                    // Kill only while calls flow, so that replies are in flight on the connections killed.
+                    let before = tally.successes.load(ordering: .relaxed)
+                    try await NodeClientTests.waitUntil("calls succeeding before a kill") {
+                        tally.successes.load(ordering: .relaxed) >= before + 50
+                    }
+                    let reply = try await server.cli("CLIENT", "KILL", "TYPE", "normal")
+                    killed.append(try #require(Int(reply), "CLIENT KILL replied \(reply)"))
                 }
-                try await Task.sleep(for: .milliseconds(500))
+                // The pool reconnects: calls succeed again after the last kill.
+                let afterKills = tally.successes.load(ordering: .relaxed)
+                try await NodeClientTests.waitUntil("calls succeeding after the last kill") {
+                    tally.successes.load(ordering: .relaxed) >= afterKills + 50
+                }
                 tally.stop()
                 try await group.waitForAll()
+                #expect(killed.allSatisfy { $0 > 0 }, "every CLIENT KILL closed a connection of the cache: \(killed)")
             }
+            #expect(tally.codes.withLock { $0 }.contains("connectionClosed"), "calls in flight on a killed connection fail with connectionClosed")
             #expect(tally.wrongValues.load(ordering: .relaxed) == 0, "no caller ever received another caller's value")
             #expect(tally.successes.load(ordering: .relaxed) > 0)
             #expect(tally.codes.withLock { $0 }.isSubset(of: ["connectionClosed", "connectFailed", "timeout", "poolTimeout"]))
