@@ -342,6 +342,29 @@ struct NodeClientTests {
         }
     }
 
+    @Test func setManyWithATTLRunsTheExpiresInsideTheTransaction() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server)) { cache in
+                let monitor = try await ServerMonitor.start(server)
+                let values = ["a1": 1, "a2": 2, "a3": 3]
+                try await cache.setMany(values, ttl: 100)
+                let commands = try await monitor.commands(through: server)
+                try await monitor.close()
+                let transaction = commands.filter { ["MULTI", "MSET", "EXPIRE", "EXEC"].contains($0.name.uppercased()) }
+                // Sending the EXPIREs after EXEC would leave every key without a ttl for a moment (and for ever if
+                // the connection dropped in between): the whole batch must run as one transaction.
+                #expect(
+                    transaction.map { $0.name.uppercased() } == ["MULTI", "MSET", "EXPIRE", "EXPIRE", "EXPIRE", "EXEC"],
+                    "the server ran \(commands)"
+                )
+                #expect(Set(transaction.map(\.client)).count == 1, "one connection sent the whole batch: \(transaction)")
+                let expired = transaction.filter { $0.name.uppercased() == "EXPIRE" }
+                #expect(Set(expired.compactMap(\.arguments.first)) == Set(values.keys.map { "::\($0)" }))
+                #expect(expired.allSatisfy { $0.arguments.dropFirst() == ["100"] }, "\(expired)")
+            }
+        }
+    }
+
     @Test func incrAndDecrAreOneRoundTripEach() async throws {
         try await RedisServer.withServer(allowExternal: false) { server in
             try await Self.withConnectedCache(Self.url(server)) { cache in
