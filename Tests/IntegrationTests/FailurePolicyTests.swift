@@ -104,6 +104,69 @@ struct FailurePolicyTests {
         }
     }
 
+    @Test func ejectWaitsForExactlyTheConfiguredNumberOfFailures() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=3&eject_retry=600"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            await servers[1].kill()
+            for failure in 1...2 {
+                await #expect(throws: CacheError.self) { try await cache.set(dead[failure], "v") }
+                #expect(cache.nodeName(for: dead[0]) == "node-b", "still in the ring after \(failure) of 3 failures")
+            }
+            await #expect(throws: CacheError.self) { try await cache.set(dead[3], "v") }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected at the third failure")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func aSuccessRestartsTheFailureCount() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=3&eject_retry=600"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            await servers[1].kill()
+            for failure in 1...2 {
+                await #expect(throws: CacheError.self) { try await cache.set(dead[failure], "v") }
+            }
+            try await servers[1].restart()
+            // The pool keeps one connection open: once the restarted node lists it, a call goes through it.
+            try await NodeClientTests.waitUntil("the pool reconnecting to the restarted node") {
+                try await !NodeClientTests.clients(of: servers[1]).isEmpty
+            }
+            try await cache.set(dead[0], "back")
+            #expect(cache.nodeName(for: dead[0]) == "node-b")
+            // Two failures after the success: two of three, not four, so the node stays in the ring.
+            await servers[1].kill()
+            for failure in 1...2 {
+                await #expect(throws: CacheError.self) { try await cache.set(dead[failure], "v") }
+                #expect(cache.nodeName(for: dead[0]) == "node-b", "\(failure) failure(s) since the last success")
+            }
+            await #expect(throws: CacheError.self) { try await cache.set(dead[3], "v") }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected at the third consecutive failure")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func serverErrorsAreNotNodeFailures() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=1&eject_retry=600"))
+            try await cache.connect()
+            let keys = Self.keys(on: "node-b", in: cache)
+            #expect(try await servers[1].cli("LPUSH", cache.makeKey(keys[0]), "x") == "1")
+            for _ in 0..<3 {
+                let error = await #expect(throws: CacheError.self) { try await cache.get(keys[0], as: String.self) }
+                #expect(error?.code == .wrongType, "\(String(describing: error))")
+            }
+            #expect(cache.nodeName(for: keys[0]) == "node-b", "a WRONGTYPE reply says nothing about the node")
+            // The same cache ejects the node at its first real node failure.
+            await servers[1].kill()
+            await #expect(throws: CacheError.self) { try await cache.get(keys[1], as: String.self) }
+            #expect(cache.nodeName(for: keys[0]) != "node-b")
+            try await cache.disconnect()
+        }
+    }
+
     @Test func healthCheckPutsAnEjectedNodeBackEarly() async throws {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
             let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=1&eject_retry=600"))
