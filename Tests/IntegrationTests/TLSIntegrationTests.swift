@@ -182,6 +182,34 @@ struct TLSIntegrationTests {
         }
     }
 
+    @Test func noHostnameVerificationStillRejectsAnUntrustedCertificateAuthority() async throws {
+        let certificates = try await TestNodes.shared.certificates()
+        let files = RedisServer.TLSFiles(
+            certFile: certificates.untrustedServerCertificate,
+            keyFile: certificates.untrustedServerKey,
+            caFile: certificates.untrustedCACertificate
+        )
+        try await RedisServer.withServer(tls: files, allowExternal: false) { server in
+            let commands = try await Self.commandsRun(on: server) {
+                // Skipping the host-name check must not skip the chain check: that is what `none` is for.
+                let failure = try await Self.connectFailure(
+                    Self.url(
+                        port: server.tlsPort,
+                        [("tls_ca_file", certificates.caCertificate), ("tls_verify", "no-hostname-verification")]
+                    )
+                )
+                #expect(failure.error.code == .tlsHandshake)
+                #expect(
+                    ["self-signed certificate in certificate chain", "unable to get local issuer certificate"].contains {
+                        failure.error.message.contains($0)
+                    },
+                    "\(failure.error)"
+                )
+            }
+            #expect(commands.isEmpty, "the server ran \(commands) before the certificate was accepted")
+        }
+    }
+
     @Test func wrongHostNameFailsTheHandshake() async throws {
         let certificates = try await TestNodes.shared.certificates()
         let files = RedisServer.TLSFiles(
@@ -266,6 +294,27 @@ struct TLSIntegrationTests {
                 [("tls_ca_file", certificates.caCertificate), ("tls_min_version", "1.3")]
             )
         )
+    }
+
+    @Test func minimumVersionTLS13RefusesAServerLimitedToTLS12() async throws {
+        let certificates = try await TestNodes.shared.certificates()
+        let files = RedisServer.TLSFiles(
+            certFile: certificates.serverCertificate,
+            keyFile: certificates.serverKey,
+            caFile: certificates.caCertificate
+        )
+        try await RedisServer.withServer(tls: files, extraArguments: ["--tls-protocols", "TLSv1.2"], allowExternal: false) {
+            server in
+            let ca = ("tls_ca_file", certificates.caCertificate)
+            let commands = try await Self.commandsRun(on: server) {
+                let failure = try await Self.connectFailure(Self.url(port: server.tlsPort, [ca, ("tls_min_version", "1.3")]))
+                #expect(failure.error.code == .tlsHandshake, "\(failure.error)")
+            }
+            #expect(commands.isEmpty, "the server ran \(commands) over a refused protocol version")
+            // The same server with the default minimum (1.2) connects: only the version made the difference.
+            try await Self.roundTrip(Self.url(port: server.tlsPort, [ca]))
+            try await Self.roundTrip(Self.url(port: server.tlsPort, [ca, ("tls_min_version", "1.2")]))
+        }
     }
 
     // MARK: Protocol mismatches and no plaintext fallback
