@@ -26,6 +26,12 @@ import Testing
         return try await CLIProcess.run(Self.binary, arguments: arguments)
     }
 
+    /// The seconds since `start`, rounded up (at least 1).
+    static func wholeSeconds(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Int {
+        let (seconds, attoseconds) = (clock.now - start).components
+        return max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))
+    }
+
     /// Parses the JSON document a `--json` run printed.
     func json(_ output: CLIProcess.Output) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8), options: [.fragmentsAllowed])
@@ -108,6 +114,23 @@ import Testing
         #expect(refused.standardError.contains("notNumeric"))
     }
 
+    @Test func aStoredValueThatIsNotJSONOrNotAStringIsRefusedWithExitCode4() async throws {
+        let node = try await TestNodes.shared.plainNodes()[0]
+        let database = String(await TestNodes.shared.database())
+        let url = "redis://\(node.host):\(node.port)/\(database)"
+        #expect(try await node.cli("-n", database, "SET", "::foreign", "not json {") == "OK")
+        let notJSON = try await self.caches("get", "foreign", "--url", url)
+        #expect(notJSON.status == 4, "\(notJSON.standardError)")
+        #expect(notJSON.standardError.contains("decodingFailed"), "\(notJSON.standardError)")
+        #expect(try await node.cli("-n", database, "GET", "::foreign") == "not json {", "the CLI changed nothing")
+
+        #expect(try await node.cli("-n", database, "LPUSH", "::list", "a") == "1")
+        let wrongType = try await self.caches("get", "list", "--url", url)
+        #expect(wrongType.status == 4, "\(wrongType.standardError)")
+        #expect(wrongType.standardError.contains("wrongType"), "\(wrongType.standardError)")
+        #expect(try await node.cli("-n", database, "DEL", "::foreign", "::list") == "2")
+    }
+
     @Test func touchAndTTL() async throws {
         let url = try await TestNodes.shared.url(for: .redis)
         let missing = try await self.caches("ttl", "session", "--url", url, "--json")
@@ -143,11 +166,17 @@ import Testing
             try await cache.set("forever", 1)
             #expect(try await cache.ttl("forever") == nil)
             #expect(try await cache.remainingTTL("forever") == -1)
+            // The remaining time shrinks with the time since the ttl was set (rounded as Redis rounds): the lower
+            // bound is measured from before the write, not fixed.
+            let clock = ContinuousClock()
+            let setAt = clock.now
             try await cache.set("soon", 1, ttl: 100)
             let remaining = try #require(try await cache.ttl("soon"))
-            #expect((99...100).contains(remaining))
+            #expect((100 - Self.wholeSeconds(since: setAt, clock)...100).contains(remaining))
+            let touchedAt = clock.now
             try await cache.touch("forever", ttl: 50)
-            #expect((49...50).contains(try #require(try await cache.ttl("forever"))))
+            let touched = try #require(try await cache.ttl("forever"))
+            #expect((50 - Self.wholeSeconds(since: touchedAt, clock)...50).contains(touched))
         }
     }
 
