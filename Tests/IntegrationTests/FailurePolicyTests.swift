@@ -53,6 +53,11 @@ struct FailurePolicyTests {
             #expect(try await cache.get(alive[0], as: String.self) == "w", "the healthy part was written")
             let incr = await #expect(throws: CacheError.self) { try await cache.incr(dead[5]) }
             #expect(incr?.node == "node-b", "incr has no sensible miss value, so it still throws")
+            let decr = await #expect(throws: CacheError.self) { try await cache.decr(dead[6]) }
+            #expect(decr?.node == "node-b", "nor has decr")
+            await #expect(throws: CacheError.self, "clear cannot pretend to have emptied a node it did not reach") {
+                try await cache.clear()
+            }
             try await cache.disconnect()
         }
     }

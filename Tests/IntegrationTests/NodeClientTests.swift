@@ -380,6 +380,69 @@ struct NodeClientTests {
         }
     }
 
+    @Test func durationTTLsAreRoundedUpToWholeSeconds() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server)) { cache in
+                // Each call's ttl as the server holds it (PTTL), against the whole seconds it should have been
+                // given. The time between the write and the read only lowers PTTL, so the lower bound subtracts
+                // it: a ttl rounded down (or ignored) falls below the bound unless a whole second passed.
+                func expectTTL(
+                    of key: String,
+                    seconds: Int,
+                    after write: () async throws -> Void,
+                    sourceLocation: SourceLocation = #_sourceLocation
+                ) async throws {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    try await write()
+                    let pttl = try #require(Int(try await server.cli("PTTL", "::\(key)")), sourceLocation: sourceLocation)
+                    let elapsed = clock.now - start
+                    let elapsedMilliseconds = Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000) + 1
+                    #expect(
+                        pttl <= seconds * 1000 && pttl > seconds * 1000 - elapsedMilliseconds,
+                        "PTTL \(pttl) ms, expected \(seconds) s minus at most \(elapsedMilliseconds) ms",
+                        sourceLocation: sourceLocation
+                    )
+                }
+                try await expectTTL(of: "set", seconds: 101) {
+                    try await cache.set("set", 1, ttl: .seconds(100) + .milliseconds(1))
+                }
+                try await expectTTL(of: "add", seconds: 51) {
+                    let added = try await cache.add("add", 2, ttl: .milliseconds(50_500))
+                    #expect(added)
+                }
+                try await expectTTL(of: "set", seconds: 70) {
+                    let touched = try await cache.touch("set", ttl: .seconds(70))
+                    #expect(touched)
+                }
+                try await expectTTL(of: "tiny", seconds: 1) {
+                    try await cache.set("tiny", 3, ttl: .nanoseconds(1))
+                }
+                // Zero is not rounded up: it is refused like a ttl of 0, before any I/O.
+                let zero = await #expect(throws: CacheError.self) { try await cache.set("zero", 4, ttl: .zero) }
+                #expect(zero?.code == .invalidArgument)
+                #expect(try await server.cli("EXISTS", "::zero") == "0")
+            }
+        }
+    }
+
+    @Test func usernameAndPasswordOptionsAuthenticate() async throws {
+        let secret = "b0b-Secret"
+        try await RedisServer.withServer(aclUser: (name: "bob", password: secret), allowExternal: false) { server in
+            let url = Self.url(server, query: "username=bob&password=\(secret)&client_name=options-test")
+            try await Self.withConnectedCache(url) { cache in
+                try await cache.set("options", 8)
+                #expect(try await cache.get("options", as: Int.self) == 8)
+                let ours = try await Self.clients(of: server).filter { $0.contains("name=options-test") }
+                #expect(!ours.isEmpty && ours.allSatisfy { $0.contains("user=bob") }, "\(ours)")
+            }
+            let wrong = try Cache(url: Self.url(server, query: "username=bob&password=not-\(secret)&connect_timeout=2"))
+            let error = await #expect(throws: CacheError.self) { try await wrong.connect() }
+            #expect(error?.code == .connectFailed)
+            #expect(error.map { !String(reflecting: $0).contains(secret) } == true)
+        }
+    }
+
     @Test func incrAndDecrAreOneRoundTripEach() async throws {
         try await RedisServer.withServer(allowExternal: false) { server in
             try await Self.withConnectedCache(Self.url(server)) { cache in
