@@ -205,6 +205,29 @@ struct FailurePolicyTests {
         }
     }
 
+    @Test func runChecksNodeHealthPeriodically() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=1&eject_retry=600&health_check=0.1"))
+            #expect(cache.configuration.healthCheckInterval == .milliseconds(100))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            // run() keeps the connection made above and adds the periodic health check.
+            let service = Task { try await cache.run() }
+            servers[1].pause()
+            await #expect(throws: CacheError.self) { try await cache.get(dead[0], as: String.self) }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected after one failure")
+            servers[1].resume()
+            // Nobody calls checkNodeHealth() here: only run()'s periodic check can put the node back before its
+            // 600 s retry time.
+            try await NodeClientTests.waitUntil("the periodic health check restoring node-b") {
+                cache.nodeName(for: dead[0]) == "node-b"
+            }
+            service.cancel()
+            try await service.value
+            #expect(!cache.isConnected, "run() disconnects when it ends")
+        }
+    }
+
     @Test func policiesParseFromURL() throws {
         #expect(try Cache(url: "redis://h?failure_policy=miss").configuration.failurePolicy == .miss)
         #expect(
