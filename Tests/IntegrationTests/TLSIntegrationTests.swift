@@ -296,6 +296,31 @@ struct TLSIntegrationTests {
         )
     }
 
+    @Test func caDirectoryWithTheHashedCAVerifiesTheServer() async throws {
+        let certificates = try await TestNodes.shared.certificates()
+        let node = try await TestNodes.shared.tlsNodes()[0]
+        let openssl = try #require(ProcessRunner.locate("openssl"), "openssl not found: run `make deps`")
+        let hash = try await ProcessRunner.run(openssl, arguments: ["x509", "-hash", "-noout", "-in", certificates.caCertificate])
+        #expect(hash.succeeded, "\(hash.standardError)")
+        let name = hash.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(!name.isEmpty)
+        // OpenSSL looks a CA up in a directory by its subject hash: `<hash>.0`.
+        let directory = FileManager.default.temporaryDirectory.path + "/caches-ca-dir-\(UUID().uuidString)"
+        let empty = directory + "-empty"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: empty)
+        }
+        try FileManager.default.copyItem(atPath: certificates.caCertificate, toPath: directory + "/\(name).0")
+
+        try await Self.roundTrip(Self.url(port: node.tlsPort, [("tls_ca_dir", directory)]))
+        // The same server against a directory without the CA: the chain cannot be verified.
+        let failure = try await Self.connectFailure(Self.url(port: node.tlsPort, [("tls_ca_dir", empty)]))
+        #expect(failure.error.code == .tlsHandshake, "\(failure.error)")
+    }
+
     @Test func minimumVersionTLS13RefusesAServerLimitedToTLS12() async throws {
         let certificates = try await TestNodes.shared.certificates()
         let files = RedisServer.TLSFiles(
