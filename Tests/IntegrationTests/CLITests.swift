@@ -114,6 +114,26 @@ import Testing
         #expect(refused.standardError.contains("notNumeric"))
     }
 
+    @Test func demoRunsEveryPhaseOverTheRingAndLeavesNothingBehind() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let demo = try await self.caches("demo", "--url", url, "--keys", "300", "--concurrency", "10", "--batch", "50")
+        #expect(demo.status == 0, "\(demo.standardError)")
+        let output = demo.standardOutput
+        for phase in ["set", "get", "getMany(50)", "setMany(50)", "incr", "deleteMany(50)"] {
+            #expect(output.contains("\n" + phase + " "), "no \(phase) phase in:\n\(output)")
+        }
+        for node in ["node-a", "node-b", "node-c"] {
+            #expect(output.contains("\n" + node + " "), "no row for \(node) in:\n\(output)")
+        }
+        #expect(output.contains("after deleteMany: 0 of 1000 sampled keys remain"), "\(output)")
+        // The demo clears its database at the end.
+        let cache = try Cache(url: url, keyPrefix: "demo")
+        try await cache.withConnection { cache async throws in
+            let values = try await cache.getMany((0..<300).map { "key:\($0)" } + ["counter:0"], as: Int.self)
+            #expect(values.values.allSatisfy { $0 == nil })
+        }
+    }
+
     @Test func aStoredValueThatIsNotJSONOrNotAStringIsRefusedWithExitCode4() async throws {
         let node = try await TestNodes.shared.plainNodes()[0]
         let database = String(await TestNodes.shared.database())
