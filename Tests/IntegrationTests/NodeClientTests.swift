@@ -66,20 +66,6 @@ struct NodeClientTests {
         try await server.cli("CLIENT", "LIST").split(separator: "\n").map(String.init).filter { !$0.contains("cmd=client|list") }
     }
 
-    /// `INFO commandstats` as command name → calls.
-    static func commandCalls(_ server: RedisServer) async throws -> [String: Int] {
-        var calls: [String: Int] = [:]
-        for line in try await server.cli("INFO", "commandstats").split(whereSeparator: \.isNewline) {
-            guard line.hasPrefix("cmdstat_"), let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[line.index(line.startIndex, offsetBy: 8)..<colon])
-            let fields = line[line.index(after: colon)...].split(separator: ",")
-            if let field = fields.first(where: { $0.hasPrefix("calls=") }), let count = Int(field.dropFirst(6)) {
-                calls[name] = count
-            }
-        }
-        return calls
-    }
-
     /// Runs `body` and returns its result with the time it took.
     static func timed<T>(_ body: () async throws -> T) async -> (result: Result<T, any Error>, elapsed: Duration) {
         let clock = ContinuousClock()
@@ -340,7 +326,7 @@ struct NodeClientTests {
                     let ttl = try #require(Int(try await server.cli("TTL", "::\(key)")))
                     #expect(ttl > 0 && ttl <= 100, "\(key) has TTL \(ttl)")
                 }
-                let calls = try await Self.commandCalls(server)
+                let calls = try await server.commandCalls()
                 #expect(calls["multi"] == 1)
                 #expect(calls["mset"] == 1)
                 #expect(calls["expire"] == values.count)
@@ -350,7 +336,7 @@ struct NodeClientTests {
                 #expect(try await server.cli("CONFIG", "RESETSTAT") == "OK")
                 try await cache.setMany(["p1": "x", "p2": "y"])
                 #expect(try await server.cli("TTL", "::p1") == "-1")
-                let plain = try await Self.commandCalls(server)
+                let plain = try await server.commandCalls()
                 #expect(plain["mset"] == 1)
                 #expect(plain["multi"] == nil && plain["expire"] == nil)
             }
@@ -456,7 +442,7 @@ struct NodeClientTests {
                 #expect(try await cache.incr("ratio", by: 0.25) == 1.75)
                 #expect(try await cache.decr("ratio", by: 0.5) == 1.25)
 
-                let calls = try await Self.commandCalls(server)
+                let calls = try await server.commandCalls()
                 #expect(calls["incrby"] == 3, "\(calls)")
                 #expect(calls["incrbyfloat"] == 2, "\(calls)")
                 for command in ["exists", "get", "set", "decrby", "incr", "decr"] {

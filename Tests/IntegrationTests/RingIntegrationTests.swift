@@ -374,19 +374,7 @@ struct RingNodeProbe: Sendable {
 
     /// `INFO commandstats` as command → calls, without the probe's own commands and the pool's keepalive.
     func dataCommandCalls() async throws -> [String: Int] {
-        var calls: [String: Int] = [:]
-        for line in try await self.infoLines("commandstats") where line.hasPrefix("cmdstat_") {
-            // cmdstat_mget:calls=1,usec=…
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[line.index(line.startIndex, offsetBy: 8)..<colon])
-            let fields = line[line.index(after: colon)...].split(separator: ",")
-            guard let field = fields.first(where: { $0.hasPrefix("calls=") }), let count = Int(field.dropFirst(6)) else {
-                Issue.record("cannot parse \(line)")
-                continue
-            }
-            if !Self.noise.contains(name) { calls[name] = count }
-        }
-        return calls
+        try await self.server.commandCalls().filter { !Self.noise.contains($0.key) }
     }
 
     /// `keyspace_hits` and `keyspace_misses` of `INFO stats` since the last `CONFIG RESETSTAT`.

@@ -562,29 +562,10 @@ struct TLSIntegrationTests {
     static func commandsRun(on server: RedisServer, during body: () async throws -> Void) async throws
         -> Set<String>
     {
-        let before = try await Self.commandCalls(server)
+        let before = try await server.commandCalls()
         try await body()
-        let after = try await Self.commandCalls(server)
+        let after = try await server.commandCalls()
         return Set(after.filter { $0.key != "info" && before[$0.key] != $0.value }.keys)
-    }
-
-    /// How often a server ran each command so far (`INFO commandstats`), by name (`set`, `client|setname`).
-    static func commandCalls(_ server: RedisServer) async throws -> [String: Int] {
-        // --insecure: redis-cli must reach servers whose certificate is wrong on purpose.
-        let stats = try await server.cli(
-            arguments: (server.tlsPort == nil ? [] : ["--insecure"]) + ["INFO", "commandstats"]
-        )
-        #expect(stats.hasPrefix("# Commandstats"), "not an INFO commandstats reply: \(stats)")
-        var calls: [String: Int] = [:]
-        for line in stats.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
-            // cmdstat_get:calls=3,usec=…
-            let fields = line.dropFirst("cmdstat_".count).split(separator: ":", maxSplits: 1)
-            guard fields.count == 2,
-                let count = fields[1].split(separator: ",").first?.split(separator: "=").last
-            else { continue }
-            calls[String(fields[0])] = Int(count)
-        }
-        return calls
     }
 
     /// Checks that a secret appears in none of an error's texts.
