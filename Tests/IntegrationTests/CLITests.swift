@@ -13,9 +13,16 @@ import Testing
 /// The built `caches` binary, run end to end against real loopback Redis nodes: every subcommand, `--json` output
 /// parsed, exit codes.
 @Suite struct CLITests {
-    /// `.build/debug/caches` of this checkout (`CACHES_BINARY` overrides it).
+    /// The `caches` executable built with these tests (`CACHES_BINARY` overrides it).
+    ///
+    /// The test bundle runs from the build products folder, beside `caches`, whatever the scratch path or the
+    /// configuration (`--scratch-path .build-tsan`, `-c release`); `.build/debug/caches` of this checkout is the
+    /// fallback when the tests run from somewhere else.
     static let binary: String = {
         if let path = ProcessInfo.processInfo.environment["CACHES_BINARY"] { return path }
+        let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let besideTheTests = products.appendingPathComponent("caches").path
+        if FileManager.default.isExecutableFile(atPath: besideTheTests) { return besideTheTests }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/caches").path
     }()
