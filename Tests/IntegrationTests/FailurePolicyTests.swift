@@ -106,12 +106,12 @@ struct FailurePolicyTests {
             try await servers[1].restart()
             // The pool reconnects on its own (ejection only takes the node out of the ring), so the first call
             // after the node's return finds a connection and cannot fail and eject it again.
-            try await NodeClientTests.waitUntil("the pool reconnecting to the restarted node") {
+            try await waitUntil("the pool reconnecting to the restarted node") {
                 try await !NodeClientTests.clients(of: servers[1]).isEmpty
             }
             // The node comes back once the retry time has passed, not before; the wait is bounded by four retry
             // times.
-            try await NodeClientTests.waitUntil(timeout: retry * 4, "node-b back in the ring") {
+            try await waitUntil(timeout: retry * 4, "node-b back in the ring") {
                 cache.nodeName(for: dead[0]) == "node-b"
             }
             #expect(clock.now - beforeEjection >= retry, "back before its retry time")
@@ -149,7 +149,7 @@ struct FailurePolicyTests {
             }
             try await servers[1].restart()
             // The pool keeps one connection open: once the restarted node lists it, a call goes through it.
-            try await NodeClientTests.waitUntil("the pool reconnecting to the restarted node") {
+            try await waitUntil("the pool reconnecting to the restarted node") {
                 try await !NodeClientTests.clients(of: servers[1]).isEmpty
             }
             try await cache.set(dead[0], "back")
@@ -219,7 +219,7 @@ struct FailurePolicyTests {
             servers[1].resume()
             // Nobody calls checkNodeHealth() here: only run()'s periodic check can put the node back before its
             // 600 s retry time.
-            try await NodeClientTests.waitUntil("the periodic health check restoring node-b") {
+            try await waitUntil("the periodic health check restoring node-b") {
                 cache.nodeName(for: dead[0]) == "node-b"
             }
             service.cancel()

@@ -92,17 +92,17 @@ struct FaultTests {
                     await Self.runCallers(cache, callers: 5, tally: victimTally) { cache.nodeName(for: $0) == victim }
                 }
                 // Every caller group is under way before the kill.
-                try await NodeClientTests.waitUntil("calls to every node succeeding") {
+                try await waitUntil("calls to every node succeeding") {
                     healthyTally.successes.load(ordering: .relaxed) > 0 && victimTally.successes.load(ordering: .relaxed) > 0
                 }
                 await servers[1].kill()
-                try await NodeClientTests.waitUntil("a call to the killed node failing") {
+                try await waitUntil("a call to the killed node failing") {
                     victimTally.failures.load(ordering: .relaxed) > 0
                 }
                 // While the node is dead, the other nodes' callers complete many more calls, none of them failing.
                 let failedBefore = healthyTally.failures.load(ordering: .relaxed)
                 let succeededBefore = healthyTally.successes.load(ordering: .relaxed)
-                try await NodeClientTests.waitUntil("200 more calls to the healthy nodes") {
+                try await waitUntil("200 more calls to the healthy nodes") {
                     healthyTally.successes.load(ordering: .relaxed) >= succeededBefore + 200
                 }
                 #expect(healthyTally.failures.load(ordering: .relaxed) == failedBefore, "other nodes' calls keep succeeding")
@@ -110,7 +110,7 @@ struct FaultTests {
                 let deadSuccesses = victimTally.successes.load(ordering: .relaxed)
                 try await servers[1].restart()
                 // Within the reconnect backoff (at most 5 s), the node's calls succeed again.
-                try await NodeClientTests.waitUntil(timeout: .seconds(15), "the restarted node's calls succeeding again") {
+                try await waitUntil(timeout: .seconds(15), "the restarted node's calls succeeding again") {
                     victimTally.successes.load(ordering: .relaxed) > deadSuccesses
                 }
                 healthyTally.stop()
@@ -137,12 +137,12 @@ struct FaultTests {
             let tally = Tally()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.runCallers(cache, callers: 30, tally: tally) }
-                try await NodeClientTests.waitUntil("calls succeeding before the pause") {
+                try await waitUntil("calls succeeding before the pause") {
                     tally.successes.load(ordering: .relaxed) > 0
                 }
                 servers[2].pause()
                 // Paused long enough for many calls to the node to time out (or fail to connect).
-                try await NodeClientTests.waitUntil("calls to the paused node failing") {
+                try await waitUntil("calls to the paused node failing") {
                     tally.failures.load(ordering: .relaxed) >= 20
                 }
                 servers[2].resume()
@@ -176,7 +176,7 @@ struct FaultTests {
                 for _ in 0..<5 {
                     // Kill only while calls flow, so that replies are in flight on the connections killed.
                     let before = tally.successes.load(ordering: .relaxed)
-                    try await NodeClientTests.waitUntil("calls succeeding before a kill") {
+                    try await waitUntil("calls succeeding before a kill") {
                         tally.successes.load(ordering: .relaxed) >= before + 50
                     }
                     let reply = try await server.cli("CLIENT", "KILL", "TYPE", "normal")
@@ -184,7 +184,7 @@ struct FaultTests {
                 }
                 // The pool reconnects: calls succeed again after the last kill.
                 let afterKills = tally.successes.load(ordering: .relaxed)
-                try await NodeClientTests.waitUntil("calls succeeding after the last kill") {
+                try await waitUntil("calls succeeding after the last kill") {
                     tally.successes.load(ordering: .relaxed) >= afterKills + 50
                 }
                 tally.stop()

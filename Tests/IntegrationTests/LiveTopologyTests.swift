@@ -207,7 +207,7 @@ struct LiveTopologyTests {
         // run() keeps the connection and starts the watcher (every 2 s by default).
         let service = Task { try await cache.run() }
         try Self.replace(path, with: Self.yaml([a, b, c], database: database))
-        try await NodeClientTests.waitUntil(timeout: .seconds(20), "run()'s watcher swapping in node-c") {
+        try await waitUntil(timeout: .seconds(20), "run()'s watcher swapping in node-c") {
             cache.activeConfiguration.nodes.map(\.ketamaName) == ["node-a", "node-b", "node-c"]
         }
         // Keys route over the new ring, and node-c serves its share.

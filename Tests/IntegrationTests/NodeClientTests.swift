@@ -43,24 +43,6 @@ struct NodeClientTests {
         return (statistics.openConnections, statistics.inFlightRequests)
     }
 
-    /// Polls `condition` until it holds or `timeout` passes. Used where the state to wait for (requests queued
-    /// on a connection, a node back up) has no event to await; each round checks real state.
-    static func waitUntil(
-        timeout: Duration = .seconds(10),
-        _ what: String,
-        _ condition: () async throws -> Bool
-    ) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while !(try await condition()) {
-            guard clock.now < deadline else {
-                Issue.record("timed out after \(timeout) waiting for \(what)")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
     /// The server's client connections, without the `redis-cli` that lists them.
     static func clients(of server: RedisServer) async throws -> [String] {
         try await server.cli("CLIENT", "LIST").split(separator: "\n").map(String.init).filter { !$0.contains("cmd=client|list") }
@@ -125,13 +107,13 @@ struct NodeClientTests {
                         for index in 0..<10 {
                             group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
                         }
-                        try await Self.waitUntil("10 requests in flight") { try Self.poolStatistics(cache).inFlight == 10 }
+                        try await waitUntil("10 requests in flight") { try Self.poolStatistics(cache).inFlight == 10 }
                         let victim = Task { try await cache.get("victim", as: String.self) }
-                        try await Self.waitUntil("the victim in flight") { try Self.poolStatistics(cache).inFlight == 11 }
+                        try await waitUntil("the victim in flight") { try Self.poolStatistics(cache).inFlight == 11 }
                         for index in 10..<20 {
                             group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
                         }
-                        try await Self.waitUntil("21 requests in flight") { try Self.poolStatistics(cache).inFlight == 21 }
+                        try await waitUntil("21 requests in flight") { try Self.poolStatistics(cache).inFlight == 21 }
 
                         victim.cancel()
                         let outcome = await victim.result
@@ -202,7 +184,7 @@ struct NodeClientTests {
                 }
 
                 server.resume()
-                try await Self.waitUntil("the node to answer after resume") {
+                try await waitUntil("the node to answer after resume") {
                     (try? await cache.get("paused", as: String.self)) == "before"
                 }
                 try await cache.set("paused", "after")
@@ -229,7 +211,7 @@ struct NodeClientTests {
 
                 try await server.restart()
                 var failures: [CacheError.Code] = []
-                try await Self.waitUntil(timeout: .seconds(20), "the pool to reconnect") {
+                try await waitUntil(timeout: .seconds(20), "the pool to reconnect") {
                     let attempt = await Self.timed { try await cache.set("after", "restart") }
                     #expect(attempt.elapsed < bound, "one call took \(attempt.elapsed)")
                     switch attempt.result {
@@ -474,7 +456,7 @@ struct NodeClientTests {
                         }
                     }
                 }
-                try await Self.waitUntil("200 requests in flight") { try Self.poolStatistics(cache).inFlight >= 200 }
+                try await waitUntil("200 requests in flight") { try Self.poolStatistics(cache).inFlight >= 200 }
                 try await cache.disconnect()
                 #expect(!cache.isConnected)
                 var results: [Result<String?, CacheError>] = []
@@ -523,7 +505,7 @@ struct NodeClientTests {
                         }
                     }
                 }
-                try await Self.waitUntil("20 requests in flight") { try Self.poolStatistics(cache).inFlight == 20 }
+                try await waitUntil("20 requests in flight") { try Self.poolStatistics(cache).inFlight == 20 }
                 let disconnect = await Self.timed { try await cache.disconnect() }
                 #expect(disconnect.elapsed < .seconds(3), "disconnect took \(disconnect.elapsed)")
                 var results: [Result<Int?, CacheError>] = []
