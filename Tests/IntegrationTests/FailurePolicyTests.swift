@@ -8,8 +8,10 @@ import Testing
 @Suite("Failure policies", .serialized)
 struct FailurePolicyTests {
     static func url(_ servers: [RedisServer], _ options: String) -> String {
-        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-        return "redis://\(hosts)?names=node-a,node-b,node-c&hash=md5&timeout=0.5&connect_timeout=0.5&\(options)"
+        RedisServer.cacheURL(
+            servers,
+            options: ["names=node-a,node-b,node-c", "hash=md5", "timeout=0.5", "connect_timeout=0.5", options]
+        )
     }
 
     /// Keys whose node is `node` in `cache` (md5 spreads sequential keys well).

@@ -25,8 +25,7 @@ struct FaultTests {
     }
 
     static func ringURL(_ servers: [RedisServer], options: String) -> String {
-        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-        return "redis://\(hosts)?names=node-a,node-b,node-c&\(options)"
+        RedisServer.cacheURL(servers, options: ["names=node-a,node-b,node-c", options])
     }
 
     /// `callers` tasks each write and read back unique values on their own keys until `stop` is set.

@@ -331,8 +331,7 @@ struct RingIntegrationTests {
 
     /// A ring URL over three servers, weights 1, 2, 1, names node-a, node-b, node-c.
     static func url(_ servers: [RedisServer], database: Int, query: String = "") -> String {
-        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-        return "redis://\(hosts)/\(database)?weights=1,2,1&names=node-a,node-b,node-c" + query
+        RedisServer.cacheURL(servers, database: database, options: ["weights=1,2,1", "names=node-a,node-b,node-c"]) + query
     }
 
     static func resetStats(_ probes: [RingNodeProbe]) async throws {

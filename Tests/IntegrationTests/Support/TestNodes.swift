@@ -93,12 +93,15 @@ actor TestNodes {
             return "redis://\(node.host):\(node.port)/\(self.database())"
         case .ring:
             let nodes = try await self.plainNodes()
-            let hosts = nodes.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-            return "redis://\(hosts)/\(self.database())?weights=1,2,1&names=node-a,node-b,node-c"
+            return RedisServer.cacheURL(nodes, database: self.database(), options: ["weights=1,2,1", "names=node-a,node-b,node-c"])
         case .tlsRing:
             let (certificates, nodes) = try await self.tlsSetup()
-            let hosts = nodes.map { "\($0.host):\($0.tlsPort ?? 0)" }.joined(separator: ",")
-            return "rediss://\(hosts)/\(self.database())?tls_ca_file=\(certificates.caCertificate)&weights=1,2,1"
+            return RedisServer.cacheURL(
+                nodes,
+                database: self.database(),
+                tls: true,
+                options: ["tls_ca_file=\(certificates.caCertificate)", "weights=1,2,1"]
+            )
         }
     }
 }
