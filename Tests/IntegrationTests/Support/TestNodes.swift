@@ -128,8 +128,20 @@ func withCache(
     try await cache.disconnect()
 }
 
-/// Waits until a ttl of `seconds` has certainly run out. Expiry is driven by the clock, so there is no event to
-/// await instead.
+/// Waits until every key in `keys` has expired: polls ``Cache/remainingTTL(_:version:)`` (Redis's `TTL`) until
+/// the key is gone, so the test goes on as soon as the backend expires it, and a key that never expires fails the
+/// test (the wait is bounded by a few times the ttl).
+func waitUntilExpired(_ keys: String..., in cache: Cache, ttlSeconds: Int = 1) async throws {
+    try await waitUntil(timeout: .seconds(ttlSeconds * 5 + 5), "\(keys) to expire") {
+        for key in keys {
+            if try await cache.remainingTTL(key) != -2 { return false }
+        }
+        return true
+    }
+}
+
+/// Waits until a ttl of `seconds` has certainly run out, for the tests that check that a key did NOT expire: only
+/// time can show that.
 func waitForExpiry(ofSeconds seconds: Int) async throws {
     try await Task.sleep(for: .milliseconds(seconds * 1000 + 300))
 }
