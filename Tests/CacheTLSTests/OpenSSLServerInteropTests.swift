@@ -37,6 +37,13 @@ struct OpenSSLServerInteropTests {
             self.handshake.fail(error)
             self.line.fail(error)
         }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            // A connection that ends first fails what is still awaited (a fulfilled promise ignores this).
+            self.handshake.fail(ChannelError.eof)
+            self.line.fail(ChannelError.eof)
+            context.fireChannelInactive()
+        }
     }
 
     /// Starts `openssl s_server -rev` (it answers each line reversed) on a free loopback port.
