@@ -73,6 +73,13 @@ import Testing
         let error = ConnectionPoolError(code: .connectFailed, underlyingError: MockConnectionError(reason: "refused"))
         #expect(error.description.contains("connectFailed"))
         #expect(error.description.contains("refused"))
-        #expect(ConnectionPoolError.Code.waitTimeout != .connectFailed)
+        let timeout = ConnectionPoolError(code: .waitTimeout, message: "no slot within 1 s")
+        #expect(timeout.description == "ConnectionPoolError.waitTimeout: no slot within 1 s")
+    }
+
+    @Test func everyCodeIsDistinctAndNamedAfterItself() {
+        let codes: [ConnectionPoolError.Code] = [.waitTimeout, .connectFailed, .poolShutdown, .cancelled, .invalidConfiguration]
+        #expect(codes.map(\.description) == ["waitTimeout", "connectFailed", "poolShutdown", "cancelled", "invalidConfiguration"])
+        #expect(Set(codes).count == codes.count, "two codes compare equal")
     }
 }

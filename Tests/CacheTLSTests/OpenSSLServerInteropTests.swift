@@ -37,6 +37,13 @@ struct OpenSSLServerInteropTests {
             self.handshake.fail(error)
             self.line.fail(error)
         }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            // A connection that ends first fails what is still awaited (a fulfilled promise ignores this).
+            self.handshake.fail(ChannelError.eof)
+            self.line.fail(ChannelError.eof)
+            context.fireChannelInactive()
+        }
     }
 
     /// Starts `openssl s_server -rev` (it answers each line reversed) on a free loopback port.
@@ -65,6 +72,41 @@ struct OpenSSLServerInteropTests {
                 let port = Int(text[range.upperBound...].prefix { $0.isNumber })
             {
                 return (process, port)
+            }
+        }
+    }
+
+    /// Starts `openssl s_server` in its default mode, where a line on its standard input is a command (`r`: ask the
+    /// client for a renegotiation). Returns the output read up to `ACCEPT`.
+    private func startCommandServer(
+        _ certificates: TestCertificates,
+        extraArguments: [String]
+    ) throws -> (Process, port: Int, input: FileHandle, output: FileHandle, text: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments =
+            [
+                "openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1",
+                "-cert", certificates.serverCertificate, "-key", certificates.serverKey,
+            ] + extraArguments
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        var text = ""
+        while true {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty {
+                process.terminate()
+                throw OpenSSLError(code: .handshakeFailed, message: "openssl s_server did not start: \(text)")
+            }
+            text += String(decoding: data, as: UTF8.self)
+            if let range = text.range(of: "ACCEPT 127.0.0.1:"),
+                let port = Int(text[range.upperBound...].prefix { $0.isNumber })
+            {
+                return (process, port, input.fileHandleForWriting, output.fileHandleForReading, text)
             }
         }
     }
@@ -107,6 +149,27 @@ struct OpenSSLServerInteropTests {
         #expect(try handshake.wait() == .handshakeCompleted(negotiatedProtocol: nil))
         #expect(try line.wait() == "cba")
         try channel.close().wait()
+    }
+
+    @Test func aRenegotiationTheServerAsksForIsRefused() throws {
+        let certificates = try #require(SharedCertificates.current)
+        // TLS 1.2: TLS 1.3 has no renegotiation at all.
+        let (server, port, input, output, started) = try self.startCommandServer(certificates, extraArguments: ["-tls1_2"])
+        defer { Self.stop(server) }
+        let context = try OpenSSLContext(configuration: OpenSSLConfiguration(trustRoots: .file(certificates.caCertificate)))
+        let (channel, handshake, _) = try self.connect(port: port, context: context, serverHostname: "localhost")
+        #expect(try handshake.wait() == .handshakeCompleted(negotiatedProtocol: nil))
+        // `r` makes s_server send a HelloRequest. A client that refuses answers with a no_renegotiation alert, which
+        // s_server takes as fatal: it logs "no renegotiation" and closes the connection.
+        input.write(Data("r\n".utf8))
+        // Bounds a failing test only (a client that renegotiated would keep the connection open).
+        let bound = channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        try? channel.closeFuture.wait()
+        bound.cancel()
+        if server.isRunning { server.terminate() }
+        server.waitUntilExit()
+        let text = started + String(decoding: output.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("no renegotiation"), "s_server output:\n\(text)")
     }
 
     @Test func tls13MinimumRefusesATLS12Server() throws {

@@ -204,6 +204,37 @@ struct ConfigFileTests {
         #expect(configuration.nodes[2].ketamaName == "127.0.0.1:7003")
     }
 
+    @Test("healthCheckMs sets the health check interval (0 turns it off), from the file or the environment")
+    func healthCheckInterval() async throws {
+        let directory = try ConfigDirectory()
+        let unset = try directory.write("unset.yaml", twoNodes)
+        #expect(try await CacheConfiguration.load(fromFile: unset, environment: [:]).healthCheckInterval == .seconds(5))
+        let file = try directory.write("cache.yaml", "healthCheckMs: 250\n" + twoNodes)
+        #expect(try await CacheConfiguration.load(fromFile: file, environment: [:]).healthCheckInterval == .milliseconds(250))
+        let off = try directory.write("off.yaml", "healthCheckMs: 0\n" + twoNodes)
+        #expect(try await CacheConfiguration.load(fromFile: off, environment: [:]).healthCheckInterval == nil)
+        let environment = ["CACHES_HEALTH_CHECK_MS": "1500"]
+        #expect(try await CacheConfiguration.load(fromFile: off, environment: environment).healthCheckInterval == .milliseconds(1500))
+    }
+
+    @Test("CACHES_TLS_KEY_PASSPHRASE sets the key passphrase the file leaves out")
+    func keyPassphraseFromTheEnvironment() async throws {
+        let directory = try ConfigDirectory()
+        try directory.write("certs/client.pem", "placeholder\n")
+        try directory.write("certs/client.key", "placeholder\n")
+        let file = try directory.write(
+            "cache.yaml",
+            twoNodes + "\ntls:\n  certificateFile: certs/client.pem\n  keyFile: certs/client.key\n"
+        )
+        #expect(try await CacheConfiguration.load(fromFile: file, environment: [:]).tls?.keyPassphrase == nil)
+        let configuration = try await CacheConfiguration.load(
+            fromFile: file,
+            environment: ["CACHES_TLS_KEY_PASSPHRASE": "open sesame"]
+        )
+        #expect(configuration.tls?.keyPassphrase == "open sesame")
+        #expect(configuration.tls?.keyFile == directory.path + "/certs/client.key")
+    }
+
     @Test("a bad value from the environment names the key")
     func environmentBadValue() async throws {
         let directory = try ConfigDirectory()

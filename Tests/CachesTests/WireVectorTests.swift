@@ -24,15 +24,21 @@ struct WireVector: Decodable, CustomTestStringConvertible {
 
     var testDescription: String { "\(self.case)#\(self.occurrence)" }
 
-    /// Every case in the fixture, read with Foundation (not with the code under test).
-    static let all: [WireVector] = {
+    /// Why the fixture could not be read.
+    struct LoadError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Every case in the fixture, read with Foundation (not with the code under test), or why it failed to load.
+    ///
+    /// Not `#require`: this runs while the tests are being discovered, where a recorded issue belongs to no test,
+    /// and the error it throws is taken as already recorded when a test rethrows it.
+    static let loaded: Result<[WireVector], any Error> = Result {
         struct File: Decodable { let cases: [WireVector] }
-        guard let url = Bundle.module.url(forResource: "wire-vectors", withExtension: "json", subdirectory: "Fixtures"),
-            let data = try? Data(contentsOf: url),
-            let file = try? JSONDecoder().decode(File.self, from: data)
-        else {
-            return []
+        guard let url = Bundle.module.url(forResource: "wire-vectors", withExtension: "json", subdirectory: "Fixtures") else {
+            throw LoadError(description: "Fixtures/wire-vectors.json is missing from the test bundle")
         }
+        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
         var seen: [String: Int] = [:]
         return file.cases.map { vector in
             var vector = vector
@@ -40,13 +46,26 @@ struct WireVector: Decodable, CustomTestStringConvertible {
             seen[vector.case, default: 0] += 1
             return vector
         }
-    }()
+    }
 
-    static var withValues: [WireVector] { Self.all.filter { $0.rawValue != nil } }
+    /// Every case in the fixture; throws (failing the test) if the fixture did not load.
+    static var all: [WireVector] { get throws { try Self.loaded.get() } }
+
+    /// A stand-in argument when the fixture did not load, so that a parameterised test runs once and fails
+    /// (on ``all``) instead of running zero cases and passing.
+    static let loadFailure = WireVector(case: "<fixture failed to load>", ops: "", rawValue: nil)
+
+    /// The cases that carry a value: the parameterised tests' arguments.
+    static var withValues: [WireVector] {
+        guard let all = try? Self.loaded.get() else { return [Self.loadFailure] }
+        return all.filter { $0.rawValue != nil }
+    }
 }
 
-/// Decodes lowercase or uppercase hex into bytes.
-func bytes(hex: String) -> [UInt8] {
+/// Decodes lowercase or uppercase hex into bytes; a character that is not a hex digit, or an odd length, fails
+/// the calling test.
+func bytes(hex: String, sourceLocation: SourceLocation = #_sourceLocation) -> [UInt8] {
+    #expect(hex.utf8.count.isMultiple(of: 2), "odd hex length \(hex.utf8.count)", sourceLocation: sourceLocation)
     var result: [UInt8] = []
     var high: UInt8?
     for character in hex.utf8 {
@@ -55,7 +74,9 @@ func bytes(hex: String) -> [UInt8] {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
         case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
-        default: continue
+        default:
+            Issue.record("not a hex digit: \(UnicodeScalar(character))", sourceLocation: sourceLocation)
+            continue
         }
         if let pending = high {
             result.append(pending << 4 | nibble)
@@ -169,12 +190,13 @@ struct WireVectorTests {
 
     @Test func fixtureLoads() throws {
         // The fixture holds 45 cases, 42 of them with a value; an empty list would make the other tests vacuous.
-        #expect(WireVector.all.count == 45)
+        #expect(try WireVector.all.count == 45)
         #expect(WireVector.withValues.count == 42)
     }
 
     @Test(arguments: WireVector.withValues)
     func parseAndRewriteKeepsBytes(_ vector: WireVector) throws {
+        _ = try WireVector.all
         let raw = try #require(vector.rawValue)
         let expected = bytes(hex: raw.hex)
         #expect(Array(raw.utf8.utf8) == expected)
@@ -184,6 +206,7 @@ struct WireVectorTests {
 
     @Test(arguments: WireVector.withValues)
     func nativeSwiftValueWritesSameBytes(_ vector: WireVector) throws {
+        _ = try WireVector.all
         let raw = try #require(vector.rawValue)
         let makers = try #require(Self.natives[vector.case], "no native value for \(vector.case)")
         let make = try #require(makers.indices.contains(vector.occurrence) ? makers[vector.occurrence] : nil)
@@ -193,6 +216,7 @@ struct WireVectorTests {
 
     @Test(arguments: WireVector.withValues)
     func decodesIntoJSONValueAndBack(_ vector: WireVector) throws {
+        _ = try WireVector.all
         let raw = try #require(vector.rawValue)
         let buffer = ByteBuffer(bytes: bytes(hex: raw.hex))
         let value = try CacheJSON.decode(JSONValue.self, from: buffer)
@@ -201,7 +225,7 @@ struct WireVectorTests {
     }
 
     @Test func nestedRecordDecodesFromTheRecordedBytes() throws {
-        let vector = try #require(WireVector.all.first { $0.case == "dict_nested" })
+        let vector = try #require(try WireVector.all.first { $0.case == "dict_nested" })
         let raw = try #require(vector.rawValue)
         let record = try CacheJSON.decode(NestedRecord.self, from: ByteBuffer(bytes: bytes(hex: raw.hex)))
         #expect(record.name == "Zoë")
@@ -211,8 +235,8 @@ struct WireVectorTests {
         #expect(try bytes(CacheJSON.encode(record)) == bytes(hex: raw.hex))
     }
 
-    @Test func valuesWithoutBytesAreOnlyDeletes() {
-        let withoutValue = WireVector.all.filter { $0.rawValue == nil }
+    @Test func valuesWithoutBytesAreOnlyDeletes() throws {
+        let withoutValue = try WireVector.all.filter { $0.rawValue == nil }
         #expect(!withoutValue.isEmpty)
         #expect(withoutValue.allSatisfy { $0.case == "delete" || $0.case == "delete_many" })
     }

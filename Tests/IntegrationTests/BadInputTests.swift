@@ -5,44 +5,56 @@ import Testing
 
 /// Issue 8, bad input: foreign bytes under our keys, Redis type errors, awkward keys, values over the server's limit.
 /// Each case gives a typed error (or works), loses nothing, and leaves the connection usable.
+///
+/// The servers may be shared ones from `CACHE_TEST_NODES`: every test writes under its own random key prefix and
+/// removes what it wrote, so the suite can run again (or beside another run) against the same nodes.
 @Suite("Bad input")
 struct BadInputTests {
+    /// A key prefix no other test or run uses.
+    static func uniquePrefix() -> String { "bad-input-\(UUID().uuidString)" }
+
     @Test func nonJSONBytesUnderOurKeyAreATypedDecodeError() async throws {
         try await RedisServer.withServer { server in
-            let cache = try Cache(url: "redis://\(server.host):\(server.port)", keyPrefix: "app")
+            let prefix = Self.uniquePrefix()
+            let cache = try Cache(url: "redis://\(server.host):\(server.port)", keyPrefix: prefix)
             try await cache.connect()
-            _ = try await server.cli("SET", "app::broken", "not json {")
+            #expect(try await server.cli("SET", "\(prefix)::broken", "not json {") == "OK")
             let error = await #expect(throws: CacheError.self) { try await cache.get("broken", as: String.self) }
             #expect(error?.code == .decodingFailed)
             #expect(error?.key == "broken")
             let many = await #expect(throws: CacheError.self) { try await cache.getMany(["broken", "other"], as: String.self) }
             #expect(many?.code == .decodingFailed)
-            #expect(try await server.cli("GET", "app::broken") == "not json {", "nothing is lost")
+            #expect(try await server.cli("GET", "\(prefix)::broken") == "not json {", "nothing is lost")
             try await cache.set("fine", "ok")
             #expect(try await cache.get("fine", as: String.self) == "ok", "the connection is still usable")
+            try await cache.deleteMany(["broken", "fine"])
+            #expect(try await server.cli("EXISTS", "\(prefix)::broken", "\(prefix)::fine") == "0")
             try await cache.disconnect()
         }
     }
 
     @Test func wrongRedisTypeIsATypedError() async throws {
         try await RedisServer.withServer { server in
-            let cache = try Cache(url: "redis://\(server.host):\(server.port)")
+            let prefix = Self.uniquePrefix()
+            let cache = try Cache(url: "redis://\(server.host):\(server.port)", keyPrefix: prefix)
             try await cache.connect()
-            _ = try await server.cli("LPUSH", "::list", "a")
+            #expect(try await server.cli("LPUSH", "\(prefix)::list", "a") == "1")
             let get = await #expect(throws: CacheError.self) { try await cache.get("list", as: String.self) }
             #expect(get?.code == .wrongType)
             #expect(get?.key == "list")
             #expect(get?.node == "\(server.host):\(server.port)")
             let incr = await #expect(throws: CacheError.self) { try await cache.incr("list") }
             #expect(incr?.code == .wrongType)
-            #expect(try await server.cli("LLEN", "::list") == "1", "nothing is lost")
+            #expect(try await server.cli("LLEN", "\(prefix)::list") == "1", "nothing is lost")
+            try await cache.delete("list")
+            #expect(try await server.cli("EXISTS", "\(prefix)::list") == "0")
             try await cache.disconnect()
         }
     }
 
     @Test func awkwardKeysRoundTrip() async throws {
         try await RedisServer.withServer { server in
-            let cache = try Cache(url: "redis://\(server.host):\(server.port)")
+            let cache = try Cache(url: "redis://\(server.host):\(server.port)", keyPrefix: Self.uniquePrefix())
             try await cache.connect()
             let keys = [
                 "with space", "new\nline", "cr\r\nlf", "tab\there", "nul\u{0}byte", "ünïcödé 😀", "colon:in:key",

@@ -13,9 +13,16 @@ import Testing
 /// The built `caches` binary, run end to end against real loopback Redis nodes: every subcommand, `--json` output
 /// parsed, exit codes.
 @Suite struct CLITests {
-    /// `.build/debug/caches` of this checkout (`CACHES_BINARY` overrides it).
+    /// The `caches` executable built with these tests (`CACHES_BINARY` overrides it).
+    ///
+    /// The test bundle runs from the build products folder, beside `caches`, whatever the scratch path or the
+    /// configuration (`--scratch-path .build-tsan`, `-c release`); `.build/debug/caches` of this checkout is the
+    /// fallback when the tests run from somewhere else.
     static let binary: String = {
         if let path = ProcessInfo.processInfo.environment["CACHES_BINARY"] { return path }
+        let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let besideTheTests = products.appendingPathComponent("caches").path
+        if FileManager.default.isExecutableFile(atPath: besideTheTests) { return besideTheTests }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/caches").path
     }()
@@ -24,6 +31,12 @@ import Testing
     func caches(_ arguments: String...) async throws -> CLIProcess.Output {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the CLI first: swift build --build-tests")
         return try await CLIProcess.run(Self.binary, arguments: arguments)
+    }
+
+    /// The seconds since `start`, rounded up (at least 1).
+    static func wholeSeconds(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Int {
+        let (seconds, attoseconds) = (clock.now - start).components
+        return max(1, Int(seconds) + (attoseconds > 0 ? 1 : 0))
     }
 
     /// Parses the JSON document a `--json` run printed.
@@ -108,6 +121,43 @@ import Testing
         #expect(refused.standardError.contains("notNumeric"))
     }
 
+    @Test func demoRunsEveryPhaseOverTheRingAndLeavesNothingBehind() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let demo = try await self.caches("demo", "--url", url, "--keys", "300", "--concurrency", "10", "--batch", "50")
+        #expect(demo.status == 0, "\(demo.standardError)")
+        let output = demo.standardOutput
+        for phase in ["set", "get", "getMany(50)", "setMany(50)", "incr", "deleteMany(50)"] {
+            #expect(output.contains("\n" + phase + " "), "no \(phase) phase in:\n\(output)")
+        }
+        for node in ["node-a", "node-b", "node-c"] {
+            #expect(output.contains("\n" + node + " "), "no row for \(node) in:\n\(output)")
+        }
+        #expect(output.contains("after deleteMany: 0 of 1000 sampled keys remain"), "\(output)")
+        // The demo clears its database at the end.
+        let cache = try Cache(url: url, keyPrefix: "demo")
+        try await cache.withConnection { cache async throws in
+            let values = try await cache.getMany((0..<300).map { "key:\($0)" } + ["counter:0"], as: Int.self)
+            #expect(values.values.allSatisfy { $0 == nil })
+        }
+    }
+
+    @Test func aStoredValueThatIsNotJSONOrNotAStringIsRefusedWithExitCode4() async throws {
+        let node = try await TestNodes.shared.plainNodes()[0]
+        let database = String(await TestNodes.shared.database())
+        let url = "redis://\(node.host):\(node.port)/\(database)"
+        #expect(try await node.cli("-n", database, "SET", "::foreign", "not json {") == "OK")
+        let notJSON = try await self.caches("get", "foreign", "--url", url)
+        #expect(notJSON.status == 4, "\(notJSON.standardError)")
+        #expect(notJSON.standardError.contains("decodingFailed"), "\(notJSON.standardError)")
+        #expect(try await node.cli("-n", database, "GET", "::foreign") == "not json {", "the CLI changed nothing")
+
+        #expect(try await node.cli("-n", database, "LPUSH", "::list", "a") == "1")
+        let wrongType = try await self.caches("get", "list", "--url", url)
+        #expect(wrongType.status == 4, "\(wrongType.standardError)")
+        #expect(wrongType.standardError.contains("wrongType"), "\(wrongType.standardError)")
+        #expect(try await node.cli("-n", database, "DEL", "::foreign", "::list") == "2")
+    }
+
     @Test func touchAndTTL() async throws {
         let url = try await TestNodes.shared.url(for: .redis)
         let missing = try await self.caches("ttl", "session", "--url", url, "--json")
@@ -143,11 +193,17 @@ import Testing
             try await cache.set("forever", 1)
             #expect(try await cache.ttl("forever") == nil)
             #expect(try await cache.remainingTTL("forever") == -1)
+            // The remaining time shrinks with the time since the ttl was set (rounded as Redis rounds): the lower
+            // bound is measured from before the write, not fixed.
+            let clock = ContinuousClock()
+            let setAt = clock.now
             try await cache.set("soon", 1, ttl: 100)
             let remaining = try #require(try await cache.ttl("soon"))
-            #expect((99...100).contains(remaining))
+            #expect((100 - Self.wholeSeconds(since: setAt, clock)...100).contains(remaining))
+            let touchedAt = clock.now
             try await cache.touch("forever", ttl: 50)
-            #expect((49...50).contains(try #require(try await cache.ttl("forever"))))
+            let touched = try #require(try await cache.ttl("forever"))
+            #expect((50 - Self.wholeSeconds(since: touchedAt, clock)...50).contains(touched))
         }
     }
 

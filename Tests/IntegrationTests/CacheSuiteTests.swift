@@ -72,7 +72,7 @@ struct CacheSuiteTests {
         try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!", ttl: 1)
             #expect(try await cache.get("test", as: String.self) == "Ok!")
-            try await waitForExpiry(ofSeconds: 1)
+            try await waitUntilExpired("test", in: cache)
             #expect(try await cache.get("test", as: String.self) == nil)
             #expect(try await cache.get("test", default: "default") == "default")
         }
@@ -115,7 +115,7 @@ struct CacheSuiteTests {
         try await withCache(kind) { cache async throws in
             #expect(try await cache.add("test", "Ok!", ttl: 1))
             #expect(try await cache.get("test", as: String.self) == "Ok!")
-            try await waitForExpiry(ofSeconds: 1)
+            try await waitUntilExpired("test", in: cache)
             #expect(try await cache.get("test", as: String.self) == nil)
             #expect(try await cache.add("test", "Again", ttl: 1), "an expired key can be added again")
         }
@@ -153,7 +153,7 @@ struct CacheSuiteTests {
     func getOrSetOverwritesExpiredKey(kind: BackendKind) async throws {
         try await withCache(kind) { cache async throws in
             try await cache.set("test", "Ok!", ttl: 1)
-            try await waitForExpiry(ofSeconds: 1)
+            try await waitUntilExpired("test", in: cache)
             #expect(try await cache.getOrSet("test", default: "New") == "New")
             #expect(try await cache.get("test", as: String.self) == "New")
         }
@@ -198,7 +198,7 @@ struct CacheSuiteTests {
         try await withCache(kind) { cache async throws in
             try await cache.set("key", "Ok!", ttl: 1)
             try await cache.set("key2", "Ok2!")
-            try await waitForExpiry(ofSeconds: 1)
+            try await waitUntilExpired("key", in: cache)
             let values = try await cache.getMany(["key", "key2"], as: String.self)
             #expect(values["key"] == .some(nil))
             #expect(values["key2"] == .some("Ok2!"))
@@ -213,7 +213,7 @@ struct CacheSuiteTests {
             #expect(try await cache.get("key2", as: String.self) == "Ok2!")
             try await cache.setMany(["t1": 1, "t2": 2, "t3": 3], ttl: 1)
             #expect(try await cache.getMany(["t1", "t2", "t3"], as: Int.self) == ["t1": 1, "t2": 2, "t3": 3])
-            try await waitForExpiry(ofSeconds: 1)
+            try await waitUntilExpired("t1", "t2", "t3", in: cache)
             #expect(try await cache.getMany(["t1", "t2", "t3"], as: Int.self) == ["t1": nil, "t2": nil, "t3": nil])
             #expect(try await cache.get("key", as: String.self) == "Ok!", "keys set without ttl stay")
         }
@@ -296,6 +296,22 @@ struct CacheSuiteTests {
         }
     }
 
+    /// README: `touch` with no ttl on a key that is already persistent returns false (`PERSIST` replies 0), as the
+    /// seed does on Redis. The memory backend returns true here (see issue 12's report), so it is not an argument
+    /// until that is settled.
+    @Test(arguments: [BackendKind.redis, .ring, .tlsRing])
+    func touchWithoutTTLOnAPersistentKeyReturnsFalse(kind: BackendKind) async throws {
+        try await withCache(kind) { cache async throws in
+            try await cache.set("persistent", "Ok!")
+            #expect(try await cache.touch("persistent") == false)
+            #expect(try await cache.ttl("persistent") == nil)
+            #expect(try await cache.get("persistent", as: String.self) == "Ok!")
+            try await cache.set("expiring", "Ok!", ttl: 100)
+            #expect(try await cache.touch("expiring") == true, "an expiry was removed")
+            #expect(try await cache.ttl("expiring") == nil)
+        }
+    }
+
     @Test(arguments: BackendKind.storing)
     func touchDoesNothingForMissingKey(kind: BackendKind) async throws {
         try await withCache(kind) { cache async throws in
@@ -351,7 +367,7 @@ struct CacheSuiteTests {
         try await withCache(kind) { cache async throws in
             try await cache.set("test", 1, ttl: 1)
             #expect(try await cache.incr("test") == 2)
-            try await waitForExpiry(ofSeconds: 1)
+            try await waitUntilExpired("test", in: cache)
             #expect(try await cache.get("test", as: Int.self) == nil)
         }
     }

@@ -8,8 +8,10 @@ import Testing
 @Suite("Failure policies", .serialized)
 struct FailurePolicyTests {
     static func url(_ servers: [RedisServer], _ options: String) -> String {
-        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-        return "redis://\(hosts)?names=node-a,node-b,node-c&hash=md5&timeout=0.5&connect_timeout=0.5&\(options)"
+        RedisServer.cacheURL(
+            servers,
+            options: ["names=node-a,node-b,node-c", "hash=md5", "timeout=0.5", "connect_timeout=0.5", options]
+        )
     }
 
     /// Keys whose node is `node` in `cache` (md5 spreads sequential keys well).
@@ -53,18 +55,23 @@ struct FailurePolicyTests {
             #expect(try await cache.get(alive[0], as: String.self) == "w", "the healthy part was written")
             let incr = await #expect(throws: CacheError.self) { try await cache.incr(dead[5]) }
             #expect(incr?.node == "node-b", "incr has no sensible miss value, so it still throws")
+            let decr = await #expect(throws: CacheError.self) { try await cache.decr(dead[6]) }
+            #expect(decr?.node == "node-b", "nor has decr")
+            await #expect(throws: CacheError.self, "clear cannot pretend to have emptied a node it did not reach") {
+                try await cache.clear()
+            }
             try await cache.disconnect()
         }
     }
 
-    @Test func ejectPolicyRemapsKeysAsTwemproxyAndPutsTheNodeBack() async throws {
+    @Test func ejectPolicyRemapsKeysAsTwemproxy() async throws {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
-            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=2&eject_retry=5"))
+            // A retry time far beyond the test, so that the node stays out however slow the machine is.
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=2&eject_retry=600"))
             try await cache.connect()
             let dead = Self.keys(on: "node-b", in: cache, count: 30)
             await servers[1].kill()
-            // Two failures eject node-b (for 5 s).
-            let ejectedAt = ContinuousClock.now
+            // Two failures eject node-b.
             for key in dead.prefix(2) {
                 await #expect(throws: CacheError.self) { try await cache.set(key, "v") }
             }
@@ -82,24 +89,100 @@ struct FailurePolicyTests {
                 try await cache.set(key, "remapped")
                 #expect(try await cache.get(key, as: String.self) == "remapped")
             }
-            // After the retry time the node is back in the ring (and, being up again, keeps its keys).
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func anEjectedNodeReturnsAfterItsRetryTime() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let retry = Duration.seconds(2)
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=1&eject_retry=2"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            await servers[1].kill()
+            // The retry time counts from the failure that ejects the node, a little after this instant.
+            let clock = ContinuousClock()
+            let beforeEjection = clock.now
+            await #expect(throws: CacheError.self) { try await cache.set(dead[0], "v") }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected at its failure")
             try await servers[1].restart()
-            #expect(ContinuousClock.now - ejectedAt < .seconds(5), "the checks above ran while node-b was ejected")
-            // The retry time counts from the second failure, a little after `ejectedAt`.
-            let back = ContinuousClock.now + .seconds(10)
-            while cache.nodeName(for: dead[0]) != "node-b", ContinuousClock.now < back {
-                try await Task.sleep(for: .milliseconds(100))
+            // The pool reconnects on its own (ejection only takes the node out of the ring), so the first call
+            // after the node's return finds a connection and cannot fail and eject it again.
+            try await waitUntil("the pool reconnecting to the restarted node") {
+                try await !NodeClientTests.clients(of: servers[1]).isEmpty
             }
-            #expect(ContinuousClock.now - ejectedAt > .seconds(5), "not before the retry time")
-            #expect(cache.nodeName(for: dead[0]) == "node-b")
-            var answered = false
-            let deadline = ContinuousClock.now + .seconds(8)
-            while !answered, ContinuousClock.now < deadline {
-                answered = (try? await cache.set(dead[0], "home")) != nil
-                if !answered { try await Task.sleep(for: .milliseconds(50)) }
+            // The node comes back once the retry time has passed, not before; the wait is bounded by four retry
+            // times.
+            try await waitUntil(timeout: retry * 4, "node-b back in the ring") {
+                cache.nodeName(for: dead[0]) == "node-b"
             }
-            #expect(answered)
+            #expect(clock.now - beforeEjection >= retry, "back before its retry time")
+            // Being up again, it takes its keys back.
+            try await cache.set(dead[0], "home")
             #expect(try await servers[1].cli("EXISTS", cache.makeKey(dead[0])) == "1")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func ejectWaitsForExactlyTheConfiguredNumberOfFailures() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=3&eject_retry=600"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            await servers[1].kill()
+            for failure in 1...2 {
+                await #expect(throws: CacheError.self) { try await cache.set(dead[failure], "v") }
+                #expect(cache.nodeName(for: dead[0]) == "node-b", "still in the ring after \(failure) of 3 failures")
+            }
+            await #expect(throws: CacheError.self) { try await cache.set(dead[3], "v") }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected at the third failure")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func aSuccessRestartsTheFailureCount() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=3&eject_retry=600"))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            await servers[1].kill()
+            for failure in 1...2 {
+                await #expect(throws: CacheError.self) { try await cache.set(dead[failure], "v") }
+            }
+            try await servers[1].restart()
+            // The pool keeps one connection open: once the restarted node lists it, a call goes through it.
+            try await waitUntil("the pool reconnecting to the restarted node") {
+                try await !NodeClientTests.clients(of: servers[1]).isEmpty
+            }
+            try await cache.set(dead[0], "back")
+            #expect(cache.nodeName(for: dead[0]) == "node-b")
+            // Two failures after the success: two of three, not four, so the node stays in the ring.
+            await servers[1].kill()
+            for failure in 1...2 {
+                await #expect(throws: CacheError.self) { try await cache.set(dead[failure], "v") }
+                #expect(cache.nodeName(for: dead[0]) == "node-b", "\(failure) failure(s) since the last success")
+            }
+            await #expect(throws: CacheError.self) { try await cache.set(dead[3], "v") }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected at the third consecutive failure")
+            try await cache.disconnect()
+        }
+    }
+
+    @Test func serverErrorsAreNotNodeFailures() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=1&eject_retry=600"))
+            try await cache.connect()
+            let keys = Self.keys(on: "node-b", in: cache)
+            #expect(try await servers[1].cli("LPUSH", cache.makeKey(keys[0]), "x") == "1")
+            for _ in 0..<3 {
+                let error = await #expect(throws: CacheError.self) { try await cache.get(keys[0], as: String.self) }
+                #expect(error?.code == .wrongType, "\(String(describing: error))")
+            }
+            #expect(cache.nodeName(for: keys[0]) == "node-b", "a WRONGTYPE reply says nothing about the node")
+            // The same cache ejects the node at its first real node failure.
+            await servers[1].kill()
+            await #expect(throws: CacheError.self) { try await cache.get(keys[1], as: String.self) }
+            #expect(cache.nodeName(for: keys[0]) != "node-b")
             try await cache.disconnect()
         }
     }
@@ -121,6 +204,29 @@ struct FailurePolicyTests {
             }
             #expect(cache.nodeName(for: dead[0]) == "node-b", "back in the ring long before its 600 s retry time")
             try await cache.disconnect()
+        }
+    }
+
+    @Test func runChecksNodeHealthPeriodically() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let cache = try Cache(url: Self.url(servers, "failure_policy=eject&eject_after=1&eject_retry=600&health_check=0.1"))
+            #expect(cache.configuration.healthCheckInterval == .milliseconds(100))
+            try await cache.connect()
+            let dead = Self.keys(on: "node-b", in: cache)
+            // run() keeps the connection made above and adds the periodic health check.
+            let service = Task { try await cache.run() }
+            servers[1].pause()
+            await #expect(throws: CacheError.self) { try await cache.get(dead[0], as: String.self) }
+            #expect(cache.nodeName(for: dead[0]) != "node-b", "ejected after one failure")
+            servers[1].resume()
+            // Nobody calls checkNodeHealth() here: only run()'s periodic check can put the node back before its
+            // 600 s retry time.
+            try await waitUntil("the periodic health check restoring node-b") {
+                cache.nodeName(for: dead[0]) == "node-b"
+            }
+            service.cancel()
+            try await service.value
+            #expect(!cache.isConnected, "run() disconnects when it ends")
         }
     }
 

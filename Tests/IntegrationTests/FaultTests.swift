@@ -25,8 +25,7 @@ struct FaultTests {
     }
 
     static func ringURL(_ servers: [RedisServer], options: String) -> String {
-        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-        return "redis://\(hosts)?names=node-a,node-b,node-c&\(options)"
+        RedisServer.cacheURL(servers, options: ["names=node-a,node-b,node-c", options])
     }
 
     /// `callers` tasks each write and read back unique values on their own keys until `stop` is set.
@@ -78,39 +77,51 @@ struct FaultTests {
     @Test func killedNodeFailsOnlyItsKeysAndRecoversAfterRestart() async throws {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
             let cache = try Cache(url: Self.ringURL(servers, options: "timeout=0.5&connect_timeout=0.5"))
+            // A caller's set + get: two calls, each at most a connect attempt and a command; twice that for margin.
+            let bound = (Duration.milliseconds(500) + .milliseconds(500)) * 2 * 2
             try await cache.connect()
             let victim = "node-b"
             let healthyTally = Tally()
             let victimTally = Tally()
-                        try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     await Self.runCallers(cache, callers: 20, tally: healthyTally) { cache.nodeName(for: $0) != victim }
                 }
                 group.addTask {
                     await Self.runCallers(cache, callers: 5, tally: victimTally) { cache.nodeName(for: $0) == victim }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                // Every caller group is under way before the kill.
+                try await waitUntil("calls to every node succeeding") {
+                    healthyTally.successes.load(ordering: .relaxed) > 0 && victimTally.successes.load(ordering: .relaxed) > 0
+                }
                 await servers[1].kill()
+                try await waitUntil("a call to the killed node failing") {
+                    victimTally.failures.load(ordering: .relaxed) > 0
+                }
+                // While the node is dead, the other nodes' callers complete many more calls, none of them failing.
                 let failedBefore = healthyTally.failures.load(ordering: .relaxed)
-                try await Task.sleep(for: .seconds(1))
+                let succeededBefore = healthyTally.successes.load(ordering: .relaxed)
+                try await waitUntil("200 more calls to the healthy nodes") {
+                    healthyTally.successes.load(ordering: .relaxed) >= succeededBefore + 200
+                }
                 #expect(healthyTally.failures.load(ordering: .relaxed) == failedBefore, "other nodes' calls keep succeeding")
                 #expect(victimTally.failures.load(ordering: .relaxed) > 0, "the dead node's calls fail")
+                let deadSuccesses = victimTally.successes.load(ordering: .relaxed)
                 try await servers[1].restart()
                 // Within the reconnect backoff (at most 5 s), the node's calls succeed again.
-                let recovered = victimTally.successes.load(ordering: .relaxed)
-                let deadline = ContinuousClock.now + .seconds(8)
-                while victimTally.successes.load(ordering: .relaxed) == recovered, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
+                try await waitUntil(timeout: .seconds(15), "the restarted node's calls succeeding again") {
+                    victimTally.successes.load(ordering: .relaxed) > deadSuccesses
                 }
                 healthyTally.stop()
                 victimTally.stop()
                 try await group.waitForAll()
+                #expect(victimTally.successes.load(ordering: .relaxed) > deadSuccesses, "the node recovered after its restart")
             }
             #expect(victimTally.successes.load(ordering: .relaxed) > 0)
             #expect(healthyTally.wrongValues.load(ordering: .relaxed) == 0)
             #expect(victimTally.wrongValues.load(ordering: .relaxed) == 0)
-            #expect(healthyTally.slowest.withLock { $0 } < .seconds(2), "no healthy call waited past the timeouts")
-            #expect(victimTally.slowest.withLock { $0 } < .seconds(3), "no call to the dead node waited past its timeouts")
+            #expect(healthyTally.slowest.withLock { $0 } < bound, "no healthy call waited past the timeouts")
+            #expect(victimTally.slowest.withLock { $0 } < bound, "no call to the dead node waited past its timeouts")
             #expect(victimTally.codes.withLock { $0 }.allSatisfy { !$0.hasPrefix("untyped") })
             try await cache.disconnect()
         }
@@ -119,13 +130,20 @@ struct FaultTests {
     @Test func pausedNodeNeverHoldsACallerPastItsTimeout() async throws {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
             let cache = try Cache(url: Self.ringURL(servers, options: "timeout=0.4&connect_timeout=0.4"))
+            // A caller's set + get: two calls, each at most a connect attempt and a command; twice that for margin.
+            let bound = (Duration.milliseconds(400) + .milliseconds(400)) * 2 * 2
             try await cache.connect()
             let tally = Tally()
-                        try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.runCallers(cache, callers: 30, tally: tally) }
-                try await Task.sleep(for: .milliseconds(200))
+                try await waitUntil("calls succeeding before the pause") {
+                    tally.successes.load(ordering: .relaxed) > 0
+                }
                 servers[2].pause()
-                try await Task.sleep(for: .seconds(1.5))
+                // Paused long enough for many calls to the node to time out (or fail to connect).
+                try await waitUntil("calls to the paused node failing") {
+                    tally.failures.load(ordering: .relaxed) >= 20
+                }
                 servers[2].resume()
                 let after = tally.successes.load(ordering: .relaxed)
                 let deadline = ContinuousClock.now + .seconds(8)
@@ -137,7 +155,7 @@ struct FaultTests {
             }
             #expect(tally.failures.load(ordering: .relaxed) > 0, "calls to the paused node failed")
             #expect(tally.codes.withLock { $0 }.isSubset(of: ["timeout", "connectFailed", "connectionClosed", "poolTimeout"]))
-            #expect(tally.slowest.withLock { $0 } < .seconds(2), "set + get each bounded by 0.4 s timeouts (plus slack)")
+            #expect(tally.slowest.withLock { $0 } < bound, "set + get each bounded by the 0.4 s timeouts")
             #expect(tally.wrongValues.load(ordering: .relaxed) == 0)
             // After SIGCONT all is well: every node answers.
             let statuses = try await cache.nodeStatus()
@@ -151,16 +169,28 @@ struct FaultTests {
             let cache = try Cache(url: "redis://\(server.host):\(server.port)?maxsize=2&timeout=1")
             try await cache.connect()
             let tally = Tally()
-                        try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.runCallers(cache, callers: 100, tally: tally) }
+                var killed: [Int] = []
                 for _ in 0..<5 {
-                    try await Task.sleep(for: .milliseconds(150))
-                    _ = try await server.cli("CLIENT", "KILL", "TYPE", "normal")
+                    // Kill only while calls flow, so that replies are in flight on the connections killed.
+                    let before = tally.successes.load(ordering: .relaxed)
+                    try await waitUntil("calls succeeding before a kill") {
+                        tally.successes.load(ordering: .relaxed) >= before + 50
+                    }
+                    let reply = try await server.cli("CLIENT", "KILL", "TYPE", "normal")
+                    killed.append(try #require(Int(reply), "CLIENT KILL replied \(reply)"))
                 }
-                try await Task.sleep(for: .milliseconds(500))
+                // The pool reconnects: calls succeed again after the last kill.
+                let afterKills = tally.successes.load(ordering: .relaxed)
+                try await waitUntil("calls succeeding after the last kill") {
+                    tally.successes.load(ordering: .relaxed) >= afterKills + 50
+                }
                 tally.stop()
                 try await group.waitForAll()
+                #expect(killed.allSatisfy { $0 > 0 }, "every CLIENT KILL closed a connection of the cache: \(killed)")
             }
+            #expect(tally.codes.withLock { $0 }.contains("connectionClosed"), "calls in flight on a killed connection fail with connectionClosed")
             #expect(tally.wrongValues.load(ordering: .relaxed) == 0, "no caller ever received another caller's value")
             #expect(tally.successes.load(ordering: .relaxed) > 0)
             #expect(tally.codes.withLock { $0 }.isSubset(of: ["connectionClosed", "connectFailed", "timeout", "poolTimeout"]))

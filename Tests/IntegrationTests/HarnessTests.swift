@@ -129,13 +129,14 @@ import Testing
 
     @Test(arguments: [false, true])
     func tlsOnlyServerAnswersOverTLS(authClients: Bool) async throws {
-        let certificates = try await SelfSignedCertificates.make()
-        defer { certificates.remove() }
+        let certificates = try await TestNodes.shared.certificates()
         let tls = RedisServer.TLSFiles(
-            certFile: certificates.certFile,
-            keyFile: certificates.keyFile,
-            caFile: certificates.caFile,
-            authClients: authClients
+            certFile: certificates.serverCertificate,
+            keyFile: certificates.serverKey,
+            caFile: certificates.caCertificate,
+            authClients: authClients,
+            clientCertFile: certificates.clientCertificate,
+            clientKeyFile: certificates.clientKey
         )
         try await RedisServer.withServer(tls: tls, allowExternal: false) { server in
             #expect(server.port == 0)
@@ -149,12 +150,11 @@ import Testing
     }
 
     @Test func tlsServerCanKeepItsPlaintextPort() async throws {
-        let certificates = try await SelfSignedCertificates.make()
-        defer { certificates.remove() }
+        let certificates = try await TestNodes.shared.certificates()
         let tls = RedisServer.TLSFiles(
-            certFile: certificates.certFile,
-            keyFile: certificates.keyFile,
-            caFile: certificates.caFile,
+            certFile: certificates.serverCertificate,
+            keyFile: certificates.serverKey,
+            caFile: certificates.caCertificate,
             keepPlaintextPort: true
         )
         try await RedisServer.withServer(tls: tls, allowExternal: false) { server in
@@ -163,54 +163,6 @@ import Testing
             #expect(server.port != tlsPort)
             let pong = try await server.cli("PING")
             #expect(pong == "PONG")
-        }
-    }
-}
-
-/// A throwaway CA and a server certificate for 127.0.0.1 (usable as a client certificate too), made with the
-/// `openssl` command in a temporary directory.
-private struct SelfSignedCertificates {
-    let directory: String
-    var caFile: String { self.directory + "/ca.pem" }
-    var certFile: String { self.directory + "/server.pem" }
-    var keyFile: String { self.directory + "/server.key" }
-
-    static func make() async throws -> SelfSignedCertificates {
-        let openssl = try #require(ProcessRunner.locate("openssl"), "openssl not found: run `make deps`")
-        let directory = try #require(mkdtempPath(), "mkdtemp failed")
-        let certificates = SelfSignedCertificates(directory: directory)
-        let extensions = directory + "/server.ext"
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
-            .write(toFile: extensions, atomically: true, encoding: .utf8)
-        let steps: [[String]] = [
-            [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=harness-ca",
-                "-keyout", directory + "/ca.key", "-out", certificates.caFile,
-            ],
-            [
-                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                "-keyout", certificates.keyFile, "-out", directory + "/server.csr",
-            ],
-            [
-                "x509", "-req", "-in", directory + "/server.csr", "-CA", certificates.caFile, "-CAkey", directory + "/ca.key",
-                "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", certificates.certFile,
-            ],
-        ]
-        for step in steps {
-            let output = try await ProcessRunner.run(openssl, arguments: step, timeout: .seconds(30))
-            try #require(output.succeeded, "openssl \(step[0]) failed: \(output.standardError)")
-        }
-        return certificates
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: self.directory)
-    }
-
-    private static func mkdtempPath() -> String? {
-        var template = Array((FileManager.default.temporaryDirectory.path + "/harness-tls-XXXXXX").utf8CString)
-        return template.withUnsafeMutableBufferPointer { buffer in
-            mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
         }
     }
 }

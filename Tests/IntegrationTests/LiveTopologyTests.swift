@@ -189,6 +189,41 @@ struct LiveTopologyTests {
         try await cache.disconnect()
     }
 
+    @Test("run() watches the configuration file: an added node is swapped in without any call to reload", .timeLimit(.minutes(1)))
+    func runWatchesTheConfigurationFile() async throws {
+        let servers = try await TestNodes.shared.plainNodes()
+        let database = await TestNodes.shared.database()
+        let directory = FileManager.default.temporaryDirectory.path + "/caches-run-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/cache.yaml"
+        let a = Node(name: "node-a", server: servers[0], weight: 1)
+        let b = Node(name: "node-b", server: servers[1], weight: 1)
+        let c = Node(name: "node-c", server: servers[2], weight: 1)
+        try Self.replace(path, with: Self.yaml([a, b], database: database))
+
+        let cache = try await Cache(configurationFile: path)
+        try await cache.connect()
+        // run() keeps the connection and starts the watcher (every 2 s by default).
+        let service = Task { try await cache.run() }
+        try Self.replace(path, with: Self.yaml([a, b, c], database: database))
+        try await waitUntil(timeout: .seconds(20), "run()'s watcher swapping in node-c") {
+            cache.activeConfiguration.nodes.map(\.ketamaName) == ["node-a", "node-b", "node-c"]
+        }
+        // Keys route over the new ring, and node-c serves its share.
+        let expected = try Self.ring([a, b, c])
+        let keys = (0..<200).map { "watched-\($0)" }
+        for key in keys {
+            #expect(cache.nodeName(for: key) == expected.nodes[expected.nodeIndex(forKey: cache.makeKey(key))].name)
+        }
+        let onC = try #require(keys.first { cache.nodeName(for: $0) == "node-c" })
+        try await cache.set(onC, "on c")
+        #expect(try await servers[2].cli("-n", String(database), "EXISTS", cache.makeKey(onC)) == "1")
+        try await cache.clear()
+        service.cancel()
+        try await service.value
+    }
+
     @Test("a call that reaches a removed node after the swap goes to the node the new ring names")
     func callsOnARetiredBackendAreRerouted() async throws {
         let servers = try await TestNodes.shared.plainNodes()

@@ -27,8 +27,7 @@ struct LoadTests {
 
     @Test func tenThousandTasksOnSmallPools() async throws {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
-            let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-            let cache = try Cache(url: "redis://\(hosts)?maxsize=4&timeout=2")
+            let cache = try Cache(url: RedisServer.cacheURL(servers, options: ["maxsize=4", "timeout=2"]))
             try await cache.connect()
             let counters = Counters()
             let value = String(repeating: "v", count: 100)

@@ -86,9 +86,10 @@ import Testing
         let metrics = TestMetrics()
         let servers = try await TestNodes.shared.plainNodes()
         let names = ["a", "b", "c"].map { self.uniqueName("ring-\($0)") }
-        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
         let database = await TestNodes.shared.database()
-        let cache = try Cache(url: "redis://\(hosts)/\(database)?weights=1,2,1&names=\(names.joined(separator: ","))")
+        let cache = try Cache(
+            url: RedisServer.cacheURL(servers, database: database, options: ["weights=1,2,1", "names=\(names.joined(separator: ","))"])
+        )
         try await withMetricsFactory(metrics) { try await cache.connect() }
 
         let stored = (0..<30).map { "key-\($0)" }

@@ -43,41 +43,9 @@ struct NodeClientTests {
         return (statistics.openConnections, statistics.inFlightRequests)
     }
 
-    /// Polls `condition` until it holds or `timeout` passes. Used where the state to wait for (requests queued
-    /// on a connection, a node back up) has no event to await; each round checks real state.
-    static func waitUntil(
-        timeout: Duration = .seconds(10),
-        _ what: String,
-        _ condition: () async throws -> Bool
-    ) async throws {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while !(try await condition()) {
-            guard clock.now < deadline else {
-                Issue.record("timed out after \(timeout) waiting for \(what)")
-                throw CancellationError()
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
     /// The server's client connections, without the `redis-cli` that lists them.
     static func clients(of server: RedisServer) async throws -> [String] {
         try await server.cli("CLIENT", "LIST").split(separator: "\n").map(String.init).filter { !$0.contains("cmd=client|list") }
-    }
-
-    /// `INFO commandstats` as command name → calls.
-    static func commandCalls(_ server: RedisServer) async throws -> [String: Int] {
-        var calls: [String: Int] = [:]
-        for line in try await server.cli("INFO", "commandstats").split(whereSeparator: \.isNewline) {
-            guard line.hasPrefix("cmdstat_"), let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[line.index(line.startIndex, offsetBy: 8)..<colon])
-            let fields = line[line.index(after: colon)...].split(separator: ",")
-            if let field = fields.first(where: { $0.hasPrefix("calls=") }), let count = Int(field.dropFirst(6)) {
-                calls[name] = count
-            }
-        }
-        return calls
     }
 
     /// Runs `body` and returns its result with the time it took.
@@ -131,30 +99,37 @@ struct NodeClientTests {
                 let connectionsBefore = try await Self.clients(of: server)
                 #expect(connectionsBefore.count == 1)
 
-                // The server holds every command until the pause ends, so the requests below stay in flight.
-                #expect(try await server.cli("CLIENT", "PAUSE", "1500", "ALL") == "OK")
+                // The server is stopped (SIGSTOP) until the checks below are done, so the requests stay in flight
+                // however long the checks take. (CLIENT PAUSE would end on a timer.)
+                server.pause()
                 try await withThrowingTaskGroup(of: (Int, String?).self) { group in
-                    for index in 0..<10 {
-                        group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
-                    }
-                    try await Self.waitUntil("10 requests in flight") { try Self.poolStatistics(cache).inFlight == 10 }
-                    let victim = Task { try await cache.get("victim", as: String.self) }
-                    try await Self.waitUntil("the victim in flight") { try Self.poolStatistics(cache).inFlight == 11 }
-                    for index in 10..<20 {
-                        group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
-                    }
-                    try await Self.waitUntil("21 requests in flight") { try Self.poolStatistics(cache).inFlight == 21 }
+                    do {
+                        for index in 0..<10 {
+                            group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
+                        }
+                        try await waitUntil("10 requests in flight") { try Self.poolStatistics(cache).inFlight == 10 }
+                        let victim = Task { try await cache.get("victim", as: String.self) }
+                        try await waitUntil("the victim in flight") { try Self.poolStatistics(cache).inFlight == 11 }
+                        for index in 10..<20 {
+                            group.addTask { (index, try await cache.get("key-\(index)", as: String.self)) }
+                        }
+                        try await waitUntil("21 requests in flight") { try Self.poolStatistics(cache).inFlight == 21 }
 
-                    victim.cancel()
-                    let outcome = await victim.result
-                    switch outcome {
-                    case .success(let value):
-                        Issue.record("the cancelled caller got a reply: \(String(describing: value))")
-                    case .failure(let error):
-                        #expect((error as? CacheError)?.code == .cancelled, "\(error)")
+                        victim.cancel()
+                        let outcome = await victim.result
+                        switch outcome {
+                        case .success(let value):
+                            Issue.record("the cancelled caller got a reply: \(String(describing: value))")
+                        case .failure(let error):
+                            #expect((error as? CacheError)?.code == .cancelled, "\(error)")
+                        }
+                        // The victim gave up its caller, not its slot: the reply still has to be read and dropped.
+                        #expect(try Self.poolStatistics(cache).inFlight == 21)
+                    } catch {
+                        server.resume()
+                        throw error
                     }
-                    // The victim gave up its caller, not its slot: the reply still has to be read and dropped.
-                    #expect(try Self.poolStatistics(cache).inFlight == 21)
+                    server.resume()
 
                     var seen = Set<Int>()
                     for try await (index, value) in group {
@@ -177,7 +152,9 @@ struct NodeClientTests {
 
     @Test func aPausedNodeFailsWithTimeoutWithinTheCommandTimeout() async throws {
         try await RedisServer.withServer(allowExternal: false) { server in
-            let url = Self.url(server, query: "timeout=0.3&connect_timeout=2&minsize=1&maxsize=1")
+            let timeout = Duration.milliseconds(500)
+            let connectTimeout = Duration.seconds(1)
+            let url = Self.url(server, query: "timeout=0.5&connect_timeout=1&minsize=1&maxsize=1")
             try await Self.withConnectedCache(url) { cache in
                 try await cache.set("paused", "before")
                 server.pause()
@@ -188,8 +165,10 @@ struct NodeClientTests {
                 case .failure(let error):
                     #expect((error as? CacheError)?.code == .timeout, "\(error)")
                 }
-                #expect(first.elapsed >= .milliseconds(250), "the timeout fired early: \(first.elapsed)")
-                #expect(first.elapsed < .milliseconds(1300), "timeout 0.3 s took \(first.elapsed)")
+                // Time is the behaviour here. The timeout runs from the write, which comes after the call starts, so
+                // it cannot end before `timeout`; the upper margin is a multiple of it for a busy machine.
+                #expect(first.elapsed >= timeout * 9 / 10, "the timeout fired early: \(first.elapsed)")
+                #expect(first.elapsed < timeout * 4, "timeout \(timeout) took \(first.elapsed)")
 
                 // Still paused: the pool's reconnect attempts fail too, each call with a typed error in bounded time.
                 for _ in 0..<3 {
@@ -199,11 +178,13 @@ struct NodeClientTests {
                         break
                     }
                     #expect(error is CacheError, "\(error)")
-                    #expect(again.elapsed < .seconds(3), "a call against a paused node took \(again.elapsed)")
+                    // At most a connect attempt and a command, each bounded by its timeout (twice that for margin).
+                    let bound = (connectTimeout + timeout) * 2
+                    #expect(again.elapsed < bound, "a call against a paused node took \(again.elapsed)")
                 }
 
                 server.resume()
-                try await Self.waitUntil("the node to answer after resume") {
+                try await waitUntil("the node to answer after resume") {
                     (try? await cache.get("paused", as: String.self)) == "before"
                 }
                 try await cache.set("paused", "after")
@@ -214,6 +195,8 @@ struct NodeClientTests {
 
     @Test func afterTheNodeIsKilledAndRestartedTheSameCacheReconnects() async throws {
         try await RedisServer.withServer(allowExternal: false) { server in
+            // A call is bounded by a connect attempt and a command, each by its timeout: twice that for margin.
+            let bound = (Duration.seconds(2) + .seconds(2)) * 2
             try await Self.withConnectedCache(Self.url(server, query: "minsize=2&maxsize=4&timeout=2&connect_timeout=2")) { cache in
                 try await cache.set("before", 1)
                 await server.kill()
@@ -224,13 +207,13 @@ struct NodeClientTests {
                     return
                 }
                 #expect(error is CacheError, "\(error)")
-                #expect(down.elapsed < .seconds(5), "a call against a dead node took \(down.elapsed)")
+                #expect(down.elapsed < bound, "a call against a dead node took \(down.elapsed)")
 
                 try await server.restart()
                 var failures: [CacheError.Code] = []
-                try await Self.waitUntil(timeout: .seconds(20), "the pool to reconnect") {
+                try await waitUntil(timeout: .seconds(20), "the pool to reconnect") {
                     let attempt = await Self.timed { try await cache.set("after", "restart") }
-                    #expect(attempt.elapsed < .seconds(5), "one call took \(attempt.elapsed)")
+                    #expect(attempt.elapsed < bound, "one call took \(attempt.elapsed)")
                     switch attempt.result {
                     case .success:
                         return true
@@ -325,7 +308,7 @@ struct NodeClientTests {
                     let ttl = try #require(Int(try await server.cli("TTL", "::\(key)")))
                     #expect(ttl > 0 && ttl <= 100, "\(key) has TTL \(ttl)")
                 }
-                let calls = try await Self.commandCalls(server)
+                let calls = try await server.commandCalls()
                 #expect(calls["multi"] == 1)
                 #expect(calls["mset"] == 1)
                 #expect(calls["expire"] == values.count)
@@ -335,10 +318,96 @@ struct NodeClientTests {
                 #expect(try await server.cli("CONFIG", "RESETSTAT") == "OK")
                 try await cache.setMany(["p1": "x", "p2": "y"])
                 #expect(try await server.cli("TTL", "::p1") == "-1")
-                let plain = try await Self.commandCalls(server)
+                let plain = try await server.commandCalls()
                 #expect(plain["mset"] == 1)
                 #expect(plain["multi"] == nil && plain["expire"] == nil)
             }
+        }
+    }
+
+    @Test func setManyWithATTLRunsTheExpiresInsideTheTransaction() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server)) { cache in
+                let monitor = try await ServerMonitor.start(server)
+                let values = ["a1": 1, "a2": 2, "a3": 3]
+                try await cache.setMany(values, ttl: 100)
+                let commands = try await monitor.commands(through: server)
+                try await monitor.close()
+                let transaction = commands.filter { ["MULTI", "MSET", "EXPIRE", "EXEC"].contains($0.name.uppercased()) }
+                // Sending the EXPIREs after EXEC would leave every key without a ttl for a moment (and for ever if
+                // the connection dropped in between): the whole batch must run as one transaction.
+                #expect(
+                    transaction.map { $0.name.uppercased() } == ["MULTI", "MSET", "EXPIRE", "EXPIRE", "EXPIRE", "EXEC"],
+                    "the server ran \(commands)"
+                )
+                #expect(Set(transaction.map(\.client)).count == 1, "one connection sent the whole batch: \(transaction)")
+                let expired = transaction.filter { $0.name.uppercased() == "EXPIRE" }
+                #expect(Set(expired.compactMap(\.arguments.first)) == Set(values.keys.map { "::\($0)" }))
+                #expect(expired.allSatisfy { $0.arguments.dropFirst() == ["100"] }, "\(expired)")
+            }
+        }
+    }
+
+    @Test func durationTTLsAreRoundedUpToWholeSeconds() async throws {
+        try await RedisServer.withServer(allowExternal: false) { server in
+            try await Self.withConnectedCache(Self.url(server)) { cache in
+                // Each call's ttl as the server holds it (PTTL), against the whole seconds it should have been
+                // given. The time between the write and the read only lowers PTTL, so the lower bound subtracts
+                // it: a ttl rounded down (or ignored) falls below the bound unless a whole second passed.
+                func expectTTL(
+                    of key: String,
+                    seconds: Int,
+                    after write: () async throws -> Void,
+                    sourceLocation: SourceLocation = #_sourceLocation
+                ) async throws {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    try await write()
+                    let pttl = try #require(Int(try await server.cli("PTTL", "::\(key)")), sourceLocation: sourceLocation)
+                    let elapsed = clock.now - start
+                    let elapsedMilliseconds = Int(elapsed.components.seconds) * 1000 + Int(elapsed.components.attoseconds / 1_000_000_000_000_000) + 1
+                    #expect(
+                        pttl <= seconds * 1000 && pttl > seconds * 1000 - elapsedMilliseconds,
+                        "PTTL \(pttl) ms, expected \(seconds) s minus at most \(elapsedMilliseconds) ms",
+                        sourceLocation: sourceLocation
+                    )
+                }
+                try await expectTTL(of: "set", seconds: 101) {
+                    try await cache.set("set", 1, ttl: .seconds(100) + .milliseconds(1))
+                }
+                try await expectTTL(of: "add", seconds: 51) {
+                    let added = try await cache.add("add", 2, ttl: .milliseconds(50_500))
+                    #expect(added)
+                }
+                try await expectTTL(of: "set", seconds: 70) {
+                    let touched = try await cache.touch("set", ttl: .seconds(70))
+                    #expect(touched)
+                }
+                try await expectTTL(of: "tiny", seconds: 1) {
+                    try await cache.set("tiny", 3, ttl: .nanoseconds(1))
+                }
+                // Zero is not rounded up: it is refused like a ttl of 0, before any I/O.
+                let zero = await #expect(throws: CacheError.self) { try await cache.set("zero", 4, ttl: .zero) }
+                #expect(zero?.code == .invalidArgument)
+                #expect(try await server.cli("EXISTS", "::zero") == "0")
+            }
+        }
+    }
+
+    @Test func usernameAndPasswordOptionsAuthenticate() async throws {
+        let secret = "b0b-Secret"
+        try await RedisServer.withServer(aclUser: (name: "bob", password: secret), allowExternal: false) { server in
+            let url = Self.url(server, query: "username=bob&password=\(secret)&client_name=options-test")
+            try await Self.withConnectedCache(url) { cache in
+                try await cache.set("options", 8)
+                #expect(try await cache.get("options", as: Int.self) == 8)
+                let ours = try await Self.clients(of: server).filter { $0.contains("name=options-test") }
+                #expect(!ours.isEmpty && ours.allSatisfy { $0.contains("user=bob") }, "\(ours)")
+            }
+            let wrong = try Cache(url: Self.url(server, query: "username=bob&password=not-\(secret)&connect_timeout=2"))
+            let error = await #expect(throws: CacheError.self) { try await wrong.connect() }
+            #expect(error?.code == .connectFailed)
+            #expect(error.map { !String(reflecting: $0).contains(secret) } == true)
         }
     }
 
@@ -355,7 +424,7 @@ struct NodeClientTests {
                 #expect(try await cache.incr("ratio", by: 0.25) == 1.75)
                 #expect(try await cache.decr("ratio", by: 0.5) == 1.25)
 
-                let calls = try await Self.commandCalls(server)
+                let calls = try await server.commandCalls()
                 #expect(calls["incrby"] == 3, "\(calls)")
                 #expect(calls["incrbyfloat"] == 2, "\(calls)")
                 for command in ["exists", "get", "set", "decrby", "incr", "decr"] {
@@ -387,7 +456,7 @@ struct NodeClientTests {
                         }
                     }
                 }
-                try await Self.waitUntil("200 requests in flight") { try Self.poolStatistics(cache).inFlight >= 200 }
+                try await waitUntil("200 requests in flight") { try Self.poolStatistics(cache).inFlight >= 200 }
                 try await cache.disconnect()
                 #expect(!cache.isConnected)
                 var results: [Result<String?, CacheError>] = []
@@ -436,7 +505,7 @@ struct NodeClientTests {
                         }
                     }
                 }
-                try await Self.waitUntil("20 requests in flight") { try Self.poolStatistics(cache).inFlight == 20 }
+                try await waitUntil("20 requests in flight") { try Self.poolStatistics(cache).inFlight == 20 }
                 let disconnect = await Self.timed { try await cache.disconnect() }
                 #expect(disconnect.elapsed < .seconds(3), "disconnect took \(disconnect.elapsed)")
                 var results: [Result<Int?, CacheError>] = []

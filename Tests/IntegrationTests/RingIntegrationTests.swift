@@ -331,8 +331,7 @@ struct RingIntegrationTests {
 
     /// A ring URL over three servers, weights 1, 2, 1, names node-a, node-b, node-c.
     static func url(_ servers: [RedisServer], database: Int, query: String = "") -> String {
-        let hosts = servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-        return "redis://\(hosts)/\(database)?weights=1,2,1&names=node-a,node-b,node-c" + query
+        RedisServer.cacheURL(servers, database: database, options: ["weights=1,2,1", "names=node-a,node-b,node-c"]) + query
     }
 
     static func resetStats(_ probes: [RingNodeProbe]) async throws {
@@ -374,19 +373,7 @@ struct RingNodeProbe: Sendable {
 
     /// `INFO commandstats` as command → calls, without the probe's own commands and the pool's keepalive.
     func dataCommandCalls() async throws -> [String: Int] {
-        var calls: [String: Int] = [:]
-        for line in try await self.infoLines("commandstats") where line.hasPrefix("cmdstat_") {
-            // cmdstat_mget:calls=1,usec=…
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[line.index(line.startIndex, offsetBy: 8)..<colon])
-            let fields = line[line.index(after: colon)...].split(separator: ",")
-            guard let field = fields.first(where: { $0.hasPrefix("calls=") }), let count = Int(field.dropFirst(6)) else {
-                Issue.record("cannot parse \(line)")
-                continue
-            }
-            if !Self.noise.contains(name) { calls[name] = count }
-        }
-        return calls
+        try await self.server.commandCalls().filter { !Self.noise.contains($0.key) }
     }
 
     /// `keyspace_hits` and `keyspace_misses` of `INFO stats` since the last `CONFIG RESETSTAT`.

@@ -93,12 +93,15 @@ actor TestNodes {
             return "redis://\(node.host):\(node.port)/\(self.database())"
         case .ring:
             let nodes = try await self.plainNodes()
-            let hosts = nodes.map { "\($0.host):\($0.port)" }.joined(separator: ",")
-            return "redis://\(hosts)/\(self.database())?weights=1,2,1&names=node-a,node-b,node-c"
+            return RedisServer.cacheURL(nodes, database: self.database(), options: ["weights=1,2,1", "names=node-a,node-b,node-c"])
         case .tlsRing:
             let (certificates, nodes) = try await self.tlsSetup()
-            let hosts = nodes.map { "\($0.host):\($0.tlsPort ?? 0)" }.joined(separator: ",")
-            return "rediss://\(hosts)/\(self.database())?tls_ca_file=\(certificates.caCertificate)&weights=1,2,1"
+            return RedisServer.cacheURL(
+                nodes,
+                database: self.database(),
+                tls: true,
+                options: ["tls_ca_file=\(certificates.caCertificate)", "weights=1,2,1"]
+            )
         }
     }
 }
@@ -125,8 +128,20 @@ func withCache(
     try await cache.disconnect()
 }
 
-/// Waits until a ttl of `seconds` has certainly run out. Expiry is driven by the clock, so there is no event to
-/// await instead.
+/// Waits until every key in `keys` has expired: polls ``Cache/remainingTTL(_:version:)`` (Redis's `TTL`) until
+/// the key is gone, so the test goes on as soon as the backend expires it, and a key that never expires fails the
+/// test (the wait is bounded by a few times the ttl).
+func waitUntilExpired(_ keys: String..., in cache: Cache, ttlSeconds: Int = 1) async throws {
+    try await waitUntil(timeout: .seconds(ttlSeconds * 5 + 5), "\(keys) to expire") {
+        for key in keys {
+            if try await cache.remainingTTL(key) != -2 { return false }
+        }
+        return true
+    }
+}
+
+/// Waits until a ttl of `seconds` has certainly run out, for the tests that check that a key did NOT expire: only
+/// time can show that.
 func waitForExpiry(ofSeconds seconds: Int) async throws {
     try await Task.sleep(for: .milliseconds(seconds * 1000 + 300))
 }
