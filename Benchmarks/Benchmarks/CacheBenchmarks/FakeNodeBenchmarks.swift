@@ -1,0 +1,141 @@
+import Benchmark
+import Caches
+import Synchronization
+
+/// A fake node and a `Cache` connected to it: made in a benchmark's setup, closed in its teardown.
+final class FakeNodeFixture: Sendable {
+    private let state = Mutex<(node: FakeRedisNode, cache: Cache)?>(nil)
+
+    /// Starts a node, connects a cache to it and runs `seed` (to store the values the benchmark reads).
+    func start(seed: @Sendable (Cache) async throws -> Void = { _ in }) async throws -> Cache {
+        let node = try await FakeRedisNode.start()
+        do {
+            let cache = try Cache(url: "redis://127.0.0.1:\(node.port)")
+            try await cache.connect()
+            try await seed(cache)
+            self.state.withLock { $0 = (node, cache) }
+            return cache
+        } catch {
+            try? await node.stop()
+            throw error
+        }
+    }
+
+    func stop() async throws {
+        let running = self.state.withLock { state in
+            let running = state
+            state = nil
+            return running
+        }
+        guard let running else { return }
+        try await running.cache.disconnect()
+        try await running.node.stop()
+    }
+}
+
+/// The full per-operation path through the public `Cache` API (key, JSON, RESP encoding, pool, socket, RESP and
+/// JSON decoding into `T`) against an in-process ``FakeRedisNode`` on loopback.
+///
+/// Each sample runs 1,000 operations (1,000 keys for `getMany`), so `mallocCountTotal` reads as allocations per
+/// 1,000 GETs, SETs or keys: 3,500 is 3.5 per operation. The counts include the fake node's share of each
+/// operation (its reads and writes on the server side of the socket).
+func registerFakeNodeBenchmarks(user: User) {
+    let configuration = Benchmark.Configuration(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal],
+        warmupIterations: 3,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(3),
+        thresholds: [
+            // Per 1,000 operations: 50 either way is 0.05 per operation, above the noise of the pool's background
+            // work; one more allocation per operation (1,000) fails.
+            .mallocCountTotal: .init(absolute: [.p90: 50]),
+            // Loopback round trips on 2 shared cores: only catch gross regressions.
+            .wallClock: .init(relative: [.p90: 100]),
+            .cpuTotal: .init(relative: [.p90: 100]),
+        ]
+    )
+    let operations = 1_000
+
+    // 98 characters: 100 bytes once encoded as a JSON string.
+    let string = String(repeating: "x", count: 98)
+
+    let getString = FakeNodeFixture()
+    Benchmark(
+        "CacheGet.String100B",
+        configuration: configuration,
+        closure: { benchmark, cache in
+            for _ in 0..<operations {
+                blackHole(try await cache.get("bench:string", as: String.self))
+            }
+        },
+        setup: { try await getString.start { try await $0.set("bench:string", string) } },
+        teardown: { try await getString.stop() }
+    )
+
+    let getUser = FakeNodeFixture()
+    Benchmark(
+        "CacheGet.UserRecord",
+        configuration: configuration,
+        closure: { benchmark, cache in
+            for _ in 0..<operations {
+                blackHole(try await cache.get("bench:user", as: User.self))
+            }
+        },
+        setup: { try await getUser.start { try await $0.set("bench:user", user) } },
+        teardown: { try await getUser.stop() }
+    )
+
+    let getConcurrent = FakeNodeFixture()
+    let callers = 50
+    Benchmark(
+        "CacheGet.String100B50Callers",
+        configuration: configuration,
+        closure: { benchmark, cache in
+            // 50 callers of 20 GETs each: 1,000 GETs, pipelined over the pool's connections.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<callers {
+                    group.addTask {
+                        for _ in 0..<(operations / callers) {
+                            blackHole(try await cache.get("bench:string", as: String.self))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        },
+        setup: { try await getConcurrent.start { try await $0.set("bench:string", string) } },
+        teardown: { try await getConcurrent.stop() }
+    )
+
+    let setString = FakeNodeFixture()
+    Benchmark(
+        "CacheSet.String100B",
+        configuration: configuration,
+        closure: { benchmark, cache in
+            for _ in 0..<operations {
+                try await cache.set("bench:string", string)
+            }
+        },
+        setup: { try await setString.start() },
+        teardown: { try await setString.stop() }
+    )
+
+    let manyKeys = (0..<100).map { "bench:many:\($0)" }
+    let getMany = FakeNodeFixture()
+    Benchmark(
+        "CacheGetMany.100Strings",
+        configuration: configuration,
+        closure: { benchmark, cache in
+            // 10 calls of 100 keys: 1,000 keys per sample.
+            for _ in 0..<(operations / manyKeys.count) {
+                blackHole(try await cache.getMany(manyKeys, as: String.self))
+            }
+        },
+        setup: {
+            try await getMany.start { cache in
+                try await cache.setMany(manyKeys.map { ($0, string) })
+            }
+        },
+        teardown: { try await getMany.stop() }
+    )
+}
