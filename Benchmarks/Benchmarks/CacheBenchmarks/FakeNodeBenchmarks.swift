@@ -63,8 +63,9 @@ func registerFakeNodeBenchmarks(user: User) {
     let sequential = configuration(mallocTolerance: .init(absolute: [.p90: 300]))
     // A Codable struct's decode varies more (0.8 per GET between two runs).
     let codable = configuration(mallocTolerance: .init(absolute: [.p90: 1_000]))
-    // 50 callers: the count per GET depends on how many requests share a write and a read.
-    let concurrent = configuration(mallocTolerance: .init(relative: [.p90: 20]))
+    // 50 callers: the count per GET depends on how many requests share a write and a read (4.2 to 5.9 per GET in
+    // three runs): this case shows pipelining at work; the sequential cases guard the per-operation count.
+    let concurrent = configuration(mallocTolerance: .init(relative: [.p90: 50]))
     // getMany: per 1,000 keys, 0.1 per key. A sample (10 calls) takes a few ms, below the CPU clock's tick.
     let perKey = configuration(mallocTolerance: .init(absolute: [.p90: 100]), cpu: false)
     let operations = 1_000
