@@ -58,9 +58,9 @@ func registerFakeNodeBenchmarks(user: User) {
             thresholds: thresholds
         )
     }
-    // One caller: two runs agreed within 5 per 1,000 GETs or SETs, but part of the count depends on timing (with
-    // allocation stacks recorded, which slows every allocation, a GET made 8.2 instead of 10.0).
-    let sequential = configuration(mallocTolerance: .init(absolute: [.p90: 300]))
+    // One caller: runs differ by up to 0.2 per GET or SET, as part of the count depends on timing (with allocation
+    // stacks recorded, which slows every allocation, a GET made 8.2 instead of 10.0). One more per operation fails.
+    let sequential = configuration(mallocTolerance: .init(absolute: [.p90: 500]))
     // A Codable struct's decode varies more (0.8 per GET between two runs).
     let codable = configuration(mallocTolerance: .init(absolute: [.p90: 1_000]))
     // 50 callers: the count per GET depends on how many requests share a write and a read (4.2 to 5.9 per GET in
