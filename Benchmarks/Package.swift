@@ -20,6 +20,7 @@ let package = Package(
                 .product(name: "RESP", package: "swift-caches"),
                 .product(name: "CacheRing", package: "swift-caches"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/CacheBenchmarks",
             swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")],

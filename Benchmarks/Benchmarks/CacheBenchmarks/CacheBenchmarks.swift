@@ -126,4 +126,8 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try decoder.decode(buffer: &input))
         }
     }
+
+    // MARK: Through Cache, against an in-process fake node
+
+    registerFakeNodeBenchmarks(user: user)
 }
