@@ -87,6 +87,8 @@ final class MemoryBackend: CacheBackend {
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try self.withEntries { entries, now in
             guard var entry = entries.live(key, now: now) else { return false }
+            // As Redis's PERSIST: making a key that never expires persistent changes nothing and answers false.
+            if ttl == nil && entry.expiresAt == nil { return false }
             entry.expiresAt = Self.deadline(ttl, now: now)
             entries[key] = entry
             return true
