@@ -81,6 +81,33 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     /// - Returns: The value, or `nil` if `buffer` holds only part of one.
     /// - Throws: ``RESPParsingError`` if the bytes are not valid RESP or exceed ``limits``.
     public mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
+        try self.scanValue(in: &buffer) { decoder, bytes, scanned in
+            if let scalar = scanned.scalar, let value = bytes.value(of: scalar) {
+                // A one-element value, such as the reply to GET or SET: the scan already parsed it.
+                return value
+            }
+            return try decoder.build(from: bytes.prefix(scanned.length))
+        }
+    }
+
+    /// Takes one complete value from the start of `buffer` without building it: the validating scan runs as in
+    /// ``decode(buffer:)`` (the same limits, the same errors), and the value's bytes are returned as a slice that
+    /// shares the input's memory. Read it with ``RESPReply``.
+    ///
+    /// - Parameters:
+    ///   - buffer: The received bytes. On success its reader index moves past the value; otherwise it is unchanged.
+    /// - Returns: The bytes of one whole value, or `nil` if `buffer` holds only part of one.
+    /// - Throws: ``RESPParsingError`` if the bytes are not valid RESP or exceed ``limits``.
+    public mutating func decodeFrame(buffer: inout ByteBuffer) throws -> ByteBuffer? {
+        try self.scanValue(in: &buffer) { _, bytes, scanned in bytes.slice(0..<scanned.length) }
+    }
+
+    /// Scans the value at the start of `buffer`; once all of it is there, makes the result from its validated
+    /// bytes and moves the reader index past it. Returns `nil` (keeping the scan's progress) while it is not.
+    private mutating func scanValue<Result>(
+        in buffer: inout ByteBuffer,
+        _ make: (inout RESPDecoder, Bytes, Scan.Scanned) throws -> Result
+    ) throws -> Result? {
         if buffer.readableBytes < self.scan.position {
             // Not the bytes scanned before; start over rather than trust the old progress.
             self.scan.reset()
@@ -95,54 +122,30 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         let source = buffer
         let limits = self.limits
         var length = 0
-        let value: RESPValue? = try source.withUnsafeReadableBytes { memory in
+        let result: Result? = try source.withUnsafeReadableBytes { memory in
             let bytes = Bytes(memory, source: source, limits: limits)
             guard let scanned = try self.scan.advance(over: bytes) else {
                 return nil
             }
             length = scanned.length
-            if let scalar = scanned.scalar {
-                // A one-element value, such as the reply to GET or SET: the scan already parsed it.
-                return bytes.value(of: scalar)
-            }
-            return try self.build(from: bytes.prefix(scanned.length))
+            return try make(&self, bytes, scanned)
         }
-        guard let value else {
+        guard let result else {
             keepsProgress = true
             return nil
         }
         buffer.moveReaderIndex(forwardBy: length)
-        return value
+        return result
     }
 
-    /// Takes one complete value from the start of `buffer` without building it: the validating scan runs as in
-    /// ``decode(buffer:)`` (the same limits, the same errors), and the value's bytes are returned as a slice that
-    /// shares the input's memory. Read it with ``RESPReply``.
-    ///
-    /// - Parameters:
-    ///   - buffer: The received bytes. On success its reader index moves past the value; otherwise it is unchanged.
-    /// - Returns: The bytes of one whole value, or `nil` if `buffer` holds only part of one.
-    /// - Throws: ``RESPParsingError`` if the bytes are not valid RESP or exceed ``limits``.
-    public mutating func decodeFrame(buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        if buffer.readableBytes < self.scan.position {
-            self.scan.reset()
-        }
-        var keepsProgress = false
-        defer {
-            if !keepsProgress {
-                self.scan.reset()
-            }
-        }
-        let source = buffer
-        let limits = self.limits
-        let length: Int? = try source.withUnsafeReadableBytes { memory in
-            try self.scan.advance(over: Bytes(memory, source: source, limits: limits))?.length
-        }
-        guard let length else {
-            keepsProgress = true
-            return nil
-        }
-        return buffer.readSlice(length: length)
+    /// The error for bytes of an incomplete value left when the input ended.
+    static func truncated(_ buffer: ByteBuffer) -> RESPParsingError {
+        RESPParsingError(
+            .truncated,
+            message: "\(buffer.readableBytes) bytes of an incomplete value left at the end of the input",
+            buffer: buffer,
+            offset: buffer.readableBytes
+        )
     }
 
     /// Decodes one complete value after the input ended or the handler was removed.
@@ -159,12 +162,7 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         }
         guard buffer.readableBytes == 0 else {
             self.scan.reset()
-            throw RESPParsingError(
-                .truncated,
-                message: "\(buffer.readableBytes) bytes of an incomplete value left at the end of the input",
-                buffer: buffer,
-                offset: buffer.readableBytes
-            )
+            throw Self.truncated(buffer)
         }
         return nil
     }

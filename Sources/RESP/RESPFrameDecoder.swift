@@ -41,12 +41,7 @@ public struct RESPFrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
             return reply
         }
         guard buffer.readableBytes == 0 else {
-            throw RESPParsingError(
-                .truncated,
-                message: "\(buffer.readableBytes) bytes of an incomplete value left at the end of the input",
-                buffer: buffer,
-                offset: buffer.readableBytes
-            )
+            throw RESPDecoder.truncated(buffer)
         }
         return nil
     }
