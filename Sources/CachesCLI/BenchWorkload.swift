@@ -84,8 +84,13 @@ final class BenchWorkload: Sendable {
             // connection on its own loop; see EventLoopTaskExecutor).
             let executors = EventLoopTaskExecutor.everyLoop ?? []
             for caller in 0..<callers {
-                group.addTask(executorPreference: executors.isEmpty ? nil : executors[caller % executors.count]) {
-                    await self.caller(caller, total: total, deadline: deadline, counters: counters)
+                if executors.isEmpty {
+                    // No preference at all: even a nil one makes the runtime look it up on every switch.
+                    group.addTask { await self.caller(caller, total: total, deadline: deadline, counters: counters) }
+                } else {
+                    group.addTask(executorPreference: executors[caller % executors.count]) {
+                        await self.caller(caller, total: total, deadline: deadline, counters: counters)
+                    }
                 }
             }
             var merged = BenchCallerResult()

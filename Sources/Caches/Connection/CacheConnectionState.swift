@@ -73,16 +73,15 @@ final class CacheConnectionState: Sendable {
 
     /// Takes the bytes encoded since the last drain, and the deadline of the oldest pending request.
     ///
-    /// - Parameter replacement: An empty buffer for the next batch (the handler passes the one it wrote last
-    ///   time, so a steady stream of batches allocates no buffers); given back when nothing was encoded.
-    func takeOutbound(replacingWith replacement: ByteBuffer) -> (bytes: ByteBuffer?, oldestDeadline: NIODeadline?, unused: ByteBuffer?) {
+    /// - Parameter makeBuffer: Makes the next batch's buffer, given the size of the batch taken.
+    func takeOutbound(makeBuffer: (Int) -> ByteBuffer) -> (bytes: ByteBuffer?, oldestDeadline: NIODeadline?) {
         self.inner.withLockedValue { inner in
             inner.drainScheduled = false
             let deadline = inner.slots.first?.deadline
-            guard inner.encoder.buffer.readableBytes > 0 else { return (nil, deadline, replacement) }
+            guard inner.encoder.buffer.readableBytes > 0 else { return (nil, deadline) }
             let bytes = inner.encoder.buffer
-            inner.encoder = RESPCommandEncoder(buffer: replacement)
-            return (bytes, deadline, nil)
+            inner.encoder = RESPCommandEncoder(buffer: makeBuffer(bytes.readableBytes))
+            return (bytes, deadline)
         }
     }
 
