@@ -157,9 +157,11 @@ struct FaultTests {
             #expect(tally.codes.withLock { $0 }.isSubset(of: ["timeout", "connectFailed", "connectionClosed", "poolTimeout"]))
             #expect(tally.slowest.withLock { $0 } < bound, "set + get each bounded by the 0.4 s timeouts")
             #expect(tally.wrongValues.load(ordering: .relaxed) == 0)
-            // After SIGCONT all is well: every node answers.
-            let statuses = try await cache.nodeStatus()
-            #expect(statuses.allSatisfy { $0.isHealthy })
+            // After SIGCONT all is well: every node answers again once its pool has reconnected (the node's
+            // connections timed out, and a reconnect waits for the backoff, at most 5 s).
+            try await waitUntil(timeout: .seconds(10), "every node healthy after SIGCONT") {
+                try await cache.nodeStatus().allSatisfy { $0.isHealthy }
+            }
             try await cache.disconnect()
         }
     }
