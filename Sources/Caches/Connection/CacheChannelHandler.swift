@@ -45,9 +45,8 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     /// Writes and flushes what callers encoded since the last drain. Called on the event loop.
     ///
     /// The next batch gets a new buffer sized for the last one (256 bytes to 64 KiB), so its callers encode without
-    /// growing it. (Reusing
-    /// the written buffer itself saved that allocation too, but cost a third more client CPU per GET for callers on
-    /// Swift's global executor, whose threads then wrote into memory the event loop had just sent.)
+    /// growing it. Reusing the written buffer itself saved that allocation too, but measured about 40 % more client
+    /// CPU per GET for callers on Swift's global executor (see the README's benchmarks), so it is not done.
     func drain() {
         guard let context = self.context else { return }
         let allocator = context.channel.allocator
