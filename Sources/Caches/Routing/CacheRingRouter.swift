@@ -71,17 +71,8 @@ final class CacheRingRouter: Sendable {
         return try self.currentRing().nodeIndex(forKey: key)
     }
 
-    /// The positions of `count` keys grouped by node, in the order of each node's first key.
-    ///
-    /// - Parameters:
-    ///   - count: How many keys the call has.
-    ///   - key: The stored key at a position.
-    /// - Throws: ``CacheError/Code/nodeUnavailable`` when every node is ejected.
-    func group(count: Int, key: (Int) -> String) throws(CacheError) -> [Group] {
-        try self.group(count: count) { ring, offset in ring.nodeIndex(forKey: key(offset)) }
-    }
-
-    /// The positions of `count` keys grouped by node; `nodeIndex` places the key at a position on a ring.
+    /// The positions of `count` keys grouped by node, in the order of each node's first key; `nodeIndex` places the
+    /// key at a position on a ring.
     ///
     /// - Throws: ``CacheError/Code/nodeUnavailable`` when every node is ejected.
     func group(count: Int, nodeIndex: (HashRing, Int) -> Int) throws(CacheError) -> [Group] {
