@@ -43,10 +43,16 @@ struct FailurePolicyTests {
             await servers[1].kill()
 
             #expect(try await cache.get(dead[0], as: String.self) == nil, "a read of a down node's key is a miss")
+            #expect(cache.absorbedFailures == 1, "each absorbed failure is counted")
             try await cache.set(dead[1], "lost")
+            #expect(cache.absorbedFailures == 2, "a dropped write is counted")
             try await cache.delete(dead[2])
             #expect(try await cache.add(dead[3], "x") == false)
             #expect(try await cache.touch(dead[4], ttl: 10) == false)
+            #expect(try await cache.ttl(dead[4]) == nil, "ttl is a read: a down node's key reads as missing")
+            #expect(cache.absorbedFailures == 6)
+            try await cache.set(alive[1], "v")
+            #expect(cache.absorbedFailures == 6, "a write to a healthy node is not absorbed")
             let many = try await cache.getMany(dead.prefix(3) + alive.prefix(3), as: String.self)
             #expect(many.count == 6)
             for key in dead.prefix(3) { #expect(many[key] == .some(nil)) }

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 // MARK: Failure policies and ejection
 
@@ -11,12 +12,17 @@ extension RedisBackend {
             return try await body()
         } catch {
             guard self.policy == .miss, CacheNodeHealth.isNodeFailure(error) else { throw error }
-            self.logAbsorbed(error, operation: operation)
+            self.recordAbsorbed(error, operation: operation)
             return fallback
         }
     }
 
-    func logAbsorbed(_ error: CacheError, operation: String) {
+    /// Logs and counts a node failure that the miss policy absorbed (``CacheMetrics/absorbed``).
+    func recordAbsorbed(_ error: CacheError, operation: String) {
+        self.absorbedFailures.add(1, ordering: .relaxed)
+        if let name = error.node, let node = self.nodes.first(where: { $0.name == name }) {
+            node.metrics.recordAbsorbed(operation: operation)
+        }
         self.logger.debug(
             "node failure absorbed by the miss policy",
             metadata: ["cache.node": "\(error.node ?? "?")", "cache.operation": "\(operation)", "cache.error": "\(error.code)"]
