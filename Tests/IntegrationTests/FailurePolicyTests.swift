@@ -240,8 +240,15 @@ struct FailurePolicyTests {
         #expect(try Cache(url: "redis://h?failure_policy=miss").configuration.failurePolicy == .miss)
         #expect(
             try Cache(url: "redis://h?failure_policy=eject&eject_after=5&eject_retry=10").configuration.failurePolicy
-                == .eject(afterFailures: 5, retryAfter: .seconds(10))
+                == .eject(afterFailures: 5, retryAfter: .seconds(10), journalLimit: 10_000)
         )
+        #expect(
+            try Cache(url: "redis://h?failure_policy=eject&eject_journal=0").configuration.failurePolicy
+                == .eject(afterFailures: 3, retryAfter: .seconds(30), journalLimit: 0)
+        )
+        for bad in ["eject_journal=-1", "eject_journal=10000001", "eject_journal=x"] {
+            #expect(throws: CacheError.self, "\(bad)") { try Cache(url: "redis://h?failure_policy=eject&" + bad) }
+        }
         let error = #expect(throws: CacheError.self) { try Cache(url: "redis://h?failure_policy=maybe") }
         #expect(error?.code == .invalidURL)
     }

@@ -81,7 +81,13 @@ final class RedisBackend: CacheBackend {
         }
         self.nodes = nodes
         self.nodeKeys = keys
-        self.router = CacheRingRouter(ring: ring, health: nodes.map(\.health))
+        self.router = CacheRingRouter(ring: ring, health: nodes.map(\.health), journalLimit: configuration.failurePolicy.journalLimit)
+        self.router.onReadmissionDue.withLockedValue { hook in
+            hook = { [weak self] index in
+                guard let self else { return }
+                Task { await self.readmit(index, marked: true) }
+            }
+        }
     }
 
     // MARK: Lifecycle
@@ -134,23 +140,23 @@ final class RedisBackend: CacheBackend {
 
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
         try await self.absorbing((), "set") { () throws(CacheError) in
-            try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
+            try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
         }
     }
 
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool {
         try await self.absorbing(false, "add") { () throws(CacheError) in
-            try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
+            try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
         }
     }
 
     func delete(_ key: String) async throws {
-        try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key) }
+        try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true) }
     }
 
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try await self.absorbing(false, "touch") { () throws(CacheError) in
-            try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key)
+            try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key, writing: true)
         }
     }
 
@@ -160,11 +166,11 @@ final class RedisBackend: CacheBackend {
     }
 
     func increment(_ key: String, by delta: Int) async throws -> Int {
-        try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key)
+        try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key, writing: true)
     }
 
     func increment(_ key: String, byFloat delta: Double) async throws -> Double {
-        try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key)
+        try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key, writing: true)
     }
 
     func nodeName(forKey key: String) -> String? {
@@ -172,11 +178,11 @@ final class RedisBackend: CacheBackend {
     }
 
     /// Sends `command` to the node of `key`; a call that reaches a node a reload removed goes to the node the new
-    /// ring names.
-    func execute<Command: CacheCommand>(_ command: Command, forKey key: String) async throws(CacheError) -> Command.Reply {
+    /// ring names. A call `writing` the key is journaled while the key's own node is ejected.
+    func execute<Command: CacheCommand>(_ command: Command, forKey key: String, writing: Bool = false) async throws(CacheError) -> Command.Reply {
         var backend = self
         while true {
-            let node = backend.nodes[try backend.router.nodeIndex(forKey: key)]
+            let node = backend.nodes[try backend.router.nodeIndex(forKey: key, writing: writing)]
             do {
                 let reply = try await node.execute(command)
                 backend.recordSuccess(node)
@@ -208,13 +214,13 @@ final class RedisBackend: CacheBackend {
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys("setMany", count: entries.count, nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) }) { node, selection throws(CacheError) in
+        try await self.manyKeys("setMany", count: entries.count, nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) }, writtenKey: { entries[$0].key }) { node, selection throws(CacheError) in
             try await node.execute(SetManyCommand(entries: entries, selection: selection, ttl: ttl))
         }.failures
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys("deleteMany", count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }) { node, selection throws(CacheError) in
+        try await self.manyKeys("deleteMany", count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }, writtenKey: { keys[$0] }) { node, selection throws(CacheError) in
             try await node.execute(DeleteManyCommand(keys: keys, selection: selection))
         }.failures
     }
@@ -289,16 +295,20 @@ final class RedisBackend: CacheBackend {
     ///   - operation: The call's name, for the absorbed-failure metric.
     ///   - count: How many keys the call has.
     ///   - nodeIndex: Places the key at a position on a ring.
+    ///   - writtenKey: For a call that writes or deletes, the stored key at a position (for the eject journal).
     ///   - request: Sends one node's part.
     func manyKeys<Reply: Sendable>(
         _ operation: String,
         count: Int,
         nodeIndex: (HashRing, Int) -> Int,
+        writtenKey: ((Int) -> String)? = nil,
         _ request: @escaping @Sendable (CacheNodeClient, CacheKeySelection) async throws(CacheError) -> Reply
     ) async throws(CacheError) -> ManyKeysResult<Reply> {
-        let groups = try self.router.group(count: count, nodeIndex: nodeIndex)
+        let groups = try self.router.group(count: count, nodeIndex: nodeIndex, writtenKey: writtenKey)
         let results = await self.fanOut(groups, request)
-        if let next = self.rerouted(results) { return try await next.manyKeys(operation, count: count, nodeIndex: nodeIndex, request) }
+        if let next = self.rerouted(results) {
+            return try await next.manyKeys(operation, count: count, nodeIndex: nodeIndex, writtenKey: writtenKey, request)
+        }
         var outcome = ManyKeysResult<Reply>()
         outcome.replies.reserveCapacity(results.count)
         for (group, result) in zip(groups, results) {

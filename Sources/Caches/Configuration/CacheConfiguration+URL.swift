@@ -4,7 +4,7 @@ extension CacheConfiguration {
         "ttl", "version", "key_prefix", "minsize", "maxsize", "db", "password", "username", "timeout",
         "connect_timeout", "hash", "hash_tag", "weights", "names", "client_name", "ssl", "tls", "tls_ca_file",
         "tls_ca_dir", "tls_cert_file", "tls_key_file", "tls_key_passphrase", "tls_server_name", "tls_min_version",
-        "tls_verify", "failure_policy", "eject_after", "eject_retry", "health_check",
+        "tls_verify", "failure_policy", "eject_after", "eject_retry", "eject_journal", "health_check",
     ]
 
     /// Builds a configuration from a parsed cache URL.
@@ -72,7 +72,8 @@ extension CacheConfiguration {
         case "eject":
             self.failurePolicy = .eject(
                 afterFailures: try int("eject_after") ?? 3,
-                retryAfter: try seconds("eject_retry") ?? .seconds(30)
+                retryAfter: try seconds("eject_retry") ?? .seconds(30),
+                journalLimit: try int("eject_journal") ?? 10_000
             )
         case let other?:
             throw CacheError(.invalidURL, "cache URL option failure_policy=\(String(reflecting: other)) is not fail, miss or eject")

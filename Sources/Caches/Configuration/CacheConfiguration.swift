@@ -158,8 +158,13 @@ public struct CacheConfiguration: Sendable {
         if self.connectTimeout <= .zero || self.commandTimeout <= .zero {
             throw CacheError(.invalidConfiguration, "connectTimeout and commandTimeout must be positive")
         }
-        if case .eject(let failures, let retry) = self.failurePolicy, failures < 1 || retry <= .zero {
-            throw CacheError(.invalidConfiguration, "failurePolicy eject needs afterFailures ≥ 1 and a positive retryAfter")
+        if case .eject(let failures, let retry, let journal) = self.failurePolicy,
+            failures < 1 || retry <= .zero || journal < 0 || journal > 10_000_000
+        {
+            throw CacheError(
+                .invalidConfiguration,
+                "failurePolicy eject needs afterFailures ≥ 1, a positive retryAfter and a journalLimit between 0 and 10000000"
+            )
         }
         if let tag = self.ring.hashTag, tag.utf8.count != 2 {
             throw CacheError(.invalidConfiguration, "ring.hashTag must be exactly two characters, got \(String(reflecting: tag))")
