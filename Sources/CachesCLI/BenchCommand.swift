@@ -87,7 +87,13 @@ struct BenchCommand: AsyncParsableCommand {
     private func measure(_ cache: Cache, mix: [BenchOperation]) async throws -> BenchReport {
         let workload = BenchWorkload(cache: cache, mix: mix, keyspace: self.keyspace, valueSize: self.valueSize)
         if !self.noPrefill && mix.contains(where: \.reads) {
-            try await workload.prefill(concurrency: self.concurrency)
+            let gaps = try await workload.prefill(concurrency: self.concurrency)
+            if gaps.keys > 0 {
+                printError(
+                    "caches bench: prefill skipped \(gaps.keys) key(s) of node(s) that did not answer: "
+                        + "\(gaps.nodes.sorted().joined(separator: ", ")); reads of those keys will miss"
+                )
+            }
         }
         let stop: BenchWorkload.Stop
         if let duration = self.duration {

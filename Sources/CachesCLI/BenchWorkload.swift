@@ -41,22 +41,56 @@ final class BenchWorkload: Sendable {
         self.value = String(repeating: "x", count: valueSize - 2)
     }
 
-    /// Stores every key once, 100 keys per call.
-    func prefill(concurrency: Int) async throws {
+    /// What a prefill could not store: the keys of nodes that were down.
+    struct PrefillGaps {
+        var keys = 0
+        var nodes: Set<String> = []
+    }
+
+    /// Stores every key once, 100 keys per call. A node that is down does not stop the prefill: its keys are
+    /// skipped (their reads will miss) and reported; only a prefill that stored nothing throws.
+    func prefill(concurrency: Int) async throws -> PrefillGaps {
         let batches = stride(from: 0, to: self.logicalKeys.count, by: 100).map { $0..<min($0 + 100, self.logicalKeys.count) }
         let next = BenchCounters()
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let gaps = try await withThrowingTaskGroup(of: (PrefillGaps, CacheError?).self) { group in
             for _ in 0..<min(concurrency, batches.count) {
                 group.addTask {
+                    var gaps = PrefillGaps()
+                    var lastError: CacheError?
                     while true {
                         let index = next.issued.wrappingAdd(1, ordering: .relaxed).oldValue
-                        guard index < batches.count else { return }
-                        try await self.cache.setMany(batches[index].map { (self.logicalKeys[$0], self.value) })
+                        guard index < batches.count else { return (gaps, lastError) }
+                        do {
+                            try await self.cache.setMany(batches[index].map { (self.logicalKeys[$0], self.value) })
+                        } catch let error as CacheError where error.code == .partialFailure {
+                            for failure in error.failures {
+                                gaps.keys += failure.keys.count
+                                gaps.nodes.insert(failure.node)
+                            }
+                            lastError = error
+                        } catch let error as CacheError where error.node != nil && Self.isNodeDown(error) {
+                            gaps.keys += batches[index].count
+                            gaps.nodes.insert(error.node ?? "?")
+                            lastError = error
+                        }
                     }
                 }
             }
-            try await group.waitForAll()
+            var total = PrefillGaps()
+            var lastError: CacheError?
+            for try await (gaps, error) in group {
+                total.keys += gaps.keys
+                total.nodes.formUnion(gaps.nodes)
+                lastError = error ?? lastError
+            }
+            if total.keys >= self.logicalKeys.count, let lastError { throw lastError }
+            return total
         }
+        return gaps
+    }
+
+    private static func isNodeDown(_ error: CacheError) -> Bool {
+        [.connectFailed, .connectionClosed, .timeout, .tlsHandshake, .nodeUnavailable, .poolTimeout].contains(error.code)
     }
 
     /// Runs `callers` closed-loop callers until `stop`; returns their merged results.

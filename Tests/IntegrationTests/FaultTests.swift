@@ -42,7 +42,7 @@ struct FaultTests {
                     let keys = (0..<40).map { "caller-\(caller)-\($0)" }.filter(keyFilter).prefix(5)
                     guard !keys.isEmpty else { return }
                     var round = 0
-                    while !tally.stopped.load(ordering: .relaxed) {
+                    while !tally.stopped.load(ordering: .relaxed) && !Task.isCancelled {
                         round += 1
                         let key = keys[keys.startIndex + round % keys.count]
                         let value = "\(caller):\(round):\(UUID().uuidString)"

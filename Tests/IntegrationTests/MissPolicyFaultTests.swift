@@ -31,7 +31,8 @@ struct MissPolicyFaultTests {
             for caller in 0..<callers {
                 group.addTask {
                     var round = 0
-                    while !tally.stopped.load(ordering: .relaxed) {
+                    // Cancelled too when the test fails, so a failing test ends instead of hanging.
+                    while !tally.stopped.load(ordering: .relaxed) && !Task.isCancelled {
                         round += 1
                         let key = "miss-caller-\(caller)-\(round % 6)"
                         do {
