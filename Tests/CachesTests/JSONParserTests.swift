@@ -217,7 +217,7 @@ struct JSONParserTests {
 /// Values as deep as Python can write read and write back through a cache, on a task of the global executor.
 @Suite("Deep JSON")
 struct DeepJSONTests {
-    @Test("a value nested 997 deep, Python's limit, round-trips through a cache; one past maximumDepth is decodingFailed")
+    @Test("a value nested 997 deep, Python's limit, round-trips through a cache; one past maximumDepth is refused")
     func pythonDepthRoundTrips() async throws {
         let cache = try Cache(url: "memory://deep-json-\(UInt64.random(in: 0...UInt64.max))")
         try await cache.connect()
