@@ -129,7 +129,8 @@ import Testing
             ["incr", "big", "--by", "99999999999999999999"], ["decr", "big", "--by=-9223372036854775808"],
             ["incr", "big", "--by", "inf"], ["bench", "--duration", "1e300"], ["bench", "--warmup", "inf"],
             ["bench", "-c", "99999999999"], ["bench", "--value-size", "9999999999999"],
-            ["ring", "stats", "--keys", "9999999999999"],
+            ["ring", "stats", "--keys", "9999999999999"], ["demo", "--keys", "-1"], ["demo", "--batch", "0"],
+            ["demo", "--concurrency", "0"],
         ] {
             let refused = try await CLIProcess.run(Self.binary, arguments: arguments + ["--url", url])
             #expect(refused.status == 64 || refused.status == 2, "\(arguments): \(refused.status) \(refused.standardError)")
