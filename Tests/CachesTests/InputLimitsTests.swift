@@ -56,9 +56,12 @@ private func configuration(url: String) throws(CacheError) -> CacheConfiguration
 struct InputLimitsTests {
     // MARK: Numbers never trap
 
-    @Test("huge, tiny and non-finite URL durations are invalidURL naming the option", arguments: [
-        "timeout", "connect_timeout", "health_check",
-    ])
+    @Test(
+        "huge, tiny and non-finite URL durations are invalidURL naming the option",
+        arguments: [
+            "timeout", "connect_timeout", "health_check",
+        ]
+    )
     func urlDurationsOutOfRange(option: String) throws {
         for value in ["1e10", "1e20", "1e308", "9223372036854775807", "2147484", "inf", "nan", "-0", "0", "-1", "1e-400"] {
             let error = #expect(throws: CacheError.self, "\(option)=\(value)") {
@@ -82,7 +85,10 @@ struct InputLimitsTests {
         for query in ["eject_after=abc", "eject_after=99999999999999999999", "eject_retry=1e20", "eject_after=0"] {
             #expect(throws: CacheError.self, "\(query)") { try configuration(url: "redis://h?failure_policy=eject&\(query)") }
         }
-        #expect(try configuration(url: "redis://h?failure_policy=eject&eject_after=2&eject_retry=1").failurePolicy == .eject(afterFailures: 2, retryAfter: .seconds(1)))
+        #expect(
+            try configuration(url: "redis://h?failure_policy=eject&eject_after=2&eject_retry=1").failurePolicy
+                == .eject(afterFailures: 2, retryAfter: .seconds(1))
+        )
     }
 
     @Test("a repeated option and an empty host are errors")
@@ -236,7 +242,12 @@ struct InputLimitsTests {
     @Test("a trailing comma, a comment or YAML syntax in a JSON file is refused with its line and column")
     func strictJSON() async throws {
         let comma = try await loadError("{\"nodes\": [{\"host\": \"h\"},\n]}", name: "cache.json")
-        #expect(comma?.message.hasSuffix("not valid JSON: line 2, column 1: unexpected character (a trailing comma, a comment or YAML syntax are not JSON)") == true, "\(comma?.message ?? "")")
+        #expect(
+            comma?.message.hasSuffix(
+                "not valid JSON: line 2, column 1: unexpected character (a trailing comma, a comment or YAML syntax are not JSON)"
+            ) == true,
+            "\(comma?.message ?? "")"
+        )
         let object = try await loadError("{\"nodes\": [{\"host\": \"h\",}]}", name: "cache.json")
         #expect(object?.message.contains("line 1, column 25") == true, "\(object?.message ?? "")")
         _ = try await loadError("nodes:\n  - host: h\n", name: "cache.json")
@@ -244,6 +255,12 @@ struct InputLimitsTests {
             try await CacheConfiguration.load(fromFile: file, environment: [:]).nodes.count
         }
         #expect(count == 1)
+    }
+
+    @Test("an empty file is a missing-nodes error")
+    func emptyFile() async throws {
+        let error = try await loadError("")
+        #expect(error?.message.hasSuffix("nodes: at least one node is required") == true, "\(error?.message ?? "")")
     }
 
     // MARK: Fuzz
@@ -308,10 +325,12 @@ struct InputLimitsTests {
         if random.next() % 3 == 0 { url += "/" + randomNumber(&random) }
         let count = Int(random.next() % 5)
         if count > 0 {
-            url += "?" + (0..<count).map { _ in
-                let name = random.next() % 10 == 0 ? randomText(&random) : pick(urlOptions, &random)
-                return name + "=" + (random.next() % 2 == 0 ? randomNumber(&random) : randomText(&random))
-            }.joined(separator: "&")
+            url +=
+                "?"
+                + (0..<count).map { _ in
+                    let name = random.next() % 10 == 0 ? randomText(&random) : pick(urlOptions, &random)
+                    return name + "=" + (random.next() % 2 == 0 ? randomNumber(&random) : randomText(&random))
+                }.joined(separator: "&")
         }
         return url
     }

@@ -87,7 +87,8 @@ enum ConfigFileScanner {
                     } else {
                         if stack.count >= Self.maximumDepth {
                             return .init(
-                                description: "\(Self.where(stack, line, column)): lists and mappings are nested more than \(Self.maximumDepth) deep, the limit"
+                                description:
+                                    "\(Self.where(stack, line, column)): lists and mappings are nested more than \(Self.maximumDepth) deep, the limit"
                             )
                         }
                         stack.append(event.type == YAML_MAPPING_START_EVENT ? .mapping(key: nil) : .list(index: 0))
