@@ -137,6 +137,12 @@ struct InputLimitsTests {
             #expect(error?.message.contains(name) == true, "\(error?.message ?? "")")
             #expect(throws: CacheError.self) { try Cache(configuration: configuration) }
         }
+        for node in [CacheNodeConfiguration(host: "h", port: 65536), .init(host: "h", port: -1), .init(host: "h", database: Int.max)] {
+            let error = #expect(throws: CacheError.self) { try CacheConfiguration(backend: .redis, nodes: [node]).validate() }
+            #expect(error?.message.contains("nodes[0].") == true)
+        }
+        #expect(throws: CacheError.self) { try configuration(url: "redis://h/99999999999") }
+        #expect(throws: CacheError.self) { try configuration(url: "redis://h?db=-1") }
         var many = CacheConfiguration(backend: .redis, nodes: [.init(host: "127.0.0.1")])
         many.pool.maximumConnections = Int.max
         #expect(throws: CacheError.self) { try many.validate() }

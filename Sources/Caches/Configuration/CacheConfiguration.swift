@@ -201,6 +201,15 @@ public struct CacheConfiguration: Sendable {
             if node.host.isEmpty {
                 throw CacheError(.invalidConfiguration, "nodes[\(index)].host is empty")
             }
+            if !(1...65535).contains(node.port) {
+                throw CacheError(.invalidConfiguration, "nodes[\(index)].port must be between 1 and 65535, got \(node.port)")
+            }
+            if let database = node.database, !(0...Int(Int32.max)).contains(database) {
+                throw CacheError(
+                    .invalidConfiguration,
+                    "nodes[\(index)].database must be between 0 and \(Int32.max), got \(database)"
+                )
+            }
             if !seen.insert(node.ketamaName).inserted {
                 throw CacheError(
                     .invalidConfiguration,
