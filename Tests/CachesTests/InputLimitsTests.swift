@@ -72,6 +72,8 @@ struct InputLimitsTests {
         }
         // The largest accepted value: Int32.max milliseconds.
         _ = try configuration(url: "redis://127.0.0.1:6379?\(option)=2147483.647")
+        let error = #expect(throws: CacheError.self) { try configuration(url: "redis://127.0.0.1:6379?\(option)=1e20") }
+        #expect(error?.message.hasSuffix("is too large (at most 2147483.647 seconds)") == true, "\(error?.message ?? "")")
         #expect(throws: CacheError.self) { try Cache(url: "redis://127.0.0.1:6379?\(option)=1e10") }
     }
 

@@ -23,8 +23,9 @@ extension CacheConfiguration {
     /// - `defaults.ttl` (int seconds > 0; absent: no expiry), `defaults.version` (string or int),
     ///   `defaults.keyPrefix` (string)
     /// - `ring.hash` (`fnv1a_64` (default) or `md5`), `ring.hashTag` (two characters, e.g. `"{}"`)
-    /// - `pool.minConnections` (int, default 1), `pool.maxConnections` (int, default 10), `pool.waitTimeoutMs`
-    ///   (default 1000), `pool.idleTimeoutMs` (default 60000), `pool.keepaliveMs` (default 30000; 0 turns it off)
+    /// - `pool.minConnections` (int, default 1), `pool.maxConnections` (int, default 10, at most 10,000),
+    ///   `pool.waitTimeoutMs` (default 1000), `pool.idleTimeoutMs` (default 60000), `pool.keepaliveMs` (default 30000;
+    ///   0 turns it off). Every `…Ms` key is at most `Int32.max` (about 24.8 days).
     /// - `timeouts.connectMs` (default 2000), `timeouts.commandMs` (default 1000)
     /// - `clientName` (string, sent with `CLIENT SETNAME`)
     /// - `tls`: `enabled` (bool, default true when `tls` is present), `caFile` or `caDirectory` (neither: the

@@ -47,7 +47,7 @@ extension CacheConfiguration {
             guard milliseconds <= Double(CacheConfiguration.maximumDurationMilliseconds) else {
                 throw CacheError(
                     .invalidURL,
-                    "cache URL option \(name)=\(String(reflecting: text)) is too large (at most \(CacheConfiguration.maximumDurationMilliseconds / 1000) seconds)"
+                    "cache URL option \(name)=\(String(reflecting: text)) is too large (at most \(Double(CacheConfiguration.maximumDurationMilliseconds) / 1000) seconds)"
                 )
             }
             return .milliseconds(Int64(milliseconds))
