@@ -204,11 +204,48 @@ extension ConnectionPool {
 
         /// A waiter's wait timeout elapsed.
         ///
+        /// A pool with open connections that were all full is busy, and the waiter fails with
+        /// ``ConnectionPoolError/Code/waitTimeout``. A pool with no open connection is waiting for the node to
+        /// accept one (an attempt that neither succeeds nor fails, as with a node that hangs), and the waiter fails
+        /// with ``ConnectionPoolError/Code/connectFailed``: that is the node's failure, not the pool's.
+        ///
         /// - Parameters:
         ///   - id: The waiter's identifier.
-        /// - Returns: The waiter to fail with ``ConnectionPoolError/Code/waitTimeout``, if it still waited.
-        package mutating func waiterTimedOut(id: Int) -> Waiter? {
-            self.removeWaiter(id: id)
+        /// - Returns: The waiter and its error, if it still waited.
+        package mutating func waiterTimedOut(id: Int) -> (waiter: Waiter, error: ConnectionPoolError)? {
+            guard let waiter = self.removeWaiter(id: id) else { return nil }
+            guard self.usableCount == 0 else { return (waiter, ConnectionPoolError(code: .waitTimeout)) }
+            let error = ConnectionPoolError(
+                code: .connectFailed,
+                message: "no connection to the node could be opened within the pool's wait timeout",
+                underlyingError: self.lastConnectError
+            )
+            return (waiter, error)
+        }
+
+        /// A caller that must not wait for an unreachable node found no usable connection.
+        ///
+        /// When the pool has open connections that are all full, the node is busy and the caller waits as usual
+        /// (``LeaseResult/mustWait``). When it has none, the caller fails at once with
+        /// ``ConnectionPoolError/Code/connectFailed``; an attempt starts unless one is under way or the reconnect
+        /// backoff has not elapsed, so the node is found again when it answers.
+        ///
+        /// - Returns: A connection that became usable, ``LeaseResult/mustWait``, or the failure; and the actions to
+        ///   carry out (the leased case carries none of its own).
+        package mutating func leaseWithoutWaitingForReconnect() -> (LeaseResult, Actions) {
+            var actions = Actions()
+            guard self.lifecycle == .running else { return (self.leaseConnection(), actions) }
+            if let connection = self.selectConnection() {
+                return (.leased(connection, Actions()), actions)
+            }
+            guard self.usableCount == 0 else { return (.mustWait, actions) }
+            self.openConnectionIfAllowed(&actions)
+            let error = ConnectionPoolError(
+                code: .connectFailed,
+                message: "the node has no open connection and its last calls failed; a reconnect is pending",
+                underlyingError: self.lastConnectError
+            )
+            return (.failed(error), actions)
         }
 
         /// A waiter's task was cancelled.

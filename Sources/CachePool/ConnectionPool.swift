@@ -103,7 +103,11 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     /// - Throws: ``ConnectionPoolError`` with ``ConnectionPoolError/Code/waitTimeout``,
     ///   ``ConnectionPoolError/Code/connectFailed``, ``ConnectionPoolError/Code/poolShutdown`` or
     ///   ``ConnectionPoolError/Code/cancelled``.
-    package func connection() async throws(ConnectionPoolError) -> Connection {
+    ///
+    /// - Parameter waitingForReconnect: When `false` and the pool has no open connection (the node's connections
+    ///   broke and a reconnect is pending), fail at once with ``ConnectionPoolError/Code/connectFailed`` instead
+    ///   of waiting for the attempt; a pool whose connections are merely full still waits.
+    package func connection(waitingForReconnect: Bool = true) async throws(ConnectionPoolError) -> Connection {
         let onEventLoop = MultiThreadedEventLoopGroup.currentEventLoop != nil
         let lease = self.state.withLockedValue { $0.machine.leaseConnection(callerOnEventLoop: onEventLoop) }
         switch lease {
@@ -113,6 +117,18 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
         case .failed(let error):
             throw error
         case .mustWait:
+            if !waitingForReconnect {
+                let (retry, actions) = self.state.withLockedValue { $0.machine.leaseWithoutWaitingForReconnect() }
+                self.run(Work(actions: actions))
+                switch retry {
+                case .leased(let connection, _):
+                    return connection
+                case .failed(let error):
+                    throw error
+                case .mustWait:
+                    break
+                }
+            }
             return try await self.waitForConnection(timeout: self.configuration.connectionWaitTimeout)
         }
     }
@@ -175,13 +191,16 @@ package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     }
 
     private func waiterTimedOut(id: Int) {
-        let waiter = self.state.withLockedValue { state in
+        let timedOut = self.state.withLockedValue { state in
             state.waiterTimers[id] = nil
             return state.machine.waiterTimedOut(id: id)
         }
-        guard let waiter else { return }
-        self.logger.trace("timed out waiting for a connection", metadata: ["cache.pool.waiter.id": "\(id)"])
-        waiter.resume(returning: .failure(ConnectionPoolError(code: .waitTimeout)))
+        guard let (waiter, error) = timedOut else { return }
+        self.logger.trace(
+            "timed out waiting for a connection",
+            metadata: ["cache.pool.waiter.id": "\(id)", "cache.pool.error": "\(error.code)"]
+        )
+        waiter.resume(returning: .failure(error))
     }
 
     private func waiterCancelled(id: Int) {

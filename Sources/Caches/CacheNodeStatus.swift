@@ -51,3 +51,14 @@ extension Cache {
         await (try? self.backend())?.checkHealth()
     }
 }
+
+extension Cache {
+    /// How many node failures ``CacheFailurePolicy/miss`` has absorbed since ``connect()`` (or the last topology
+    /// reload): reads answered as misses and writes dropped because their node was down. Always 0 for the other
+    /// policies and the embedded backends. Each is also counted in ``CacheMetrics/absorbed`` and logged at `debug`.
+    ///
+    /// Compare the count before and after a call to learn whether a write was dropped.
+    public var absorbedFailures: Int {
+        (try? self.backend())?.absorbedFailureCount ?? 0
+    }
+}

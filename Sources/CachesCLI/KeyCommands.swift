@@ -70,15 +70,21 @@ struct SetCommand: AsyncParsableCommand {
 
     func run() async throws {
         let value = try CLIJSON.parse(self.write.value, argument: "VALUE")
-        let node = try await self.options.withCache { cache in
-            try await cache.set(self.key.key, value, ttl: self.write.ttl, version: self.key.cacheVersion)
-            return cache.nodeName(for: self.key.key, version: self.key.cacheVersion)
+        let (node, absorbed) = try await self.options.withCache { cache in
+            let absorbed = try await absorbingWrite(cache) {
+                try await cache.set(self.key.key, value, ttl: self.write.ttl, version: self.key.cacheVersion)
+            }
+            return (cache.nodeName(for: self.key.key, version: self.key.cacheVersion), absorbed)
         }
         if self.options.json {
-            CLIJSON.print(["key": .string(self.key.key), "stored": true, "node": node.map { .string($0) } ?? .null])
-        } else {
+            CLIJSON.print([
+                "key": .string(self.key.key), "stored": .bool(!absorbed), "absorbed": .bool(absorbed),
+                "node": node.map { .string($0) } ?? .null,
+            ])
+        } else if !absorbed {
             print("OK")
         }
+        if absorbed { throw notStored(self.key.key, node: node) }
     }
 }
 
@@ -96,16 +102,34 @@ struct AddCommand: AsyncParsableCommand {
 
     func run() async throws {
         let value = try CLIJSON.parse(self.write.value, argument: "VALUE")
-        let added = try await self.options.withCache { cache in
-            try await cache.add(self.key.key, value, ttl: self.write.ttl, version: self.key.cacheVersion)
+        var added = false
+        let (node, absorbed) = try await self.options.withCache { cache in
+            let absorbed = try await absorbingWrite(cache) {
+                added = try await cache.add(self.key.key, value, ttl: self.write.ttl, version: self.key.cacheVersion)
+            }
+            return (cache.nodeName(for: self.key.key, version: self.key.cacheVersion), absorbed)
         }
         if self.options.json {
-            CLIJSON.print(["key": .string(self.key.key), "stored": .bool(added)])
-        } else {
+            CLIJSON.print(["key": .string(self.key.key), "stored": .bool(added), "absorbed": .bool(absorbed)])
+        } else if !absorbed {
             print(added ? "OK" : "EXISTS")
         }
+        if absorbed { throw notStored(self.key.key, node: node) }
         if !added { throw CLIExitCode.notFound }
     }
+}
+
+/// Runs a write and returns whether the miss policy dropped (part of) it because a node was down.
+private func absorbingWrite(_ cache: Cache, _ write: () async throws -> Void) async throws -> Bool {
+    let before = cache.absorbedFailures
+    try await write()
+    return cache.absorbedFailures != before
+}
+
+/// Says on standard error that a write was dropped; the exit code is that of a node error.
+private func notStored(_ key: String, node: String?) -> ExitCode {
+    printError("caches: \(key): not stored: node \(node ?? "?") is down and failure_policy=miss dropped the write")
+    return CLIExitCode.node
 }
 
 // MARK: - delete
@@ -132,17 +156,23 @@ struct DeleteCommand: AsyncParsableCommand {
 
     func run() async throws {
         let version = self.version.map { CacheVersion($0) }
-        try await self.options.withCache { cache in
-            if self.keys.count == 1 {
-                try await cache.delete(self.keys[0], version: version)
-            } else {
-                try await cache.deleteMany(self.keys, version: version)
+        let absorbed = try await self.options.withCache { cache in
+            try await absorbingWrite(cache) {
+                if self.keys.count == 1 {
+                    try await cache.delete(self.keys[0], version: version)
+                } else {
+                    try await cache.deleteMany(self.keys, version: version)
+                }
             }
         }
         if self.options.json {
-            CLIJSON.print(["deleted": .array(self.keys.map { .string($0) })])
-        } else {
+            CLIJSON.print(["deleted": .array(self.keys.map { .string($0) }), "absorbed": .bool(absorbed)])
+        } else if !absorbed {
             print("OK")
+        }
+        if absorbed {
+            printError("caches: not deleted everywhere: a node is down and failure_policy=miss dropped its part")
+            throw CLIExitCode.node
         }
     }
 }

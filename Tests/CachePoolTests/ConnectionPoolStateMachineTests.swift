@@ -206,12 +206,62 @@ import Testing
         #expect(machine.waiterTimedOut(id: 1) == nil)
     }
 
+    @Test func aWaiterThatTimesOutOnFullConnectionsSeesABusyPool() throws {
+        var (machine, connections) = try Self.running(Self.configuration(minimum: 1, maximum: 1, maximumInFlight: 2))
+        connections[0].setInFlight(2)
+        _ = machine.addWaiter(id: 1, waiter: "a")
+        let result = machine.waiterTimedOut(id: 1)
+        let timedOut = try #require(result)
+        #expect(timedOut.waiter == "a")
+        #expect(timedOut.error.code == .waitTimeout, "full connections: the node is busy, not down")
+    }
+
+    @Test func aWaiterThatTimesOutWithNoOpenConnectionSeesTheNodeFail() throws {
+        var (machine, connections) = try Self.running(Self.configuration(minimum: 1))
+        _ = machine.connectionClosed(id: connections[0].id, error: MockConnectionError(reason: "reset"))
+        #expect(machine.statistics.connectingConnections == 1, "the minimum is refilled")
+        _ = machine.addWaiter(id: 1, waiter: "a")
+        let result = machine.waiterTimedOut(id: 1)
+        let timedOut = try #require(result)
+        #expect(timedOut.error.code == .connectFailed, "an attempt that never completes is the node's failure")
+    }
+
+    @Test func aCallerThatMustNotWaitForAReconnectFailsAtOnceAndStartsOne() throws {
+        // No connection open and none being opened (the minimum is 0).
+        var machine = Machine(configuration: Self.configuration(minimum: 0))
+        _ = machine.start()
+        #expect(machine.statistics.connectingConnections == 0)
+        let (first, actions) = machine.leaseWithoutWaitingForReconnect()
+        guard case .failed(let error) = first else {
+            Issue.record("no open connection: the caller fails at once, got \(first)")
+            return
+        }
+        #expect(error.code == .connectFailed)
+        #expect(actions.createConnections.count == 1, "an attempt starts, so the node is found again")
+        let (second, again) = machine.leaseWithoutWaitingForReconnect()
+        if case .failed = second {} else { Issue.record("still no connection: fails, got \(second)") }
+        #expect(again.createConnections.isEmpty, "one attempt at a time")
+        let connection = MockConnection(id: actions.createConnections[0])
+        _ = machine.connectionEstablished(id: connection.id, connection: connection, now: Self.start)
+        let (third, _) = machine.leaseWithoutWaitingForReconnect()
+        #expect(Self.leased(third)?.0 === connection)
+    }
+
+    @Test func aCallerThatMustNotWaitForAReconnectStillWaitsForABusyPool() throws {
+        var (machine, connections) = try Self.running(Self.configuration(minimum: 1, maximum: 1, maximumInFlight: 2))
+        connections[0].setInFlight(2)
+        let (result, actions) = machine.leaseWithoutWaitingForReconnect()
+        if case .mustWait = result {} else { Issue.record("full connections: wait, got \(result)") }
+        #expect(actions.createConnections.isEmpty)
+    }
+
     @Test func timedOutAndCancelledWaitersAreRemoved() {
         var machine = Machine(configuration: Self.configuration())
         _ = machine.start()
         _ = machine.addWaiter(id: 1, waiter: "a")
         _ = machine.addWaiter(id: 2, waiter: "b")
-        #expect(machine.waiterTimedOut(id: 1) == "a")
+        let timedOut = machine.waiterTimedOut(id: 1)
+        #expect(timedOut?.waiter == "a")
         #expect(machine.waiterTimedOut(id: 1) == nil)
         #expect(machine.waiterCancelled(id: 2) == "b")
         #expect(machine.statistics.waitingRequests == 0)

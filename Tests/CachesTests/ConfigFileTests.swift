@@ -217,6 +217,26 @@ struct ConfigFileTests {
         #expect(try await CacheConfiguration.load(fromFile: off, environment: environment).healthCheckInterval == .milliseconds(1500))
     }
 
+    @Test("the eject policy's settings, journal size included, are read; they need failurePolicy: eject")
+    func ejectSettings() async throws {
+        let directory = try ConfigDirectory()
+        let file = try directory.write(
+            "eject.yaml",
+            "failurePolicy: eject\nejectAfterFailures: 2\nejectRetryMs: 1500\nejectJournalKeys: 0\n" + twoNodes
+        )
+        #expect(
+            try await CacheConfiguration.load(fromFile: file, environment: [:]).failurePolicy
+                == .eject(afterFailures: 2, retryAfter: .milliseconds(1500), journalLimit: 0)
+        )
+        let defaults = try directory.write("defaults.yaml", "failurePolicy: eject\n" + twoNodes)
+        #expect(try await CacheConfiguration.load(fromFile: defaults, environment: [:]).failurePolicy == .eject())
+        let stray = try directory.write("stray.yaml", "ejectJournalKeys: 5\n" + twoNodes)
+        let error = await #expect(throws: CacheError.self) { try await CacheConfiguration.load(fromFile: stray, environment: [:]) }
+        #expect(error?.message.contains("ejectJournalKeys") == true, "\(String(describing: error))")
+        let negative = try directory.write("negative.yaml", "failurePolicy: eject\nejectJournalKeys: -1\n" + twoNodes)
+        await #expect(throws: CacheError.self) { try await CacheConfiguration.load(fromFile: negative, environment: [:]) }
+    }
+
     @Test("CACHES_TLS_KEY_PASSPHRASE sets the key passphrase the file leaves out")
     func keyPassphraseFromTheEnvironment() async throws {
         let directory = try ConfigDirectory()
@@ -306,7 +326,7 @@ struct ConfigFileTests {
     func unknownKeys() async throws {
         #expect(
             try await self.failure(twoNodes + "\nnodez: 1\n")
-                == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectRetryMs, failurePolicy, healthCheckMs, nodes, pool, ring, timeouts, tls)"
+                == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectJournalKeys, ejectRetryMs, failurePolicy, healthCheckMs, nodes, pool, ring, timeouts, tls)"
         )
         #expect(
             try await self.failure(twoNodes + "\n    wieght: 2\n")

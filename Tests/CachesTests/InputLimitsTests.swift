@@ -79,7 +79,10 @@ struct InputLimitsTests {
 
     @Test("eject options are validated and need failure_policy=eject")
     func ejectOptions() throws {
-        for query in ["eject_after=abc", "eject_after=3", "eject_retry=5", "failure_policy=miss&eject_after=2"] {
+        for query in [
+            "eject_after=abc", "eject_after=3", "eject_retry=5", "failure_policy=miss&eject_after=2", "eject_journal=abc",
+            "eject_journal=5",
+        ] {
             let error = #expect(throws: CacheError.self, "\(query)") { try configuration(url: "redis://h?\(query)") }
             #expect(error?.code == .invalidURL)
             #expect(error?.message.contains("eject_") == true)
@@ -285,7 +288,7 @@ struct InputLimitsTests {
     static let urlOptions = [
         "ttl", "version", "key_prefix", "minsize", "maxsize", "db", "password", "username", "timeout",
         "connect_timeout", "hash", "hash_tag", "weights", "names", "client_name", "ssl", "tls", "tls_min_version",
-        "tls_verify", "failure_policy", "eject_after", "eject_retry", "health_check", "bogus",
+        "tls_verify", "failure_policy", "eject_after", "eject_retry", "eject_journal", "health_check", "bogus",
     ]
 
     static let odd = [
@@ -356,7 +359,8 @@ struct InputLimitsTests {
         let scalars = [
             "defaults.ttl", "defaults.version", "defaults.keyPrefix", "ring.hash", "ring.hashTag", "pool.minConnections",
             "pool.maxConnections", "pool.waitTimeoutMs", "pool.idleTimeoutMs", "pool.keepaliveMs", "timeouts.connectMs",
-            "timeouts.commandMs", "clientName", "failurePolicy", "ejectAfterFailures", "ejectRetryMs", "healthCheckMs",
+            "timeouts.commandMs", "clientName", "failurePolicy", "ejectAfterFailures", "ejectRetryMs", "ejectJournalKeys",
+            "healthCheckMs",
         ]
         if random.next() % 6 == 0 { return randomText(&random) }
         var groups: [String: [String]] = [:]

@@ -43,10 +43,16 @@ struct FailurePolicyTests {
             await servers[1].kill()
 
             #expect(try await cache.get(dead[0], as: String.self) == nil, "a read of a down node's key is a miss")
+            #expect(cache.absorbedFailures == 1, "each absorbed failure is counted")
             try await cache.set(dead[1], "lost")
+            #expect(cache.absorbedFailures == 2, "a dropped write is counted")
             try await cache.delete(dead[2])
             #expect(try await cache.add(dead[3], "x") == false)
             #expect(try await cache.touch(dead[4], ttl: 10) == false)
+            #expect(try await cache.ttl(dead[4]) == nil, "ttl is a read: a down node's key reads as missing")
+            #expect(cache.absorbedFailures == 6)
+            try await cache.set(alive[1], "v")
+            #expect(cache.absorbedFailures == 6, "a write to a healthy node is not absorbed")
             let many = try await cache.getMany(dead.prefix(3) + alive.prefix(3), as: String.self)
             #expect(many.count == 6)
             for key in dead.prefix(3) { #expect(many[key] == .some(nil)) }
@@ -234,8 +240,15 @@ struct FailurePolicyTests {
         #expect(try Cache(url: "redis://h?failure_policy=miss").configuration.failurePolicy == .miss)
         #expect(
             try Cache(url: "redis://h?failure_policy=eject&eject_after=5&eject_retry=10").configuration.failurePolicy
-                == .eject(afterFailures: 5, retryAfter: .seconds(10))
+                == .eject(afterFailures: 5, retryAfter: .seconds(10), journalLimit: 10_000)
         )
+        #expect(
+            try Cache(url: "redis://h?failure_policy=eject&eject_journal=0").configuration.failurePolicy
+                == .eject(afterFailures: 3, retryAfter: .seconds(30), journalLimit: 0)
+        )
+        for bad in ["eject_journal=-1", "eject_journal=10000001", "eject_journal=x"] {
+            #expect(throws: CacheError.self, "\(bad)") { try Cache(url: "redis://h?failure_policy=eject&" + bad) }
+        }
         let error = #expect(throws: CacheError.self) { try Cache(url: "redis://h?failure_policy=maybe") }
         #expect(error?.code == .invalidURL)
     }

@@ -47,6 +47,8 @@ protocol CacheBackend: Sendable {
     func checkHealth() async
     /// Records every node's pool gauges.
     func recordPoolMetrics()
+    /// Node failures the miss policy absorbed since this backend was made.
+    var absorbedFailureCount: Int { get }
     /// Prepares the switch to a changed configuration without applying it; nil when the backend has no topology
     /// (the embedded backends), so the configuration takes effect at the next ``connect()``.
     ///
@@ -82,6 +84,8 @@ extension CacheBackend {
     func checkHealth() async {}
 
     func recordPoolMetrics() {}
+
+    var absorbedFailureCount: Int { 0 }
 
     func prepareReload(to configuration: CacheConfiguration) throws -> (any CacheBackendReload)? { nil }
 }

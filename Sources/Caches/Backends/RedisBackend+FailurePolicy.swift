@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 // MARK: Failure policies and ejection
 
@@ -11,12 +12,17 @@ extension RedisBackend {
             return try await body()
         } catch {
             guard self.policy == .miss, CacheNodeHealth.isNodeFailure(error) else { throw error }
-            self.logAbsorbed(error, operation: operation)
+            self.recordAbsorbed(error, operation: operation)
             return fallback
         }
     }
 
-    func logAbsorbed(_ error: CacheError, operation: String) {
+    /// Logs and counts a node failure that the miss policy absorbed (``CacheMetrics/absorbed``).
+    func recordAbsorbed(_ error: CacheError, operation: String) {
+        self.absorbedFailures.add(1, ordering: .relaxed)
+        if let name = error.node, let node = self.nodes.first(where: { $0.name == name }) {
+            node.metrics.recordAbsorbed(operation: operation)
+        }
         self.logger.debug(
             "node failure absorbed by the miss policy",
             metadata: ["cache.node": "\(error.node ?? "?")", "cache.operation": "\(operation)", "cache.error": "\(error.code)"]
@@ -36,7 +42,7 @@ extension RedisBackend {
         if failures == 1 {
             node.logger.info("node failed", metadata: ["cache.error": "\(error.code): \(error.message)"])
         }
-        if case .eject(let limit, let retry) = self.policy, failures >= limit,
+        if case .eject(let limit, let retry, _) = self.policy, failures >= limit,
             let index = self.nodes.firstIndex(where: { $0 === node }), self.router.eject(index, for: retry)
         {
             node.logger.info("node ejected from the ring", metadata: ["cache.retry": "\(retry)"])
@@ -48,9 +54,70 @@ extension RedisBackend {
     func checkHealth() async {
         _ = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in
             try await node.execute(PingCommand())
-            if let index = self.nodes.firstIndex(where: { $0 === node }), self.router.restore(index) {
+            guard let index = self.nodes.firstIndex(where: { $0 === node }) else { return }
+            if self.router.journalLimit > 0 {
+                if self.router.isEjected(index) { await self.readmit(index, marked: false) }
+            } else if self.router.restore(index) {
                 node.logger.info("node restored to the ring")
             }
+        }
+    }
+
+    /// Puts ejected node `index` back into the ring once it answers and its journal is cleaned: the keys written or
+    /// deleted through this cache while it was out are unlinked on it (its database is flushed when the journal
+    /// overflowed), and the copies other nodes took are unlinked too. A node that does not answer, or whose
+    /// cleaning fails, stays out for another retry time.
+    ///
+    /// - Parameters:
+    ///   - index: The node.
+    ///   - marked: Whether the router already marked the node as being re-admitted (its retry time came).
+    func readmit(_ index: Int, marked: Bool) async {
+        guard case .eject(_, let retry, _) = self.policy, marked || self.router.beginReadmission(index) else { return }
+        let node = self.nodes[index]
+        var taken: CacheRingRouter.EjectionJournal?
+        var unlinked = 0
+        var flushed = false
+        do throws(CacheError) {
+            try await node.execute(PingCommand())
+            while let journal = self.router.takeJournalOrRestore(index) {
+                taken = journal
+                if journal.overflowed {
+                    try await node.execute(FlushCommand())
+                    flushed = true
+                } else {
+                    try await self.unlink(Array(journal.keys.keys), on: node)
+                    unlinked += journal.keys.count
+                }
+                taken = nil
+                // The copies the other nodes took are read no more once the node is back; if one of those nodes
+                // is down, its copies stay (until their ttl) and would only be read if this node left again.
+                var bySurvivor: [Int: [String]] = [:]
+                for (key, survivor) in journal.keys { bySurvivor[survivor, default: []].append(key) }
+                for (survivor, keys) in bySurvivor {
+                    do {
+                        try await self.unlink(keys, on: self.nodes[survivor])
+                    } catch {
+                        self.nodes[survivor].logger.debug("could not unlink copies of a re-admitted node's keys", metadata: ["cache.error": "\(error.code)"])
+                    }
+                }
+            }
+            node.logger.info(
+                "node re-admitted to the ring",
+                metadata: ["cache.journal.unlinked": "\(unlinked)", "cache.journal.flushed": "\(flushed)"]
+            )
+        } catch {
+            self.router.abortReadmission(index, retry: retry, returning: taken)
+            node.logger.info("node stays ejected: re-admission failed", metadata: ["cache.error": "\(error.code): \(error.message)", "cache.retry": "\(retry)"])
+        }
+    }
+
+    /// Unlinks stored keys on one node, a thousand per request.
+    private func unlink(_ keys: [String], on node: CacheNodeClient) async throws(CacheError) {
+        var start = 0
+        while start < keys.count {
+            let chunk = Array(keys[start..<min(start + 1000, keys.count)])
+            try await node.execute(DeleteManyCommand(keys: chunk, selection: .all(chunk.count)))
+            start += chunk.count
         }
     }
 }

@@ -5,10 +5,11 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RESP
+import Synchronization
 
 /// Redis nodes behind a router (the ketama ring; one node is a ring of one).
 ///
-/// Single-key calls send one typed command to the key's node. Many-key calls go through ``manyKeys(count:nodeIndex:_:)``:
+/// Single-key calls send one typed command to the key's node. Many-key calls go through ``manyKeys(_:count:nodeIndex:_:)``:
 /// the router groups the keys by node, one request per node runs, all nodes at once, and each node's reply is read
 /// straight into the caller's result.
 final class RedisBackend: CacheBackend {
@@ -22,6 +23,10 @@ final class RedisBackend: CacheBackend {
     let policy: CacheFailurePolicy
     /// The backend that replaced this one in a reload; calls that reach a removed node go there instead.
     let successor: NIOLockedValueBox<RedisBackend?> = NIOLockedValueBox(nil)
+    /// Node failures the miss policy absorbed so far.
+    let absorbedFailures = Atomic<Int>(0)
+
+    var absorbedFailureCount: Int { self.absorbedFailures.load(ordering: .relaxed) }
 
     /// The ring of every configured node.
     var ring: HashRing { self.router.ring }
@@ -71,20 +76,41 @@ final class RedisBackend: CacheBackend {
             )
             nodes.append(CacheNodeClient(settings: settings, pool: configuration.pool, group: group, logger: logger))
         }
+        for node in nodes {
+            node.failsFastWhileDown.store(configuration.failurePolicy == .miss, ordering: .relaxed)
+        }
         self.nodes = nodes
         self.nodeKeys = keys
-        self.router = CacheRingRouter(ring: ring, health: nodes.map(\.health))
+        self.router = CacheRingRouter(ring: ring, health: nodes.map(\.health), journalLimit: configuration.failurePolicy.journalLimit)
+        self.router.onReadmissionDue.withLockedValue { hook in
+            hook = { [weak self] index in
+                guard let self else { return }
+                Task { await self.readmit(index, marked: true) }
+            }
+        }
     }
 
     // MARK: Lifecycle
 
+    /// Opens every node's pool and returns as soon as one node answers: a node that is slow to connect (or hangs)
+    /// does not delay the others. Its pool keeps trying in the background, and calls for its keys wait for it at
+    /// most the pool's wait timeout. Throws only when no node could be reached; a node whose first attempt failed
+    /// counts a failure for the failure policy.
     func connect() async throws {
-        let errors = await withTaskGroup(of: CacheError?.self) { group in
-            for node in self.nodes {
-                group.addTask { await node.start() }
+        let errors = await withTaskGroup(of: (Int, CacheError?).self) { group -> [CacheError] in
+            for (index, node) in self.nodes.enumerated() {
+                group.addTask { (index, await node.start()) }
             }
             var errors: [CacheError] = []
-            for await case let error? in group { errors.append(error) }
+            for await (index, error) in group {
+                guard let error else {
+                    // One node answers: stop waiting for the others (their pools keep connecting).
+                    group.cancelAll()
+                    return []
+                }
+                self.recordFailure(self.nodes[index], error)
+                errors.append(error)
+            }
             return errors
         }
         if errors.count == self.nodes.count, let first = errors.first {
@@ -114,36 +140,37 @@ final class RedisBackend: CacheBackend {
 
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
         try await self.absorbing((), "set") { () throws(CacheError) in
-            try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
+            try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
         }
     }
 
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool {
         try await self.absorbing(false, "add") { () throws(CacheError) in
-            try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
+            try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
         }
     }
 
     func delete(_ key: String) async throws {
-        try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key) }
+        try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true) }
     }
 
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try await self.absorbing(false, "touch") { () throws(CacheError) in
-            try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key)
+            try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key, writing: true)
         }
     }
 
     func remainingTTL(_ key: String) async throws -> Int {
-        try await self.execute(TTLCommand(storedKey: key), forKey: key)
+        // The miss policy: a down node's key reads as missing (-2, as TTL answers for a missing key).
+        try await self.absorbing(-2, "ttl") { () throws(CacheError) in try await self.execute(TTLCommand(storedKey: key), forKey: key) }
     }
 
     func increment(_ key: String, by delta: Int) async throws -> Int {
-        try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key)
+        try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key, writing: true)
     }
 
     func increment(_ key: String, byFloat delta: Double) async throws -> Double {
-        try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key)
+        try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key, writing: true)
     }
 
     func nodeName(forKey key: String) -> String? {
@@ -151,11 +178,11 @@ final class RedisBackend: CacheBackend {
     }
 
     /// Sends `command` to the node of `key`; a call that reaches a node a reload removed goes to the node the new
-    /// ring names.
-    func execute<Command: CacheCommand>(_ command: Command, forKey key: String) async throws(CacheError) -> Command.Reply {
+    /// ring names. A call `writing` the key is journaled while the key's own node is ejected.
+    func execute<Command: CacheCommand>(_ command: Command, forKey key: String, writing: Bool = false) async throws(CacheError) -> Command.Reply {
         var backend = self
         while true {
-            let node = backend.nodes[try backend.router.nodeIndex(forKey: key)]
+            let node = backend.nodes[try backend.router.nodeIndex(forKey: key, writing: writing)]
             do {
                 let reply = try await node.execute(command)
                 backend.recordSuccess(node)
@@ -173,7 +200,7 @@ final class RedisBackend: CacheBackend {
     // MARK: Many keys
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        let result = try await self.manyKeys(count: keys.count, nodeIndex: { keys.nodeIndex($1, on: $0) }) { node, selection throws(CacheError) in
+        let result = try await self.manyKeys("getMany", count: keys.count, nodeIndex: { keys.nodeIndex($1, on: $0) }) { node, selection throws(CacheError) in
             try await node.execute(GetManyCommand(keys: keys, selection: selection))
         }
         for (selection, values) in result.replies {
@@ -187,13 +214,13 @@ final class RedisBackend: CacheBackend {
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys(count: entries.count, nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) }) { node, selection throws(CacheError) in
+        try await self.manyKeys("setMany", count: entries.count, nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) }, writtenKey: { entries[$0].key }) { node, selection throws(CacheError) in
             try await node.execute(SetManyCommand(entries: entries, selection: selection, ttl: ttl))
         }.failures
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys(count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }) { node, selection throws(CacheError) in
+        try await self.manyKeys("deleteMany", count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }, writtenKey: { keys[$0] }) { node, selection throws(CacheError) in
             try await node.execute(DeleteManyCommand(keys: keys, selection: selection))
         }.failures
     }
@@ -265,17 +292,23 @@ final class RedisBackend: CacheBackend {
     /// failed because a reload removed it, the whole call is sent again through the new topology.
     ///
     /// - Parameters:
+    ///   - operation: The call's name, for the absorbed-failure metric.
     ///   - count: How many keys the call has.
     ///   - nodeIndex: Places the key at a position on a ring.
+    ///   - writtenKey: For a call that writes or deletes, the stored key at a position (for the eject journal).
     ///   - request: Sends one node's part.
     func manyKeys<Reply: Sendable>(
+        _ operation: String,
         count: Int,
         nodeIndex: (HashRing, Int) -> Int,
+        writtenKey: ((Int) -> String)? = nil,
         _ request: @escaping @Sendable (CacheNodeClient, CacheKeySelection) async throws(CacheError) -> Reply
     ) async throws(CacheError) -> ManyKeysResult<Reply> {
-        let groups = try self.router.group(count: count, nodeIndex: nodeIndex)
+        let groups = try self.router.group(count: count, nodeIndex: nodeIndex, writtenKey: writtenKey)
         let results = await self.fanOut(groups, request)
-        if let next = self.rerouted(results) { return try await next.manyKeys(count: count, nodeIndex: nodeIndex, request) }
+        if let next = self.rerouted(results) {
+            return try await next.manyKeys(operation, count: count, nodeIndex: nodeIndex, writtenKey: writtenKey, request)
+        }
         var outcome = ManyKeysResult<Reply>()
         outcome.replies.reserveCapacity(results.count)
         for (group, result) in zip(groups, results) {
@@ -283,7 +316,7 @@ final class RedisBackend: CacheBackend {
             case .success(let reply):
                 outcome.replies.append((group.selection, reply))
             case .failure(let error) where self.policy == .miss && CacheNodeHealth.isNodeFailure(error):
-                self.logAbsorbed(error, operation: "many-key call")
+                self.recordAbsorbed(error, operation: operation)
                 outcome.absorbed.append(group.selection)
             case .failure(let error):
                 outcome.failures.append((self.nodes[group.node].name, group.selection.positions, error))

@@ -134,7 +134,7 @@ enum ConfigFileSchema {
             "pool.waitTimeoutMs": .value, "pool.idleTimeoutMs": .value, "pool.keepaliveMs": .value,
             "timeouts": .mapping, "timeouts.connectMs": .value, "timeouts.commandMs": .value,
             "clientName": .value,
-            "failurePolicy": .value, "ejectAfterFailures": .value, "ejectRetryMs": .value, "healthCheckMs": .value,
+            "failurePolicy": .value, "ejectAfterFailures": .value, "ejectRetryMs": .value, "ejectJournalKeys": .value, "healthCheckMs": .value,
             "tls": .mapping,
             "nodes": .list, "nodes.#": .mapping,
             "nodes.#.name": .value, "nodes.#.host": .value, "nodes.#.port": .value, "nodes.#.weight": .value,
@@ -362,13 +362,14 @@ struct ConfigFileFields {
         case "eject":
             configuration.failurePolicy = .eject(
                 afterFailures: try self.int("ejectAfterFailures", range: 1...1_000_000) ?? 3,
-                retryAfter: try self.milliseconds("ejectRetryMs") ?? .seconds(30)
+                retryAfter: try self.milliseconds("ejectRetryMs") ?? .seconds(30),
+                journalLimit: try self.int("ejectJournalKeys", range: 0...10_000_000) ?? 10_000
             )
         case let other?:
             throw self.error("failurePolicy", "must be fail, miss or eject, got \(String(reflecting: other))")
         }
         if self.string("failurePolicy") != "eject" {
-            for key in ["ejectAfterFailures", "ejectRetryMs"] where self.string(key) != nil {
+            for key in ["ejectAfterFailures", "ejectRetryMs", "ejectJournalKeys"] where self.string(key) != nil {
                 throw self.error(key, "only applies with failurePolicy: eject")
             }
         }

@@ -4,7 +4,7 @@ extension CacheConfiguration {
         "ttl", "version", "key_prefix", "minsize", "maxsize", "db", "password", "username", "timeout",
         "connect_timeout", "hash", "hash_tag", "weights", "names", "client_name", "ssl", "tls", "tls_ca_file",
         "tls_ca_dir", "tls_cert_file", "tls_key_file", "tls_key_passphrase", "tls_server_name", "tls_min_version",
-        "tls_verify", "failure_policy", "eject_after", "eject_retry", "health_check",
+        "tls_verify", "failure_policy", "eject_after", "eject_retry", "eject_journal", "health_check",
     ]
 
     /// Builds a configuration from a parsed cache URL.
@@ -20,8 +20,8 @@ extension CacheConfiguration {
     ///
     /// - Parameter url: The parsed URL.
     /// Every number is range-checked before it is converted: durations (`timeout`, `connect_timeout`,
-    /// `health_check`, `eject_retry`) must be positive and at most ``maximumDurationMilliseconds`` ms; `eject_after`
-    /// and `eject_retry` need `failure_policy=eject`.
+    /// `health_check`, `eject_retry`) must be positive and at most ``maximumDurationMilliseconds`` ms; `eject_after`,
+    /// `eject_retry` and `eject_journal` need `failure_policy=eject`.
     ///
     /// - Throws: ``CacheError/Code/invalidURL`` naming the option that is unknown, malformed or out of range.
     public init(url: CacheURL) throws(CacheError) {
@@ -82,16 +82,21 @@ extension CacheConfiguration {
         // unless the policy is eject (as the config file does): a setting that would be silently ignored is a mistake.
         let ejectAfter = try int("eject_after")
         let ejectRetry = try seconds("eject_retry")
+        let ejectJournal = try int("eject_journal")
         switch options["failure_policy"] {
         case nil, "fail": self.failurePolicy = .fail
         case "miss": self.failurePolicy = .miss
         case "eject":
-            self.failurePolicy = .eject(afterFailures: ejectAfter ?? 3, retryAfter: ejectRetry ?? .seconds(30))
+            self.failurePolicy = .eject(
+                afterFailures: ejectAfter ?? 3,
+                retryAfter: ejectRetry ?? .seconds(30),
+                journalLimit: ejectJournal ?? 10_000
+            )
         case let other?:
             throw CacheError(.invalidURL, "cache URL option failure_policy=\(String(reflecting: other)) is not fail, miss or eject")
         }
         if options["failure_policy"] != "eject" {
-            for name in ["eject_after", "eject_retry"] where options[name] != nil {
+            for name in ["eject_after", "eject_retry", "eject_journal"] where options[name] != nil {
                 throw CacheError(.invalidURL, "cache URL option \(name) only applies with failure_policy=eject")
             }
         }

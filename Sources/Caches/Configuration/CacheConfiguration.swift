@@ -179,9 +179,13 @@ public struct CacheConfiguration: Sendable {
                 "pool: maximumConnections must be at most \(Self.maximumPoolConnections), got \(self.pool.maximumConnections)"
             )
         }
-
-        if case .eject(let failures, let retry) = self.failurePolicy, failures < 1 || retry <= .zero {
-            throw CacheError(.invalidConfiguration, "failurePolicy eject needs afterFailures ≥ 1 and a positive retryAfter")
+        if case .eject(let failures, let retry, let journal) = self.failurePolicy,
+            failures < 1 || retry <= .zero || journal < 0 || journal > 10_000_000
+        {
+            throw CacheError(
+                .invalidConfiguration,
+                "failurePolicy eject needs afterFailures ≥ 1, a positive retryAfter and a journalLimit between 0 and 10000000"
+            )
         }
         if let tag = self.ring.hashTag, tag.utf8.count != 2 {
             throw CacheError(.invalidConfiguration, "ring.hashTag must be exactly two characters, got \(String(reflecting: tag))")
@@ -246,7 +250,7 @@ extension CacheConfiguration {
         try check("pool.initialBackoff", self.pool.initialBackoff, positive: true)
         try check("pool.maximumBackoff", self.pool.maximumBackoff, positive: false)
         try check("pool.shutdownGracePeriod", self.pool.shutdownGracePeriod, positive: false)
-        if case .eject(_, let retry) = self.failurePolicy {
+        if case .eject(_, let retry, _) = self.failurePolicy {
             try check("failurePolicy eject retryAfter", retry, positive: true)
         }
     }

@@ -11,13 +11,29 @@ public enum CacheFailurePolicy: Sendable, Hashable, CustomStringConvertible {
     /// twemproxy's `auto_eject_hosts`: after `afterFailures` consecutive failures the node leaves the ring for
     /// `retryAfter`, and its keys go to the other nodes, placed exactly as twemproxy places them with the survivors.
     /// After `retryAfter` (or when a health check sees the node answer) it is put back.
-    case eject(afterFailures: Int = 3, retryAfter: Duration = .seconds(30))
+    ///
+    /// A node may come back with its old data. So that it never serves a value older than one this cache wrote,
+    /// the keys written or deleted through this cache while the node was out are journaled (up to `journalLimit`
+    /// keys per node): before the node goes back into the ring, those keys are unlinked on it (and the copies the
+    /// other nodes took are unlinked too, since they are no longer read). A journal that overflowed flushes the
+    /// node's database instead (`FLUSHDB ASYNC`; as ``Cache/clear()`` does, this assumes the database belongs to
+    /// the cache). A node that does not answer, or whose cleaning fails, stays out for another `retryAfter`.
+    /// `journalLimit: 0` keeps no journal: the node goes back as soon as its retry time has come, as twemproxy's
+    /// does, and may serve stale values. Writes by other processes are not journaled by this one.
+    case eject(afterFailures: Int = 3, retryAfter: Duration = .seconds(30), journalLimit: Int = 10_000)
 
     public var description: String {
         switch self {
         case .fail: "fail"
         case .miss: "miss"
-        case .eject(let failures, let retry): "eject(after \(failures) failures, retry after \(retry))"
+        case .eject(let failures, let retry, let journal):
+            "eject(after \(failures) failures, retry after \(retry), journal of \(journal) keys)"
         }
+    }
+
+    /// The journal size of ``eject(afterFailures:retryAfter:journalLimit:)``, 0 for the other policies.
+    var journalLimit: Int {
+        if case .eject(_, _, let limit) = self { return limit }
+        return 0
     }
 }

@@ -19,6 +19,10 @@ final class CacheNodeClient: Sendable {
     /// Consecutive failures, for the failure policy and health checks.
     let health = CacheNodeHealth()
     let metrics: CacheNodeMetrics
+    /// Whether a call fails at once, instead of waiting up to the pool's wait timeout, while the node's last calls
+    /// failed and it has no open connection (its reconnect is pending). Set for the miss policy, whose callers
+    /// must not wait on a node that is down.
+    let failsFastWhileDown = Atomic<Bool>(false)
 
     init(settings: CacheConnection.Settings, pool poolSettings: CacheConfiguration.Pool, group: any EventLoopGroup, logger: Logger) {
         self.name = settings.nodeName
@@ -95,7 +99,8 @@ final class CacheNodeClient: Sendable {
         var connectionID: Int?
         let reply: RESPReply
         do {
-            let connection = try await self.pool.connection()
+            let waiting = !self.failsFastWhileDown.load(ordering: .relaxed) || self.health.consecutiveFailures == 0
+            let connection = try await self.pool.connection(waitingForReconnect: waiting)
             connectionID = connection.id
             reply = try await connection.execute(replies: command.replyCount) { encoder in
                 command.encode(into: &encoder)

@@ -9,6 +9,7 @@
 /// |---|---|---|---|
 /// | `caches.commands` | Counter | `command` | requests sent to the node, by their (first) Redis command |
 /// | `caches.errors` | Counter | `code` | failed calls, by ``CacheError/Code``, also those never sent |
+/// | `caches.absorbed` | Counter | `operation` | node failures the miss policy absorbed: reads answered as misses, writes dropped |
 /// | `caches.command.duration` | Timer | `command` | the time from the call to its reply or error |
 /// | `caches.hits` / `caches.misses` | Counter | | keys found or missing by `get`, `getMany`, `getOrSet` |
 /// | `caches.pool.connections` | Gauge | | open connections of the node's pool |
@@ -23,6 +24,9 @@ public enum CacheMetrics {
     public static let commands = "caches.commands"
     /// `caches.errors`: a counter of failed calls, dimensions `node` and `code`.
     public static let errors = "caches.errors"
+    /// `caches.absorbed`: a counter of node failures absorbed by ``CacheFailurePolicy/miss``, dimensions `node` and
+    /// `operation` (`get`, `set`, `add`, `delete`, `touch`, `ttl`, `getMany`, `setMany`, `deleteMany`).
+    public static let absorbed = "caches.absorbed"
     /// `caches.command.duration`: a timer of calls, dimensions `node` and `command`.
     public static let commandDuration = "caches.command.duration"
     /// `caches.hits`: a counter of keys found by reads, dimension `node`.
@@ -44,5 +48,7 @@ public enum CacheMetrics {
         public static let command = "command"
         /// `code`: the ``CacheError/Code`` description, such as `timeout`.
         public static let code = "code"
+        /// `operation`: the ``Cache`` call whose node failure was absorbed, such as `set` or `getMany`.
+        public static let operation = "operation"
     }
 }

@@ -21,6 +21,8 @@ final class CacheNodeMetrics: Sendable {
     private let waiting: Gauge
     /// Made on the first error of each code: errors are the slow path.
     private let errors: NIOLockedValueBox<[CacheError.Code: Counter]> = NIOLockedValueBox([:])
+    /// Made on the first absorbed failure of each operation.
+    private let absorbed: NIOLockedValueBox<[String: Counter]> = NIOLockedValueBox([:])
 
     init(node: String, factory: any MetricsFactory = MetricsSystem.factory) {
         self.node = node
@@ -56,6 +58,21 @@ final class CacheNodeMetrics: Sendable {
                 factory: self.factory
             )
             errors[code] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// Counts a node failure that the miss policy absorbed: a read that returned a miss, a write that was dropped.
+    func recordAbsorbed(operation: String) {
+        let counter = self.absorbed.withLockedValue { absorbed in
+            if let counter = absorbed[operation] { return counter }
+            let counter = Counter(
+                label: CacheMetrics.absorbed,
+                dimensions: [(CacheMetrics.Dimension.node, self.node), (CacheMetrics.Dimension.operation, operation)],
+                factory: self.factory
+            )
+            absorbed[operation] = counter
             return counter
         }
         counter.increment()
