@@ -341,8 +341,10 @@ public final class Cache: Sendable {
         return configuration.nodes.count == 1 ? configuration.nodes[0].ketamaName : ring.nodes[ring.nodeIndex(forKey: stored)].name
     }
 
+    /// Whole seconds, rounded up; saturates at `Int.max` instead of trapping (the server then refuses the ttl).
     static func seconds(_ duration: Duration) -> Int {
         let (seconds, attoseconds) = duration.components
-        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
+        let (rounded, overflow) = Int(seconds).addingReportingOverflow(attoseconds > 0 ? 1 : 0)
+        return overflow ? .max : rounded
     }
 }

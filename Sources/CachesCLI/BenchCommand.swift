@@ -55,14 +55,30 @@ struct BenchCommand: AsyncParsableCommand {
 
     @OptionGroup var options: CacheOptions
 
+    /// Upper bounds, so that no option can trap (seconds become 64-bit nanoseconds) or exhaust memory.
+    static let maximumCallers = 10_000
+    static let maximumSeconds = 1_000_000.0
+    static let maximumKeyspace = 100_000_000
+    static let maximumValueSize = 64 << 20
+
     func validate() throws {
-        if self.concurrency < 1 { throw ValidationError("-c must be at least 1") }
+        if !(1...Self.maximumCallers).contains(self.concurrency) {
+            throw ValidationError("-c must be between 1 and \(Self.maximumCallers)")
+        }
         if let requests = self.requests, requests < 1 { throw ValidationError("-n must be at least 1") }
-        if let duration = self.duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
+        if let duration = self.duration, !(duration > 0 && duration <= Self.maximumSeconds) {
+            throw ValidationError("--duration must be positive and at most \(Int(Self.maximumSeconds)) seconds")
+        }
         if self.requests != nil && self.duration != nil { throw ValidationError("give -n or --duration, not both") }
-        if self.keyspace < 1 { throw ValidationError("--keyspace must be at least 1") }
-        if self.valueSize < 2 { throw ValidationError("--value-size must be at least 2 (the quotes of a JSON string)") }
-        if self.warmup < 0 { throw ValidationError("--warmup must not be negative") }
+        if !(1...Self.maximumKeyspace).contains(self.keyspace) {
+            throw ValidationError("--keyspace must be between 1 and \(Self.maximumKeyspace)")
+        }
+        if !(2...Self.maximumValueSize).contains(self.valueSize) {
+            throw ValidationError("--value-size must be between 2 (the quotes of a JSON string) and \(Self.maximumValueSize)")
+        }
+        if !(self.warmup >= 0 && self.warmup <= Self.maximumSeconds) {
+            throw ValidationError("--warmup must be between 0 and \(Int(Self.maximumSeconds)) seconds")
+        }
         let mix = try BenchOperation.parseMix(self.ops)
         if let widest = mix.map(\.keysPerCall).max(), widest > self.keyspace {
             throw ValidationError("--keyspace must be at least the widest operation's key count (\(widest))")

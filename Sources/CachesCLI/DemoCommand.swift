@@ -19,6 +19,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Keys per getMany/setMany/deleteMany call.")
     var batch = 100
 
+    /// Bounds that keep every option from trapping (`0..<-1`, a stride of 0) or exhausting memory.
+    func validate() throws {
+        if !(1...10_000_000).contains(self.keys) { throw ValidationError("--keys must be between 1 and 10000000") }
+        if !(1...BenchCommand.maximumCallers).contains(self.concurrency) {
+            throw ValidationError("--concurrency must be between 1 and \(BenchCommand.maximumCallers)")
+        }
+        if !(1...100_000).contains(self.batch) { throw ValidationError("--batch must be between 1 and 100000") }
+    }
+
     func run() async throws {
         let cache = try await self.options.makeCache(keyPrefix: "demo")
         try await cache.connect()

@@ -184,21 +184,36 @@ struct CounterOptions: ParsableArguments {
     @Option(help: "The amount: an integer, or a number with a fraction for a float counter.")
     var by: String = "1"
 
-    /// The amount as an integer or a float.
-    func amount() throws -> JSONValue {
-        if let int = Int(self.by) { return .int(int) }
-        if let double = Double(self.by), double.isFinite { return .double(double) }
-        throw ValidationError("--by must be a number, got '\(self.by)'")
+    /// The amount as an integer or a float, already multiplied by `sign` (1 for incr, -1 for decr).
+    ///
+    /// Text written as an integer (digits with an optional sign) must fit a 64-bit integer: it is refused rather
+    /// than read as a float, which would turn an integer counter into a float one.
+    func amount(sign: Int = 1) throws -> JSONValue {
+        let digits = self.by.first == "-" || self.by.first == "+" ? self.by.dropFirst() : Substring(self.by)
+        if !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard let int = Int(self.by) else {
+                throw ValidationError("--by \(self.by) does not fit a 64-bit integer (\(Int.min)...\(Int.max))")
+            }
+            let (product, overflow) = int.multipliedReportingOverflow(by: sign)
+            guard !overflow else { throw ValidationError("--by \(self.by) does not fit a 64-bit integer once negated") }
+            return .int(product)
+        }
+        if let double = Double(self.by), double.isFinite { return .double(Double(sign) * double) }
+        throw ValidationError("--by must be a finite number, got '\(self.by)'")
+    }
+
+    func validate() throws {
+        _ = try self.amount()
     }
 }
 
 /// Adds `sign × amount` and prints the new value.
 private func count(_ key: KeyOptions, _ counter: CounterOptions, sign: Int, _ options: CacheOptions) async throws {
-    let amount = try counter.amount()
+    let amount = try counter.amount(sign: sign)
     let result: JSONValue = try await options.withCache { cache in
         switch amount {
-        case .int(let int): .int(try await cache.incr(key.key, by: sign * int, version: key.cacheVersion))
-        case .double(let double): .double(try await cache.incr(key.key, by: Double(sign) * double, version: key.cacheVersion))
+        case .int(let int): .int(try await cache.incr(key.key, by: int, version: key.cacheVersion))
+        case .double(let double): .double(try await cache.incr(key.key, by: double, version: key.cacheVersion))
         default: .null
         }
     }

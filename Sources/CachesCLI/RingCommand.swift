@@ -11,6 +11,9 @@ struct RingCommand: AsyncParsableCommand {
     )
 }
 
+/// The most sample keys `ring stats` and `ring diff` take (each is a string held in memory).
+let maximumSampleKeys = 100_000_000
+
 /// The logical sample keys `key:0`, `key:1`, … stored as the configuration stores them.
 private func sampleKeys(_ count: Int, _ configuration: CacheConfiguration) throws -> [String] {
     let cache = try Cache(configuration: configuration)
@@ -92,7 +95,9 @@ struct RingStatsCommand: AsyncParsableCommand {
     @OptionGroup var options: CacheOptions
 
     func validate() throws {
-        if self.keys < 1 { throw ValidationError("--keys must be at least 1") }
+        if !(1...maximumSampleKeys).contains(self.keys) {
+            throw ValidationError("--keys must be between 1 and \(maximumSampleKeys)")
+        }
     }
 
     func run() async throws {
@@ -149,7 +154,9 @@ struct RingDiffCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        if self.keys < 1 { throw ValidationError("--keys must be at least 1") }
+        if !(1...maximumSampleKeys).contains(self.keys) {
+            throw ValidationError("--keys must be between 1 and \(maximumSampleKeys)")
+        }
     }
 
     func run() async throws {

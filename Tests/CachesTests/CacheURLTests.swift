@@ -25,7 +25,8 @@ import Testing
         let url = try CacheURL("redis://localhost?minsize=5&key_prefix=test")
         #expect(url.options == ["minsize": "5", "key_prefix": "test"])
         #expect(try CacheURL("redis://localhost").options.isEmpty)
-        #expect(try CacheURL("redis://h?a=1&a=2&b=").options == ["a": "2"], "last value wins, blank dropped")
+        #expect(try CacheURL("redis://h?a=1&b=").options == ["a": "1"], "blank dropped")
+        #expect(throws: CacheError.self, "a repeated name is an error") { try CacheURL("redis://h?a=1&a=2") }
     }
 
     @Test func urlComparesByItsText() throws {

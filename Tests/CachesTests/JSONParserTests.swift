@@ -213,3 +213,23 @@ struct JSONParserTests {
         #expect(try CacheJSON.decode(String.self, from: ByteBuffer(string: "\"caf\\u00e9\"")) == "café")
     }
 }
+
+/// Values as deep as Python can write read and write back through a cache, on a task of the global executor.
+@Suite("Deep JSON")
+struct DeepJSONTests {
+    @Test("a value nested 997 deep, Python's limit, round-trips through a cache; one past maximumDepth is refused")
+    func pythonDepthRoundTrips() async throws {
+        let cache = try Cache(url: "memory://deep-json-\(UInt64.random(in: 0...UInt64.max))")
+        try await cache.connect()
+        let text = String(repeating: "[", count: 997) + "1" + String(repeating: "]", count: 997)
+        let value = try JSONParser.parse(Array(text.utf8))
+        try await cache.set("deep", value)
+        let read = try await cache.get("deep", as: JSONValue.self)
+        #expect(read == value)
+        #expect(read?.description == text)
+        let deepest = String(repeating: "[", count: JSONParser.maximumDepth) + String(repeating: "]", count: JSONParser.maximumDepth)
+        #expect(throws: Never.self) { try JSONParser.parse(Array(deepest.utf8)) }
+        #expect(throws: JSONParsingError.self) { try JSONParser.parse(Array(("[" + deepest + "]").utf8)) }
+        try await cache.disconnect()
+    }
+}

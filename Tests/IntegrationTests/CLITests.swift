@@ -121,6 +121,24 @@ import Testing
         #expect(refused.standardError.contains("notNumeric"))
     }
 
+    @Test func numericOptionsThatDoNotFitAreRefusedNotTrapped() async throws {
+        let url = try await TestNodes.shared.url(for: .redis)
+        #expect(try await self.caches("incr", "big", "--by", "5", "--url", url).standardOutput == "5\n")
+        // An integer that does not fit 64 bits is refused: the counter must not become a float.
+        for arguments in [
+            ["incr", "big", "--by", "99999999999999999999"], ["decr", "big", "--by=-9223372036854775808"],
+            ["incr", "big", "--by", "inf"], ["bench", "--duration", "1e300"], ["bench", "--warmup", "inf"],
+            ["bench", "-c", "99999999999"], ["bench", "--value-size", "9999999999999"],
+            ["ring", "stats", "--keys", "9999999999999"], ["demo", "--keys", "-1"], ["demo", "--batch", "0"],
+            ["demo", "--concurrency", "0"],
+        ] {
+            let refused = try await CLIProcess.run(Self.binary, arguments: arguments + ["--url", url])
+            #expect(refused.status == 64 || refused.status == 2, "\(arguments): \(refused.status) \(refused.standardError)")
+            #expect(refused.standardError.contains("Error:"), "\(arguments)")
+        }
+        #expect(try await self.caches("get", "big", "--url", url).standardOutput == "5\n")
+    }
+
     @Test func demoRunsEveryPhaseOverTheRingAndLeavesNothingBehind() async throws {
         let url = try await TestNodes.shared.url(for: .ring)
         let demo = try await self.caches("demo", "--url", url, "--keys", "300", "--concurrency", "10", "--batch", "50")

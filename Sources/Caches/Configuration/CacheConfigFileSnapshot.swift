@@ -13,10 +13,14 @@ package final class CacheConfigFileSnapshot: Sendable {
     package struct ParsingOptions: FileParsingOptions {
         /// Returns whether the dot-separated key holds a secret (redacted when printed).
         package var isSecret: @Sendable (String) -> Bool
+        /// Whether the file is JSON (`.json`): it is then checked as strict JSON first (no trailing commas, no
+        /// comments, no YAML-only syntax) before being read like YAML.
+        package var isJSON: Bool
 
         /// Creates parsing options.
-        package init(isSecret: @escaping @Sendable (String) -> Bool) {
+        package init(isSecret: @escaping @Sendable (String) -> Bool, isJSON: Bool = false) {
             self.isSecret = isSecret
+            self.isJSON = isJSON
         }
 
         package static var `default`: Self { .init(isSecret: { _ in false }) }
@@ -55,14 +59,28 @@ package final class CacheConfigFileSnapshot: Sendable {
     ///   - text: The document.
     ///   - providerName: The name shown in descriptions (the file's path).
     ///   - isSecret: Returns whether a dot-separated key holds a secret.
-    /// - Throws: ``ParseError`` when the text is not YAML or its top level is not a mapping.
-    package init(text: String, providerName: String, isSecret: (String) -> Bool = { _ in false }) throws {
+    ///   - isJSON: Whether the text must be strict JSON.
+    /// - Throws: ``ParseError`` when the text is not YAML (or, with `isJSON`, not JSON), exceeds a limit of
+    ///   ``ConfigFileScanner`` (size, aliases, node count, depth) or its top level is not a mapping. Its description
+    ///   gives line, column and key path, never the text of the file, which may hold secrets.
+    package init(text: String, providerName: String, isSecret: (String) -> Bool = { _ in false }, isJSON: Bool = false) throws {
         self.providerName = providerName
+        let bytes = Array(text.utf8)
+        if bytes.count <= ConfigFileScanner.maximumBytes, isJSON {
+            do {
+                _ = try JSONParser.parse(bytes)
+            } catch {
+                let (line, column) = Self.position(ofByte: error.offset, in: bytes)
+                throw ParseError(description: "not valid JSON: line \(line), column \(column): \(Self.describe(error.code))")
+            }
+        }
+        try ConfigFileScanner.scan(bytes)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            throw ParseError(description: "not valid YAML or JSON: \(error)")
+            // Never Yams' own description: it quotes the offending line, which may hold a password.
+            throw ParseError(description: "not valid YAML or JSON: \(Self.describe(error))")
         }
         guard let root else {
             self.shapes = ["": .mapping]
@@ -109,6 +127,57 @@ package final class CacheConfigFileSnapshot: Sendable {
         self.secretKeys = Set(shapes.keys.filter(isSecret))
     }
 
+    /// A Yams error as line, column and problem, without the snippet of the file Yams quotes.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? YamlError else { return "the YAML parser failed" }
+        func at(_ mark: Mark?) -> String {
+            guard let mark else { return "" }
+            return "line \(mark.line), column \(mark.column): "
+        }
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return at(mark) + problem
+        case .composer(_, let problem, let mark, _):
+            return at(mark) + problem
+        case .reader(let problem, let offset, _, _):
+            return "byte \(offset ?? 0): \(problem)"
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // Keys are schema names, not values; the context's text (the whole file) is left out.
+            return at(context.mark) + "duplicate keys \(duplicates.joined(separator: ", "))"
+        default:
+            return "the YAML parser failed"
+        }
+    }
+
+    private static func describe(_ code: JSONParsingError.Code) -> String {
+        switch code {
+        case .unexpectedEnd: "the file ends inside a value"
+        case .unexpectedByte: "unexpected character (a trailing comma, a comment or YAML syntax are not JSON)"
+        case .invalidNumber: "invalid number"
+        case .invalidEscape: "invalid escape in a string"
+        case .controlCharacterInString: "a control character in a string"
+        case .invalidUTF8: "invalid UTF-8"
+        case .tooDeep: "nested too deep"
+        case .trailingData: "more than one value"
+        default: "\(code)"
+        }
+    }
+
+    /// The 1-based line and column (in bytes) of a byte offset.
+    private static func position(ofByte offset: Int, in bytes: [UInt8]) -> (line: Int, column: Int) {
+        var line = 1
+        var column = 1
+        for byte in bytes.prefix(max(0, min(offset, bytes.count))) {
+            if byte == UInt8(ascii: "\n") {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
+        return (line, column)
+    }
+
     /// A dot-separated path as the loader's messages show it: `nodes.1.weight` → `nodes[1].weight`.
     package static func displayPath(_ path: String) -> String {
         if path.isEmpty { return "(top level)" }
@@ -153,7 +222,15 @@ package final class CacheConfigFileSnapshot: Sendable {
 extension CacheConfigFileSnapshot: FileConfigSnapshot {
     package convenience init(data: RawSpan, providerName: String, parsingOptions: ParsingOptions) throws {
         let bytes = data.withUnsafeBytes { Array($0) }
-        try self.init(text: String(decoding: bytes, as: UTF8.self), providerName: providerName, isSecret: parsingOptions.isSecret)
+        guard bytes.count <= ConfigFileScanner.maximumBytes else {
+            throw ParseError(description: "the file has \(bytes.count) bytes, more than the limit of \(ConfigFileScanner.maximumBytes) (1 MiB)")
+        }
+        try self.init(
+            text: String(decoding: bytes, as: UTF8.self),
+            providerName: providerName,
+            isSecret: parsingOptions.isSecret,
+            isJSON: parsingOptions.isJSON
+        )
     }
 
     package func value(forKey key: AbsoluteConfigKey, type: ConfigType) throws -> LookupResult {

@@ -23,8 +23,9 @@ extension CacheConfiguration {
     /// - `defaults.ttl` (int seconds > 0; absent: no expiry), `defaults.version` (string or int),
     ///   `defaults.keyPrefix` (string)
     /// - `ring.hash` (`fnv1a_64` (default) or `md5`), `ring.hashTag` (two characters, e.g. `"{}"`)
-    /// - `pool.minConnections` (int, default 1), `pool.maxConnections` (int, default 10), `pool.waitTimeoutMs`
-    ///   (default 1000), `pool.idleTimeoutMs` (default 60000), `pool.keepaliveMs` (default 30000; 0 turns it off)
+    /// - `pool.minConnections` (int, default 1), `pool.maxConnections` (int, default 10, at most 10,000),
+    ///   `pool.waitTimeoutMs` (default 1000), `pool.idleTimeoutMs` (default 60000), `pool.keepaliveMs` (default 30000;
+    ///   0 turns it off). Every `…Ms` key is at most `Int32.max` (about 24.8 days).
     /// - `timeouts.connectMs` (default 2000), `timeouts.commandMs` (default 1000)
     /// - `clientName` (string, sent with `CLIENT SETNAME`)
     /// - `tls`: `enabled` (bool, default true when `tls` is present), `caFile` or `caDirectory` (neither: the
@@ -43,7 +44,9 @@ extension CacheConfiguration {
     /// - Throws: ``CacheError`` with ``CacheError/Code/invalidConfiguration`` and a message that names the file
     ///   and the key path, e.g. `config/local.yaml: nodes[1].weight: must be at least 1, got 0`: a missing or
     ///   unreadable file, invalid YAML or JSON, an unknown key, a value of the wrong type or out of range, a
-    ///   duplicate node name, a TLS file that cannot be read.
+    ///   duplicate node name, a TLS file that cannot be read, a file beyond the parsing limits (1 MiB, 100,000 YAML
+    ///   nodes, nesting 32 deep, any YAML alias: see `ConfigFileScanner`). No message quotes the file's text, so a
+    ///   syntax error on a password line does not print the password.
     public static func load(fromFile path: String, environment: [String: String]? = nil) async throws -> CacheConfiguration {
         let lowered = path.lowercased()
         guard lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml") || lowered.hasSuffix(".json") else {
@@ -52,9 +55,19 @@ extension CacheConfiguration {
         if let problem = ConfigFileSystem.problem(reading: path, directory: false) {
             throw CacheError(.invalidConfiguration, "\(path): \(problem)")
         }
+        // Checked before the file is read into memory; the scanner checks the bytes read again.
+        if let size = ConfigFileSystem.version(of: path)?.size, size > ConfigFileScanner.maximumBytes {
+            throw CacheError(
+                .invalidConfiguration,
+                "\(path): the file has \(size) bytes, more than the limit of \(ConfigFileScanner.maximumBytes) (1 MiB)"
+            )
+        }
         let file: FileProvider<CacheConfigFileSnapshot>
         do {
-            file = try await FileProvider(parsingOptions: .init(isSecret: ConfigFileSchema.isSecret), filePath: FilePath(path))
+            file = try await FileProvider(
+                parsingOptions: .init(isSecret: ConfigFileSchema.isSecret, isJSON: lowered.hasSuffix(".json")),
+                filePath: FilePath(path)
+            )
         } catch let error as CacheConfigFileSnapshot.ParseError {
             throw CacheError(.invalidConfiguration, "\(path): \(error)", underlyingError: error)
         } catch {
@@ -313,10 +326,11 @@ struct ConfigFileFields {
             configuration.ring.hashTag = tag
         }
 
-        if let minimum = try self.int("pool.minConnections", range: 0...100_000, rangeMessage: "must be at least 0") {
+        let most = CacheConfiguration.maximumPoolConnections
+        if let minimum = try self.int("pool.minConnections", range: 0...most) {
             configuration.pool.minimumConnections = minimum
         }
-        if let maximum = try self.int("pool.maxConnections", range: 1...100_000, rangeMessage: "must be at least 1") {
+        if let maximum = try self.int("pool.maxConnections", range: 1...most) {
             configuration.pool.maximumConnections = maximum
         }
         if configuration.pool.minimumConnections > configuration.pool.maximumConnections {

@@ -19,7 +19,11 @@ extension CacheConfiguration {
     /// `none`).
     ///
     /// - Parameter url: The parsed URL.
-    /// - Throws: ``CacheError/Code/invalidURL`` naming the option that is unknown or malformed.
+    /// Every number is range-checked before it is converted: durations (`timeout`, `connect_timeout`,
+    /// `health_check`, `eject_retry`) must be positive and at most ``maximumDurationMilliseconds`` ms; `eject_after`,
+    /// `eject_retry` and `eject_journal` need `failure_policy=eject`.
+    ///
+    /// - Throws: ``CacheError/Code/invalidURL`` naming the option that is unknown, malformed or out of range.
     public init(url: CacheURL) throws(CacheError) {
         self.init()
         let options = url.options
@@ -38,7 +42,15 @@ extension CacheConfiguration {
             guard let value = Double(text), value > 0, value.isFinite else {
                 throw CacheError(.invalidURL, "cache URL option \(name)=\(String(reflecting: text)) is not a positive number of seconds")
             }
-            return .milliseconds(Int64((value * 1000).rounded(.up)))
+            // Range-checked as a Double, before any conversion to an integer: 1e20 must not trap.
+            let milliseconds = (value * 1000).rounded(.up)
+            guard milliseconds <= Double(CacheConfiguration.maximumDurationMilliseconds) else {
+                throw CacheError(
+                    .invalidURL,
+                    "cache URL option \(name)=\(String(reflecting: text)) is too large (at most \(Double(CacheConfiguration.maximumDurationMilliseconds) / 1000) seconds)"
+                )
+            }
+            return .milliseconds(Int64(milliseconds))
         }
         self.defaultTTL = try int("ttl")
         if let version = options["version"] { self.defaultVersion = CacheVersion(version) }
@@ -66,17 +78,27 @@ extension CacheConfiguration {
         if let timeout = try seconds("connect_timeout") { self.connectTimeout = timeout }
         if let name = options["client_name"] { self.clientName = name }
         if let interval = try seconds("health_check") { self.healthCheckInterval = interval }
+        // The eject options are parsed whatever the policy, so a bad value is always an error, then refused
+        // unless the policy is eject (as the config file does): a setting that would be silently ignored is a mistake.
+        let ejectAfter = try int("eject_after")
+        let ejectRetry = try seconds("eject_retry")
+        let ejectJournal = try int("eject_journal")
         switch options["failure_policy"] {
         case nil, "fail": self.failurePolicy = .fail
         case "miss": self.failurePolicy = .miss
         case "eject":
             self.failurePolicy = .eject(
-                afterFailures: try int("eject_after") ?? 3,
-                retryAfter: try seconds("eject_retry") ?? .seconds(30),
-                journalLimit: try int("eject_journal") ?? 10_000
+                afterFailures: ejectAfter ?? 3,
+                retryAfter: ejectRetry ?? .seconds(30),
+                journalLimit: ejectJournal ?? 10_000
             )
         case let other?:
             throw CacheError(.invalidURL, "cache URL option failure_policy=\(String(reflecting: other)) is not fail, miss or eject")
+        }
+        if options["failure_policy"] != "eject" {
+            for name in ["eject_after", "eject_retry", "eject_journal"] where options[name] != nil {
+                throw CacheError(.invalidURL, "cache URL option \(name) only applies with failure_policy=eject")
+            }
         }
         if let hash = options["hash"] {
             guard let function = CacheHashFunction(rawValue: hash) else {

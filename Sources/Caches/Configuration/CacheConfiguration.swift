@@ -136,11 +136,29 @@ public struct CacheConfiguration: Sendable {
         self.clientName = clientName
     }
 
+    /// The longest duration any setting may have, in milliseconds: `Int32.max` ms, about 24.8 days.
+    ///
+    /// Durations become NIO `TimeAmount`s (64-bit nanoseconds) and deadlines `now + duration`; this bound keeps
+    /// every such conversion and sum far from overflow, so no setting can trap. The config file's `…Ms` keys and the
+    /// URL's seconds options have the same bound.
+    public static let maximumDurationMilliseconds = Int(Int32.max)
+
+    /// The most connections a node's pool may have (`pool.maximumConnections`, the URL's `maxsize`).
+    public static let maximumPoolConnections = 10_000
+
+    /// The most nodes a configuration may have.
+    public static let maximumNodes = 1_000
+
     /// Checks every setting that can be checked without I/O.
+    ///
+    /// Every duration is range-checked here, before anything converts it: it must be at most
+    /// ``maximumDurationMilliseconds`` ms (and positive where zero makes no sense), so a configuration built in code
+    /// with a huge `Duration` is refused instead of trapping later.
     ///
     /// - Throws: ``CacheError`` with ``CacheError/Code/invalidConfiguration`` (or ``CacheError/Code/invalidArgument``
     ///   for a default ttl of zero or less) naming the setting.
     public func validate() throws(CacheError) {
+        try self.validateDurations()
         if let ttl = self.defaultTTL, ttl <= 0 {
             throw CacheError(
                 .invalidArgument,
@@ -155,8 +173,11 @@ public struct CacheConfiguration: Sendable {
                 "pool: minimumConnections (\(self.pool.minimumConnections)) must be between 0 and maximumConnections (\(self.pool.maximumConnections)), which must be at least 1"
             )
         }
-        if self.connectTimeout <= .zero || self.commandTimeout <= .zero {
-            throw CacheError(.invalidConfiguration, "connectTimeout and commandTimeout must be positive")
+        if self.pool.maximumConnections > Self.maximumPoolConnections {
+            throw CacheError(
+                .invalidConfiguration,
+                "pool: maximumConnections must be at most \(Self.maximumPoolConnections), got \(self.pool.maximumConnections)"
+            )
         }
         if case .eject(let failures, let retry, let journal) = self.failurePolicy,
             failures < 1 || retry <= .zero || journal < 0 || journal > 10_000_000
@@ -173,6 +194,9 @@ public struct CacheConfiguration: Sendable {
         if self.nodes.isEmpty {
             throw CacheError(.invalidConfiguration, "nodes: a redis cache needs at least one node")
         }
+        if self.nodes.count > Self.maximumNodes {
+            throw CacheError(.invalidConfiguration, "nodes: at most \(Self.maximumNodes) nodes, got \(self.nodes.count)")
+        }
         var seen = Set<String>()
         for (index, node) in self.nodes.enumerated() {
             if node.weight == 0 {
@@ -181,6 +205,15 @@ public struct CacheConfiguration: Sendable {
             if node.host.isEmpty {
                 throw CacheError(.invalidConfiguration, "nodes[\(index)].host is empty")
             }
+            if !(1...65535).contains(node.port) {
+                throw CacheError(.invalidConfiguration, "nodes[\(index)].port must be between 1 and 65535, got \(node.port)")
+            }
+            if let database = node.database, !(0...Int(Int32.max)).contains(database) {
+                throw CacheError(
+                    .invalidConfiguration,
+                    "nodes[\(index)].database must be between 0 and \(Int32.max), got \(database)"
+                )
+            }
             if !seen.insert(node.ketamaName).inserted {
                 throw CacheError(
                     .invalidConfiguration,
@@ -188,6 +221,37 @@ public struct CacheConfiguration: Sendable {
                     node: node.ketamaName
                 )
             }
+        }
+    }
+}
+
+extension CacheConfiguration {
+    /// Checks that every duration is in range, comparing `Duration`s only (no conversion that could trap).
+    private func validateDurations() throws(CacheError) {
+        let maximum = Duration.milliseconds(Self.maximumDurationMilliseconds)
+        func check(_ name: String, _ value: Duration?, positive: Bool) throws(CacheError) {
+            guard let value else { return }
+            if positive ? value <= .zero : value < .zero {
+                throw CacheError(.invalidConfiguration, "\(name) must be \(positive ? "positive" : "at least zero"), got \(value)")
+            }
+            if value > maximum {
+                throw CacheError(
+                    .invalidConfiguration,
+                    "\(name) must be at most \(Self.maximumDurationMilliseconds) ms (about 24.8 days), got \(value)"
+                )
+            }
+        }
+        try check("connectTimeout", self.connectTimeout, positive: true)
+        try check("commandTimeout", self.commandTimeout, positive: true)
+        try check("healthCheckInterval", self.healthCheckInterval, positive: true)
+        try check("pool.connectionWaitTimeout", self.pool.connectionWaitTimeout, positive: true)
+        try check("pool.idleTimeout", self.pool.idleTimeout, positive: true)
+        try check("pool.keepaliveInterval", self.pool.keepaliveInterval, positive: true)
+        try check("pool.initialBackoff", self.pool.initialBackoff, positive: true)
+        try check("pool.maximumBackoff", self.pool.maximumBackoff, positive: false)
+        try check("pool.shutdownGracePeriod", self.pool.shutdownGracePeriod, positive: false)
+        if case .eject(_, let retry, _) = self.failurePolicy {
+            try check("failurePolicy eject retryAfter", retry, positive: true)
         }
     }
 }

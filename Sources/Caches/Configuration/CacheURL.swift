@@ -1,8 +1,9 @@
 /// A parsed cache URL: `scheme://[user[:password]@]host[:port][,host[:port]…][/db][?name=value&…]`.
 ///
 /// Mirrors async-caches' `CacheURL`: ``backend`` is the scheme, ``options`` is the query string with blank
-/// values dropped and the last of a repeated name kept. Several comma-separated hosts name several nodes.
-/// ``description`` never shows the password.
+/// values dropped. Unlike async-caches, a repeated option name (`?timeout=1&timeout=2`) and an empty host
+/// (`redis://,h:6379`) are errors rather than silently resolved. Several comma-separated hosts name several
+/// nodes. ``description`` never shows the password.
 public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
     /// One `host[:port]` of the URL.
     public struct Host: Sendable, Hashable {
@@ -28,7 +29,7 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
     public let password: String?
     /// The path without its leading `/`, or nil when empty (the Redis database number).
     public let database: String?
-    /// The query options: blank values dropped, the last of a repeated name kept, values percent-decoded.
+    /// The query options: blank values dropped, values percent-decoded. A name appears at most once.
     public let options: [String: String]
     private let raw: String
 
@@ -45,7 +46,8 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
     /// Parses a URL.
     ///
     /// - Parameter string: The URL text.
-    /// - Throws: ``CacheError`` with code ``CacheError/Code/invalidURL`` when it has no scheme or a bad port.
+    /// - Throws: ``CacheError`` with code ``CacheError/Code/invalidURL`` when it has no scheme, an empty host or a
+    ///   bad port, or names an option twice.
     public init(_ string: String) throws(CacheError) {
         self.raw = string
         guard let schemeEnd = Self.schemeSeparator(in: string) else {
@@ -79,12 +81,19 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
         self.username = username
         self.password = password
         var hosts: [Host] = []
-        for part in rest.split(separator: ",", omittingEmptySubsequences: true) {
-            hosts.append(try Self.parseHost(part, url: string))
+        if !rest.isEmpty {
+            for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
+                let host = try Self.parseHost(part, url: string)
+                guard !host.host.isEmpty else {
+                    throw CacheError(.invalidURL, "cache URL \(Self.redacted(string)) has an empty host (hosts are host[:port], comma-separated)")
+                }
+                hosts.append(host)
+            }
         }
         self.hosts = hosts
         self.database = path.isEmpty ? nil : Self.percentDecode(path)
         var options: [String: String] = [:]
+        var names: Set<String> = []
         for pair in query.split(separator: "&") {
             let name: Substring
             let value: Substring
@@ -95,8 +104,12 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
                 name = pair
                 value = ""
             }
+            let decodedName = Self.percentDecode(name)
+            guard names.insert(decodedName).inserted else {
+                throw CacheError(.invalidURL, "cache URL option \(String(reflecting: decodedName)) is given more than once")
+            }
             guard !value.isEmpty else { continue }
-            options[Self.percentDecode(name)] = Self.percentDecode(value)
+            options[decodedName] = Self.percentDecode(value)
         }
         self.options = options
     }
@@ -138,18 +151,22 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
         guard text.contains("%") || text.contains("+") else { return String(text) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let hi = iterator.next(), let lo = iterator.next(),
-                let h = hexValue(hi), let l = hexValue(lo)
+        let utf8 = Array(text.utf8)
+        var index = 0
+        while index < utf8.count {
+            let byte = utf8[index]
+            if byte == UInt8(ascii: "%"), index + 2 < utf8.count, let h = hexValue(utf8[index + 1]),
+                let l = hexValue(utf8[index + 2])
             {
                 bytes.append(h << 4 | l)
-            } else if byte == UInt8(ascii: "+") {
-                bytes.append(UInt8(ascii: " "))
-            } else {
-                bytes.append(byte)
+                index += 3
+                continue
             }
+            // A `%` not followed by two hex digits is kept as written (it used to swallow the next two bytes).
+            bytes.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+            index += 1
         }
+        // Invalid UTF-8 after decoding (`%FF`) becomes U+FFFD, never an error or a trap.
         return String(decoding: bytes, as: UTF8.self)
     }
 

@@ -73,7 +73,16 @@ final class CacheConnection: Sendable {
             connection.setUp(settings: settings, deadline: .now() + connectTimeout).map { connection }.flatMapError { error in
                 connection.channel.close(promise: nil)
                 var cacheError = error as? CacheError ?? CacheError(.connectFailed, "\(error)", underlyingError: error)
-                if cacheError.code == .server || cacheError.code == .timeout || cacheError.code == .connectionClosed {
+                if cacheError.code == .timeout {
+                    // The handler's deadline message names the command timeout, but the set-up's deadline is the
+                    // connect timeout: say which one fired, with its value.
+                    cacheError = CacheError(
+                        .connectFailed,
+                        "connection set-up (AUTH/SELECT/CLIENT SETNAME/PING) got no reply within the connect timeout (\(settings.connectTimeout))",
+                        node: settings.nodeName,
+                        underlyingError: cacheError
+                    )
+                } else if cacheError.code == .server || cacheError.code == .connectionClosed {
                     cacheError = CacheError(
                         .connectFailed,
                         "connection set-up failed: \(cacheError.message)",
@@ -195,12 +204,5 @@ final class CacheConnection: Sendable {
         self.submit(replies: 1, deadline: .now() + self.commandTimeout, completion: .none) { encoder in
             PingCommand().encode(into: &encoder)
         }
-    }
-}
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

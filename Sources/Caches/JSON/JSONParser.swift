@@ -11,8 +11,13 @@ import NIOCore
 /// Not supported: UTF-16 and UTF-32 input (Python detects them; async-caches only ever stores UTF-8/ASCII).
 /// Nesting is bounded by ``maximumDepth``; the parser uses its own stack, so deep input cannot overflow the thread's.
 package struct JSONParser {
-    /// The deepest nesting of arrays and objects accepted.
-    package static var maximumDepth: Int { 512 }
+    /// The deepest nesting of arrays and objects accepted: 1,000.
+    ///
+    /// Python's `json` has no limit of its own but recurses, so the default recursion limit (1,000 frames) stops
+    /// `json.loads` and `json.dumps` at about 997 levels from the top of a script, fewer inside a call stack. 1,000
+    /// reads every value Python can write. The parser uses its own stack; the writer and `JSONValue` recurse, which
+    /// at this depth takes well under 1 MiB of stack (tested on a task of the global executor).
+    package static var maximumDepth: Int { 1_000 }
 
     /// Parses the readable bytes of `buffer` as one JSON value.
     ///
