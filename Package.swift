@@ -98,7 +98,7 @@ let package = Package(
         // Starts and stops real loopback redis-server processes for the integration tests.
         .target(
             name: "RedisTestSupport",
-            dependencies: [],
+            dependencies: [.product(name: "Logging", package: "swift-log")],
             path: "Tests/RedisTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -107,7 +107,7 @@ let package = Package(
             dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CacheRingTests", dependencies: ["CacheRing"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "CacheRingTests", dependencies: ["CacheRing", "RedisTestSupport"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "CacheTLSTests",
             dependencies: ["CacheTLS", "RedisTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTLS", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "CachesTests",
             dependencies: [
-                "Caches", "CacheRing", "RESP",
+                "Caches", "CacheRing", "RESP", "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

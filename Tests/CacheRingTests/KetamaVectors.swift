@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 import Testing
 
 /// The twemproxy ketama vectors recorded from a real nutcracker 0.5.0 (`Fixtures/ketama-vectors.json`).
@@ -41,8 +42,8 @@ struct KetamaVectors: Decodable {
             case serverIndex = "server_index"
         }
 
-        var keyBytes: [UInt8] { hexBytes(self.keyHex) }
-        var hashedPart: [UInt8] { hexBytes(self.hashedPartHex) }
+        var keyBytes: [UInt8] { get throws { try hexBytes(self.keyHex) } }
+        var hashedPart: [UInt8] { get throws { try hexBytes(self.hashedPartHex) } }
     }
 
     struct Config: Decodable {
@@ -75,7 +76,7 @@ struct KetamaVectors: Decodable {
             case keyHex = "key_hex"
         }
 
-        var keyBytes: [UInt8] { hexBytes(self.keyHex) }
+        var keyBytes: [UInt8] { get throws { try hexBytes(self.keyHex) } }
     }
 
     var configs: [Config]
@@ -105,19 +106,4 @@ struct KetamaVectors: Decodable {
 
     /// The vectors, loaded once.
     static let shared: Result<KetamaVectors, any Error> = Result { try KetamaVectors.load() }
-}
-
-/// Decodes a lowercase or uppercase hex string into bytes.
-func hexBytes(_ hex: String) -> [UInt8] {
-    let digits = Array(hex.utf8)
-    precondition(digits.count.isMultiple(of: 2), "odd hex length")
-    func nibble(_ digit: UInt8) -> UInt8 {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: preconditionFailure("not a hex digit")
-        }
-    }
-    return stride(from: 0, to: digits.count, by: 2).map { nibble(digits[$0]) << 4 | nibble(digits[$0 + 1]) }
 }

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
+import RedisTestSupport
 import Testing
 
 @testable import Caches
@@ -115,7 +116,7 @@ import Testing
                 tasks.addTask { try await cache.run() }
                 cache.addBackgroundJob(named: "after") { _ in
                     // Jobs start in order of addition, but run concurrently: wait for the failure's log.
-                    await logs.waitFor { $0.message == "background job failed" }
+                    try await logs.waitFor { $0.message == "background job failed" }
                     afterFailure.fire()
                 }
                 await afterFailure.wait()
@@ -166,69 +167,4 @@ private final class Events: Sendable {
     private let events = Mutex<[String]>([])
     func append(_ event: String) { self.events.withLock { $0.append(event) } }
     var all: [String] { self.events.withLock { $0 } }
-}
-
-/// Log entries captured by a log handler, with a way to await one.
-final class CapturedLogs: Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: Logger.Metadata
-    }
-
-    private struct State {
-        var entries: [Entry] = []
-        var waiters: [(predicate: @Sendable (Entry) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
-    }
-
-    private let state = Mutex(State())
-
-    var entries: [Entry] { self.state.withLock { $0.entries } }
-
-    func logger(level: Logger.Level) -> Logger {
-        var logger = Logger(label: "captured") { _ in Handler(logs: self) }
-        logger.logLevel = level
-        return logger
-    }
-
-    func append(_ entry: Entry) {
-        let ready = self.state.withLock { state in
-            state.entries.append(entry)
-            var ready: [CheckedContinuation<Void, Never>] = []
-            state.waiters.removeAll { waiter in
-                guard waiter.predicate(entry) else { return false }
-                ready.append(waiter.continuation)
-                return true
-            }
-            return ready
-        }
-        for continuation in ready { continuation.resume() }
-    }
-
-    /// Returns once an entry matching `predicate` was logged (at once if one was).
-    func waitFor(_ predicate: @escaping @Sendable (Entry) -> Bool) async {
-        await withCheckedContinuation { continuation in
-            let done = self.state.withLock { state in
-                if state.entries.contains(where: predicate) { return true }
-                state.waiters.append((predicate, continuation))
-                return false
-            }
-            if done { continuation.resume() }
-        }
-    }
-
-    private struct Handler: LogHandler {
-        let logs: CapturedLogs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { self.metadata[key] }
-            set { self.metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            self.logs.append(Entry(level: event.level, message: "\(event.message)", metadata: self.metadata.merging(event.metadata ?? [:]) { $1 }))
-        }
-    }
 }

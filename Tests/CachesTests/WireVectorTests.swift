@@ -1,91 +1,16 @@
 import Foundation
 import NIOCore
+import RedisTestSupport
 import Testing
 
 @testable import Caches
 
-/// The recorded bytes async-caches (Python 3.11) stored in Redis, from `Fixtures/wire-vectors.json`.
-struct WireVector: Decodable, CustomTestStringConvertible {
-    struct Bytes: Decodable {
-        let utf8: String
-        let hex: String
-    }
+/// The recorded bytes async-caches (Python 3.11) stored in Redis, from `Fixtures/wire-vectors.json`, loaded by
+/// `RedisTestSupport`.
+typealias WireVector = WireVectorCase
 
-    let `case`: String
-    let ops: String
-    let rawValue: Bytes?
-    /// Which occurrence of this case name it is (`set_many` records two values).
-    var occurrence = 0
-
-    enum CodingKeys: String, CodingKey {
-        case `case`, ops
-        case rawValue = "raw_value"
-    }
-
-    var testDescription: String { "\(self.case)#\(self.occurrence)" }
-
-    /// Why the fixture could not be read.
-    struct LoadError: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    /// Every case in the fixture, read with Foundation (not with the code under test), or why it failed to load.
-    ///
-    /// Not `#require`: this runs while the tests are being discovered, where a recorded issue belongs to no test,
-    /// and the error it throws is taken as already recorded when a test rethrows it.
-    static let loaded: Result<[WireVector], any Error> = Result {
-        struct File: Decodable { let cases: [WireVector] }
-        guard let url = Bundle.module.url(forResource: "wire-vectors", withExtension: "json", subdirectory: "Fixtures") else {
-            throw LoadError(description: "Fixtures/wire-vectors.json is missing from the test bundle")
-        }
-        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
-        var seen: [String: Int] = [:]
-        return file.cases.map { vector in
-            var vector = vector
-            vector.occurrence = seen[vector.case, default: 0]
-            seen[vector.case, default: 0] += 1
-            return vector
-        }
-    }
-
-    /// Every case in the fixture; throws (failing the test) if the fixture did not load.
-    static var all: [WireVector] { get throws { try Self.loaded.get() } }
-
-    /// A stand-in argument when the fixture did not load, so that a parameterised test runs once and fails
-    /// (on ``all``) instead of running zero cases and passing.
-    static let loadFailure = WireVector(case: "<fixture failed to load>", ops: "", rawValue: nil)
-
-    /// The cases that carry a value: the parameterised tests' arguments.
-    static var withValues: [WireVector] {
-        guard let all = try? Self.loaded.get() else { return [Self.loadFailure] }
-        return all.filter { $0.rawValue != nil }
-    }
-}
-
-/// Decodes lowercase or uppercase hex into bytes; a character that is not a hex digit, or an odd length, fails
-/// the calling test.
-func bytes(hex: String, sourceLocation: SourceLocation = #_sourceLocation) -> [UInt8] {
-    #expect(hex.utf8.count.isMultiple(of: 2), "odd hex length \(hex.utf8.count)", sourceLocation: sourceLocation)
-    var result: [UInt8] = []
-    var high: UInt8?
-    for character in hex.utf8 {
-        let nibble: UInt8
-        switch character {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
-        default:
-            Issue.record("not a hex digit: \(UnicodeScalar(character))", sourceLocation: sourceLocation)
-            continue
-        }
-        if let pending = high {
-            result.append(pending << 4 | nibble)
-            high = nil
-        } else {
-            high = nibble
-        }
-    }
-    return result
+extension WireVectorCase: CustomTestStringConvertible {
+    public var testDescription: String { self.description }
 }
 
 /// The readable bytes of a buffer.
@@ -190,15 +115,15 @@ struct WireVectorTests {
 
     @Test func fixtureLoads() throws {
         // The fixture holds 45 cases, 42 of them with a value; an empty list would make the other tests vacuous.
-        #expect(try WireVector.all.count == 45)
+        #expect(try WireVector.all().count == 45)
         #expect(WireVector.withValues.count == 42)
     }
 
     @Test(arguments: WireVector.withValues)
     func parseAndRewriteKeepsBytes(_ vector: WireVector) throws {
-        _ = try WireVector.all
+        _ = try WireVector.all()
         let raw = try #require(vector.rawValue)
-        let expected = bytes(hex: raw.hex)
+        let expected = try raw.bytes()
         #expect(Array(raw.utf8.utf8) == expected)
         let value = try JSONParser.parse(raw.utf8.utf8)
         #expect(try bytes(CacheJSON.encode(value)) == expected)
@@ -206,37 +131,37 @@ struct WireVectorTests {
 
     @Test(arguments: WireVector.withValues)
     func nativeSwiftValueWritesSameBytes(_ vector: WireVector) throws {
-        _ = try WireVector.all
+        _ = try WireVector.all()
         let raw = try #require(vector.rawValue)
         let makers = try #require(Self.natives[vector.case], "no native value for \(vector.case)")
         let make = try #require(makers.indices.contains(vector.occurrence) ? makers[vector.occurrence] : nil)
         let encoded = try make()
-        #expect(bytes(encoded) == bytes(hex: raw.hex), "\(String(buffer: encoded)) vs \(raw.utf8)")
+        #expect(try bytes(encoded) == raw.bytes(), "\(String(buffer: encoded)) vs \(raw.utf8)")
     }
 
     @Test(arguments: WireVector.withValues)
     func decodesIntoJSONValueAndBack(_ vector: WireVector) throws {
-        _ = try WireVector.all
+        _ = try WireVector.all()
         let raw = try #require(vector.rawValue)
-        let buffer = ByteBuffer(bytes: bytes(hex: raw.hex))
+        let buffer = ByteBuffer(bytes: try raw.bytes())
         let value = try CacheJSON.decode(JSONValue.self, from: buffer)
         #expect(value.description == raw.utf8)
         #expect(CacheJSON.isNull(buffer) == (value == .null))
     }
 
     @Test func nestedRecordDecodesFromTheRecordedBytes() throws {
-        let vector = try #require(try WireVector.all.first { $0.case == "dict_nested" })
+        let vector = try #require(try WireVector.all().first { $0.case == "dict_nested" })
         let raw = try #require(vector.rawValue)
-        let record = try CacheJSON.decode(NestedRecord.self, from: ByteBuffer(bytes: bytes(hex: raw.hex)))
+        let record = try CacheJSON.decode(NestedRecord.self, from: ByteBuffer(bytes: try raw.bytes()))
         #expect(record.name == "Zoë")
         #expect(record.none == nil)
         #expect(record.nested.list == [1, [2, ["deep": "ü"]]])
         #expect(record.ratio == 0.5)
-        #expect(try bytes(CacheJSON.encode(record)) == bytes(hex: raw.hex))
+        #expect(try bytes(CacheJSON.encode(record)) == raw.bytes())
     }
 
     @Test func valuesWithoutBytesAreOnlyDeletes() throws {
-        let withoutValue = try WireVector.all.filter { $0.rawValue == nil }
+        let withoutValue = try WireVector.all().filter { $0.rawValue == nil }
         #expect(!withoutValue.isEmpty)
         #expect(withoutValue.allSatisfy { $0.case == "delete" || $0.case == "delete_many" })
     }

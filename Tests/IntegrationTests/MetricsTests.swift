@@ -116,7 +116,7 @@ import Testing
 
     @Test func aDownNodeIsLoggedAtInfoCountedAsErrorsAndItsReturnIsLogged() async throws {
         let password = "metrics-pw-\(UUID().uuidString)"
-        let logs = Logs()
+        let logs = CapturedLogs()
         let metrics = TestMetrics()
         try await RedisServer.withServer(password: password, allowExternal: false) { server in
             let node = self.uniqueName("down")
@@ -157,101 +157,6 @@ import Testing
             for entry in logs.entries {
                 #expect(!entry.text.contains(password), "\(entry.message) logs the password")
             }
-        }
-    }
-}
-
-/// Log entries captured by a log handler, with a way to await one.
-private final class Logs: Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: Logger.Metadata
-
-        /// The message and every metadata value, for searching.
-        var text: String { ([self.message] + self.metadata.map { "\($0.key)=\($0.value)" }).joined(separator: " ") }
-    }
-
-    private typealias Predicate = @Sendable (Entry) -> Bool
-
-    private struct State {
-        var entries: [Entry] = []
-        var waiters: [Int: (predicate: Predicate, continuation: CheckedContinuation<Bool, Never>)] = [:]
-        var nextWaiter = 0
-    }
-
-    private let state = Mutex(State())
-
-    var entries: [Entry] { self.state.withLock { $0.entries } }
-
-    func logger(level: Logger.Level) -> Logger {
-        var logger = Logger(label: "captured") { _ in Handler(logs: self) }
-        logger.logLevel = level
-        return logger
-    }
-
-    func append(_ entry: Entry) {
-        let matched = self.state.withLock { state in
-            state.entries.append(entry)
-            let ids = state.waiters.filter { $0.value.predicate(entry) }.map(\.key)
-            return ids.compactMap { state.waiters.removeValue(forKey: $0)?.continuation }
-        }
-        for continuation in matched { continuation.resume(returning: true) }
-    }
-
-    /// Returns once an entry matching `predicate` was logged (at once if one was); throws after `timeout`.
-    func waitFor(timeout: Duration, _ predicate: @escaping @Sendable (Entry) -> Bool) async throws {
-        let found = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.wait(for: predicate) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        if !found {
-            Issue.record("no log entry matched within \(timeout)")
-            throw CancellationError()
-        }
-    }
-
-    /// True once a matching entry is logged, false when cancelled first.
-    private func wait(for predicate: @escaping Predicate) async -> Bool {
-        let id = self.state.withLock { state in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let now: Bool? = self.state.withLock { state in
-                    if state.entries.contains(where: predicate) { return true }
-                    // Cancelled before registering: the cancellation handler has run and found nothing.
-                    if Task.isCancelled { return false }
-                    state.waiters[id] = (predicate, continuation)
-                    return nil
-                }
-                if let now { continuation.resume(returning: now) }
-            }
-        } onCancel: {
-            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.continuation.resume(returning: false)
-        }
-    }
-
-    private struct Handler: LogHandler {
-        let logs: Logs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { self.metadata[key] }
-            set { self.metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            self.logs.append(Entry(level: event.level, message: "\(event.message)", metadata: self.metadata.merging(event.metadata ?? [:]) { $1 }))
         }
     }
 }

@@ -20,7 +20,7 @@ struct SeedInteropTests {
 
     @Test func swiftReadsEveryCasePythonWrote() async throws {
         let script = try SeedInteropScript()
-        let vectors = try InteropVectors.load(repositoryRoot: script.repositoryRoot)
+        let vectors = try WireVectorCase.all()
         try await RedisServer.withServer(allowExternal: false) { server in
             try await script.write(to: server, db: Self.pythonDB)
             let caches = try await Self.openCaches(server, db: Self.pythonDB)
@@ -54,7 +54,7 @@ struct SeedInteropTests {
 
     @Test func pythonReadsEveryCaseSwiftWroteAndTheBytesAreThePythonBytes() async throws {
         let script = try SeedInteropScript()
-        let vectors = try InteropVectors.load(repositoryRoot: script.repositoryRoot)
+        let vectors = try WireVectorCase.all()
         try await RedisServer.withServer(allowExternal: false) { server in
             // Swift performs every case once (set_many and delete_many appear once per key).
             let caches = try await Self.openCaches(server, db: Self.swiftDB)
@@ -102,7 +102,7 @@ struct SeedInteropTests {
                 }
                 #expect(swift.rawValueHex == python.rawValueHex, "\(vector.case): Swift and Python bytes differ")
                 #expect(swift.rawValueHex == rawValue.hex, "\(vector.case): Swift wrote other bytes than recorded")
-                switch InteropTTLRule(vector.ttlRule) {
+                switch vector.ttl {
                 case .persistent:
                     #expect(swift.ttl == -1, "\(vector.case): Swift TTL \(swift.ttl), \(vector.ttlRule)")
                     #expect(python.ttl == -1, "\(vector.case): Python TTL \(python.ttl), \(vector.ttlRule)")
@@ -308,59 +308,4 @@ private enum SwiftSide {
             #expect(try await cache.touch("seedio_touch_ttl", ttl: 800))
         },
     ]
-}
-
-// MARK: - The vectors
-
-/// The cases of `Tests/CachesTests/Fixtures/wire-vectors.json`, read with Foundation.
-private struct InteropVectors: Decodable {
-    struct Bytes: Decodable {
-        let utf8: String
-        let hex: String
-    }
-
-    struct Case: Decodable {
-        let `case`: String
-        let config: String
-        let ops: String
-        let key: String
-        let version: Int?
-        let rawKey: Bytes
-        let rawValue: Bytes?
-        let ttlRule: String
-
-        enum CodingKeys: String, CodingKey {
-            case `case`, config, ops, key, version
-            case rawKey = "raw_key"
-            case rawValue = "raw_value"
-            case ttlRule = "ttl_rule"
-        }
-    }
-
-    let cases: [Case]
-
-    static func load(repositoryRoot: String) throws -> [Case] {
-        let path = repositoryRoot + "/Tests/CachesTests/Fixtures/wire-vectors.json"
-        let data = try #require(FileManager.default.contents(atPath: path), "cannot read \(path)")
-        let cases = try JSONDecoder().decode(InteropVectors.self, from: data).cases
-        try #require(!cases.isEmpty, "\(path) has no cases")
-        return cases
-    }
-}
-
-/// A case's TTL rule, as the vectors spell it.
-private enum InteropTTLRule {
-    case persistent
-    case expires(limit: Int)
-
-    init?(_ text: String) {
-        let prefix = "expires, 0 < TTL <= "
-        if text == "persistent (TTL -1)" {
-            self = .persistent
-        } else if text.hasPrefix(prefix), let limit = Int(text.dropFirst(prefix.count)) {
-            self = .expires(limit: limit)
-        } else {
-            return nil
-        }
-    }
 }

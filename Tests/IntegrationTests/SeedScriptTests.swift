@@ -7,7 +7,7 @@ import Testing
 @Suite struct SeedScriptTests {
     @Test func seedWritesTheVectorBytesAndReadsEveryCaseBack() async throws {
         let script = try SeedInteropScript()
-        let vectors = try WireVectors.load(repositoryRoot: script.repositoryRoot)
+        let vectors = try WireVectorCase.all()
         let withValue = vectors.filter { $0.rawValue != nil }
         try #require(!withValue.isEmpty)
 
@@ -31,7 +31,7 @@ import Testing
                     continue
                 }
                 #expect(record.rawValueHex == rawValue.hex, "\(vector.case): value bytes of \(vector.rawKey.utf8)")
-                switch TTLRule(vector.ttlRule) {
+                switch vector.ttl {
                 case .persistent:
                     #expect(record.ttl == -1, "\(vector.case): \(vector.ttlRule)")
                 case .expires(let limit):
@@ -86,53 +86,5 @@ import Testing
         case "n": return "null"
         default: return trimmed.contains(where: { ".eE".contains($0) }) ? "float" : "int"
         }
-    }
-}
-
-/// A case's TTL rule, as the vectors spell it.
-private enum TTLRule {
-    case persistent
-    case expires(limit: Int)
-
-    init?(_ text: String) {
-        if text == "persistent (TTL -1)" {
-            self = .persistent
-        } else if text.hasPrefix("expires, 0 < TTL <= "), let limit = Int(text.dropFirst("expires, 0 < TTL <= ".count)) {
-            self = .expires(limit: limit)
-        } else {
-            return nil
-        }
-    }
-}
-
-/// The cases of `Tests/CachesTests/Fixtures/wire-vectors.json`.
-private struct WireVectors: Decodable {
-    struct Bytes: Decodable {
-        let utf8: String
-        let hex: String
-    }
-
-    struct Case: Decodable {
-        let `case`: String
-        let config: String
-        let key: String
-        let rawKey: Bytes
-        let rawValue: Bytes?
-        let ttlRule: String
-
-        enum CodingKeys: String, CodingKey {
-            case `case`, config, key
-            case rawKey = "raw_key"
-            case rawValue = "raw_value"
-            case ttlRule = "ttl_rule"
-        }
-    }
-
-    let cases: [Case]
-
-    static func load(repositoryRoot: String) throws -> [Case] {
-        let path = repositoryRoot + "/Tests/CachesTests/Fixtures/wire-vectors.json"
-        let data = try #require(FileManager.default.contents(atPath: path), "cannot read \(path)")
-        return try JSONDecoder().decode(WireVectors.self, from: data).cases
     }
 }
