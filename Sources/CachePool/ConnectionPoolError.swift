@@ -14,7 +14,9 @@ public struct ConnectionPoolError: Error, CustomStringConvertible {
         ///
         /// Waiting for a slot is not a node failure: the node may only be busy.
         public static var waitTimeout: Self { .init(base: .waitTimeout) }
-        /// The node could not be reached: the last connection attempt failed (see `underlyingError`).
+        /// The node could not be reached: the last connection attempt failed (see `underlyingError`), no connection
+        /// could be opened within the wait timeout (an attempt that neither succeeds nor fails, as with a node that
+        /// hangs), or the caller asked not to wait for a reconnect.
         public static var connectFailed: Self { .init(base: .connectFailed) }
         /// The pool has been shut down and accepts no more requests.
         public static var poolShutdown: Self { .init(base: .poolShutdown) }

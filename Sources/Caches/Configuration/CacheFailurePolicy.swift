@@ -5,8 +5,13 @@
 public enum CacheFailurePolicy: Sendable, Hashable, CustomStringConvertible {
     /// The default: calls for a down node's keys fail fast with a typed error naming the node.
     case fail
-    /// Reads of a down node's keys return a miss; writes to it are reported (logged, counted) but do not throw, and
-    /// `add`/`touch` return false. `incr`, `decr` and `clear` still throw. For caches that may lose data.
+    /// Reads of a down node's keys return a miss (`get`, `getMany`, `ttl`); writes to it are dropped and reported
+    /// (logged at `debug`, counted in ``CacheMetrics/absorbed`` and ``Cache/absorbedFailures``) but do not throw,
+    /// and `add`/`touch` return false. `incr`, `decr` and `clear` still throw. For caches that may lose data.
+    ///
+    /// A node that hangs is absorbed like one that refuses connections: its calls fail at the command timeout, or
+    /// at the pool's wait timeout when no connection to it can be opened; once its calls have failed and it has no
+    /// open connection, calls for it return at once while its pool reconnects in the background.
     case miss
     /// twemproxy's `auto_eject_hosts`: after `afterFailures` consecutive failures the node leaves the ring for
     /// `retryAfter`, and its keys go to the other nodes, placed exactly as twemproxy places them with the survivors.
