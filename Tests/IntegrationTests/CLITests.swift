@@ -335,6 +335,52 @@ import Testing
         #expect(get.status == 3)
     }
 
+    /// A ring of a live node and a node that refuses connections (port 1: privileged, nothing listens), in a
+    /// fresh database, with `options`.
+    func ringWithADeadNode(_ options: String) async throws -> String {
+        let live = try await TestNodes.shared.plainNodes()[0]
+        let database = await TestNodes.shared.database()
+        return "redis://\(live.host):\(live.port),127.0.0.1:1/\(database)?names=live,dead" + (options.isEmpty ? "" : "&" + options)
+    }
+
+    @Test func aWriteDroppedByTheMissPolicyIsReported() async throws {
+        let url = try await self.ringWithADeadNode("failure_policy=miss")
+        let ring = try Cache(url: url)
+        let onDead = try #require((0..<1000).map { "k\($0)" }.first { ring.nodeName(for: $0) == "dead" })
+        let onLive = try #require((0..<1000).map { "k\($0)" }.first { ring.nodeName(for: $0) == "live" })
+
+        let stored = try await self.caches("set", onLive, "1", "--url", url)
+        #expect(stored.status == 0)
+        #expect(stored.standardOutput == "OK\n")
+
+        let dropped = try await self.caches("set", onDead, "1", "--url", url)
+        #expect(dropped.status == 3, "a write that was not stored is a node error")
+        #expect(dropped.standardOutput.isEmpty, "no OK for a write that was dropped")
+        #expect(dropped.standardError.contains("not stored"), "\(dropped.standardError)")
+        #expect(dropped.standardError.contains("dead"), "the node is named")
+
+        let droppedJSON = try self.object(try await self.caches("set", onDead, "1", "--url", url, "--json"))
+        #expect(droppedJSON["stored"] as? Bool == false)
+        #expect(droppedJSON["absorbed"] as? Bool == true)
+
+        let add = try await self.caches("add", onDead, "1", "--url", url)
+        #expect(add.status == 3)
+        #expect(!add.standardOutput.contains("EXISTS"), "an add that was dropped does not say the key exists")
+    }
+
+    @Test func benchRunsWhileANodeIsDownAndSaysWhatThePrefillSkipped() async throws {
+        let url = try await self.ringWithADeadNode("")
+        let output = try await self.caches(
+            "bench", "--url", url, "-c", "2", "-n", "100", "--keyspace", "200", "--warmup", "0", "--ops", "get", "--json"
+        )
+        #expect(output.status == 3, "calls for the down node's keys fail: a node error")
+        #expect(output.standardError.contains("prefill skipped"), "\(output.standardError)")
+        #expect(output.standardError.contains("dead"))
+        let report = try self.object(output)
+        #expect(report["calls"] as? Int == 100, "the bench ran")
+        #expect((report["errors"] as? Int ?? 0) > 0)
+    }
+
     // MARK: Usage
 
     @Test func usageErrorsAreExitCode2() async throws {
