@@ -114,6 +114,33 @@ import Testing
         try await cache.disconnect()
     }
 
+    @Test func failuresTheMissPolicyAbsorbsAreCountedByNodeAndOperation() async throws {
+        let metrics = TestMetrics()
+        let server = try await TestNodes.shared.plainNodes()[0]
+        let live = self.uniqueName("live")
+        let dead = self.uniqueName("dead")
+        let database = await TestNodes.shared.database()
+        // Port 1 is privileged: nothing listens there, so the node refuses every connection.
+        let cache = try Cache(url: "redis://\(server.host):\(server.port),127.0.0.1:1/\(database)?names=\(live),\(dead)&failure_policy=miss")
+        try await withMetricsFactory(metrics) { try await cache.connect() }
+        let onDead = try #require((0..<1000).map { "k\($0)" }.first { cache.nodeName(for: $0) == dead })
+        let onLive = try #require((0..<1000).map { "k\($0)" }.first { cache.nodeName(for: $0) == live })
+
+        try await cache.set(onDead, 1)
+        try await cache.set(onDead, 2)
+        #expect(try await cache.get(onDead, as: Int.self) == nil)
+        try await cache.setMany([onDead: 3, onLive: 4])
+        try await cache.set(onLive, 5)
+
+        #expect(self.counter(metrics, "caches.absorbed", [("node", dead), ("operation", "set")]) == 2)
+        #expect(self.counter(metrics, "caches.absorbed", [("node", dead), ("operation", "get")]) == 1)
+        #expect(self.counter(metrics, "caches.absorbed", [("node", dead), ("operation", "setMany")]) == 1)
+        let absorbedNodes = Set(metrics.counters(label: "caches.absorbed").flatMap { $0.dimensions.filter { $0.0 == "node" }.map(\.1) })
+        #expect(absorbedNodes == [dead], "nothing absorbed on the live node")
+        #expect(cache.absorbedFailures == 4)
+        try await cache.disconnect()
+    }
+
     @Test func aDownNodeIsLoggedAtInfoCountedAsErrorsAndItsReturnIsLogged() async throws {
         let password = "metrics-pw-\(UUID().uuidString)"
         let logs = CapturedLogs()
