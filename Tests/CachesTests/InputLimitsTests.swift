@@ -1,24 +1,8 @@
 import Foundation
+import RedisTestSupport
 import Testing
 
 @testable import Caches
-
-/// SplitMix64: a small deterministic generator, so a failing case can be replayed from its seed.
-private struct FuzzRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Writes `text` to a fresh temporary file named `name`, runs `body` with its path, and removes it.
 private func withConfigFile<T>(_ name: String, _ text: String, _ body: (String) async throws -> T) async throws -> T {
@@ -297,11 +281,11 @@ struct InputLimitsTests {
         ",", ",,", "/", "//", "://",
     ]
 
-    fileprivate static func pick<T>(_ array: [T], _ random: inout FuzzRandom) -> T {
+    fileprivate static func pick<T>(_ array: [T], _ random: inout SplitMix64) -> T {
         array[Int(random.next() % UInt64(array.count))]
     }
 
-    fileprivate static func randomNumber(_ random: inout FuzzRandom) -> String {
+    fileprivate static func randomNumber(_ random: inout SplitMix64) -> String {
         switch random.next() % 4 {
         case 0: String(Int64(bitPattern: random.next()))
         case 1: String(Double(bitPattern: random.next()))
@@ -310,7 +294,7 @@ struct InputLimitsTests {
         }
     }
 
-    fileprivate static func randomText(_ random: inout FuzzRandom) -> String {
+    fileprivate static func randomText(_ random: inout SplitMix64) -> String {
         switch random.next() % 5 {
         case 0: randomNumber(&random)
         case 1: String(repeating: pick(odd, &random), count: Int(random.next() % 3000) + 1)
@@ -325,7 +309,7 @@ struct InputLimitsTests {
         }
     }
 
-    fileprivate static func randomURL(_ random: inout FuzzRandom) -> String {
+    fileprivate static func randomURL(_ random: inout SplitMix64) -> String {
         var url = pick(["redis://", "rediss://", "memory://", "dummy://", "locmem://", "redis:/", "", "x://"], &random)
         if random.next() % 4 == 0 { url += "u:" + randomText(&random) + "@" }
         let hosts = Int(random.next() % 3)
@@ -347,7 +331,7 @@ struct InputLimitsTests {
     }
 
     /// A config file that follows the schema with random values, or random text.
-    fileprivate static func randomConfig(_ random: inout FuzzRandom, json: Bool) -> String {
+    fileprivate static func randomConfig(_ random: inout SplitMix64, json: Bool) -> String {
         func value() -> String {
             let text = random.next() % 3 == 0 ? randomText(&random) : randomNumber(&random)
             switch random.next() % 3 {
@@ -397,7 +381,7 @@ struct InputLimitsTests {
 
     @Test("fuzz: URLs with random and boundary numbers, long strings and odd encodings parse or throw CacheError")
     func fuzzURLs() throws {
-        var random = FuzzRandom(seed: 0x13_1313)
+        var random = SplitMix64(seed: 0x13_1313)
         var parsed = 0
         for _ in 0..<4000 {
             let url = Self.randomURL(&random)
@@ -421,7 +405,7 @@ struct InputLimitsTests {
 
     @Test("fuzz: config files with random values and random corruption load or throw CacheError")
     func fuzzConfigFiles() async throws {
-        var random = FuzzRandom(seed: 0xC0_FF_EE)
+        var random = SplitMix64(seed: 0xC0_FF_EE)
         let directory = FileManager.default.temporaryDirectory.path + "/caches-fuzz-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

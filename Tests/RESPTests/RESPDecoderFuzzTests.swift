@@ -1,5 +1,6 @@
 import NIOCore
 import RESP
+import RedisTestSupport
 import Testing
 
 /// Random and mutated input for ``RESPDecoder``: it must never crash, and each call must return a value, throw a
