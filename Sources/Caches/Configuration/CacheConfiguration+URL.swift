@@ -12,8 +12,9 @@ extension CacheConfiguration {
     /// Schemes: `memory://NAME` and `locmem://NAME` (in-memory store NAME, default `_`), `dummy://`,
     /// `redis://[user[:password]@]host[:port][,host[:port]…][/db]` and `rediss://…` (TLS).
     /// Options (`?name=value&…`): `ttl`, `version`, `key_prefix`, `minsize`, `maxsize` (as async-caches);
-    /// `db`, `username`, `password`, `timeout` and `connect_timeout` (seconds), `client_name`, `hash`
-    /// (`fnv1a_64`, `md5`), `hash_tag` (two characters), `weights` and `names` (comma-separated, one per host),
+    /// `db`, `username`, `password`, `timeout` and `connect_timeout` (seconds), `client_name`, `hash` (any of
+    /// twemproxy's twelve names, ``CacheHashFunction``), `hash_tag` (two characters), `weights` and `names`
+    /// (comma-separated, one per host, none empty),
     /// `ssl`/`tls` (`true`), `tls_ca_file`, `tls_ca_dir`, `tls_cert_file`, `tls_key_file`, `tls_key_passphrase`,
     /// `tls_server_name`, `tls_min_version` (`1.2`, `1.3`), `tls_verify` (`full`, `no-hostname-verification`,
     /// `none`).
@@ -102,7 +103,7 @@ extension CacheConfiguration {
         }
         if let hash = options["hash"] {
             guard let function = CacheHashFunction(rawValue: hash) else {
-                throw CacheError(.invalidURL, "cache URL option hash=\(String(reflecting: hash)) is not one of \(CacheHashFunction.allCases.map(\.rawValue))")
+                throw CacheError(.invalidURL, "cache URL option hash=\(String(reflecting: hash)) is not a twemproxy hash (one of \(CacheHashFunction.validNames))")
             }
             self.ring.hash = function
         }
