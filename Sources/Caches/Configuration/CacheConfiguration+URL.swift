@@ -133,7 +133,10 @@ extension CacheConfiguration {
             var weight: UInt32 = 1
             if let text = weights?[index] {
                 guard let value = UInt32(text), value > 0 else {
-                    throw CacheError(.invalidURL, "cache URL option weights: \(String(reflecting: text)) is not a positive integer")
+                    throw CacheError(
+                        .invalidURL,
+                        "cache URL option weights: item \(index + 1) of \(hosts.count), \(String(reflecting: text)), is not a positive integer"
+                    )
                 }
                 weight = value
             }
@@ -188,6 +191,12 @@ extension CacheConfiguration {
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard items.count == count else {
             throw CacheError(.invalidURL, "cache URL option \(name) has \(items.count) item(s) for \(count) host(s)")
+        }
+        if let empty = items.firstIndex(where: \.isEmpty) {
+            throw CacheError(
+                .invalidURL,
+                "cache URL option \(name): item \(empty + 1) of \(count) is empty (one non-empty value per host, comma-separated)"
+            )
         }
         return items
     }

@@ -205,6 +205,9 @@ public struct CacheConfiguration: Sendable {
             if node.host.isEmpty {
                 throw CacheError(.invalidConfiguration, "nodes[\(index)].host is empty")
             }
+            if let name = node.name, name.isEmpty {
+                throw CacheError(.invalidConfiguration, "nodes[\(index)].name is empty (leave it nil to use host:port)")
+            }
             if !(1...65535).contains(node.port) {
                 throw CacheError(.invalidConfiguration, "nodes[\(index)].port must be between 1 and 65535, got \(node.port)")
             }
