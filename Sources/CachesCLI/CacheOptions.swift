@@ -1,5 +1,4 @@
 import ArgumentParser
-import CacheRing
 import Caches
 
 /// Options every subcommand that talks to a cache shares: where the configuration comes from, and the output format.
@@ -38,23 +37,5 @@ struct CacheOptions: ParsableArguments {
     func withCache<Result>(_ body: (Cache) async throws -> Result) async throws -> Result {
         let cache = try await self.makeCache()
         return try await cache.withConnection(body)
-    }
-}
-
-extension CacheConfiguration {
-    /// The ketama ring the Redis backend builds for this configuration (same nodes, names, weights, hash and tag).
-    func makeRing() throws -> HashRing {
-        guard !self.nodes.isEmpty else {
-            throw CacheError(.invalidConfiguration, "the configuration has no Redis nodes, so there is no ring")
-        }
-        do {
-            return try HashRing(
-                nodes: self.nodes.map { HashRing.Node(name: $0.ketamaName, weight: $0.weight) },
-                hash: HashRing.HashFunction(rawValue: self.ring.hash.rawValue) ?? .fnv1a_64,
-                hashTag: self.ring.hashTag
-            )
-        } catch {
-            throw CacheError(.invalidConfiguration, "cannot build the ring: \(error)")
-        }
     }
 }

@@ -9,7 +9,8 @@ struct KeyOptions: ParsableArguments {
     @Argument(help: "The logical key (the cache adds its prefix and version).")
     var key: String
 
-    @Option(help: "The key's version; default: the configuration's.")
+    // Unconditional: the next argument is the version even when it starts with `-` (`--version -1`).
+    @Option(parsing: .unconditional, help: "The key's version, any text (`-1` too); default: the configuration's.")
     var version: String?
 
     var cacheVersion: CacheVersion? { self.version.map { CacheVersion($0) } }
@@ -145,7 +146,8 @@ struct DeleteCommand: AsyncParsableCommand {
     @Argument(help: "The logical keys.")
     var keys: [String]
 
-    @Option(help: "The keys' version; default: the configuration's.")
+    // Unconditional: the next argument is the version even when it starts with `-` (`--version -1`).
+    @Option(parsing: .unconditional, help: "The keys' version, any text (`-1` too); default: the configuration's.")
     var version: String?
 
     @OptionGroup var options: CacheOptions

@@ -2,6 +2,12 @@ import ArgumentParser
 import CacheRing
 import Caches
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// `caches ring`: where keys live on the ketama ring. No I/O: the ring is computed from the configuration.
 struct RingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,24 +43,38 @@ private func percent(_ value: Double) -> String { format1(value * 100) + "%" }
 
 // MARK: - locate
 
-/// `caches ring locate KEY…`: the node of each key.
+/// `caches ring locate [KEY…]`: the node of each key; keys from the arguments, `--keys-file` or standard input.
 struct RingLocateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "locate",
         abstract: "Print the node that holds each key.",
-        discussion: "Examples:\n  caches ring locate user:1 user:2\n  caches ring locate user:1 --version 2 --json"
+        discussion: """
+            Keys come from the arguments; with none, one per line from --keys-file, or from standard input. A line's
+            trailing \\r is dropped; an empty line is the empty key. Many keys: use a file or a pipe, not arguments.
+            Examples:
+              caches ring locate user:1 user:2
+              caches ring locate user:1 --version 2 --json
+              caches ring locate --keys-file keys.txt
+              printf 'user:1\\nuser:2\\n' | caches ring locate
+            """
     )
 
-    @Argument(help: "Logical keys.")
-    var keys: [String]
+    @Argument(help: "Logical keys; with none, the keys are read one per line from --keys-file or standard input.")
+    var keys: [String] = []
 
-    @Option(help: "The keys' version; default: the configuration's.")
+    @Option(name: .long, help: ArgumentHelp("A file of logical keys, one per line.", valueName: "path"))
+    var keysFile: String?
+
+    // Unconditional: the next argument is the version even when it starts with `-` (`--version -1`).
+    @Option(parsing: .unconditional, help: "The keys' version, any text (`-1` too); default: the configuration's.")
     var version: String?
 
     @OptionGroup var options: CacheOptions
 
     func validate() throws {
-        if self.keys.isEmpty { throw ValidationError("name at least one key") }
+        if !self.keys.isEmpty && self.keysFile != nil {
+            throw ValidationError("give keys as arguments or with --keys-file, not both")
+        }
     }
 
     func run() async throws {
@@ -62,20 +82,86 @@ struct RingLocateCommand: AsyncParsableCommand {
         let ring = try configuration.makeRing()
         let cache = try Cache(configuration: configuration)
         let version = self.version.map { CacheVersion($0) }
+        let addresses = configuration.nodes.map { "\($0.host):\($0.port)" }
         var rows: [JSONValue] = []
-        for key in self.keys {
+        var text = ""
+        func locate(_ key: String) {
             let stored = cache.makeKey(key, version: version)
             let index = ring.nodeIndex(forKey: stored)
-            let node = configuration.nodes[index]
-            rows.append([
-                "key": .string(key), "storedKey": .string(stored), "node": .string(node.ketamaName),
-                "address": .string("\(node.host):\(node.port)"),
-            ])
-            if !self.options.json {
-                print(pad(key, 24) + pad(node.ketamaName, 16) + "\(node.host):\(node.port)")
+            let name = ring.nodes[index].name
+            if self.options.json {
+                rows.append([
+                    "key": .string(key), "storedKey": .string(stored), "node": .string(name),
+                    "address": .string(addresses[index]),
+                ])
+            } else {
+                text += pad(key, 24) + pad(name, 16) + addresses[index] + "\n"
+                if text.utf8.count >= 1 << 16 {
+                    print(text, terminator: "")
+                    text = ""
+                }
             }
         }
+        if !self.keys.isEmpty {
+            for key in self.keys { locate(key) }
+        } else if let path = self.keysFile {
+            try KeyLines.read(path: path, locate)
+        } else {
+            try KeyLines.read(path: nil, locate)
+        }
+        print(text, terminator: "")
         if self.options.json { CLIJSON.print(.array(rows)) }
+    }
+}
+
+/// `read(2)`, named apart from ``KeyLines/read(path:_:)``.
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
+/// Keys one per line, read in blocks: linear in the input, whatever its size.
+enum KeyLines {
+    /// Calls `body` with each line of the file at `path` (standard input when nil), without its `\n` or `\r\n`;
+    /// a last line without a newline counts, an empty input has no keys.
+    static func read(path: String?, _ body: (String) throws -> Void) throws {
+        let descriptor: Int32
+        if let path {
+            descriptor = open(path, O_RDONLY)
+            guard descriptor >= 0 else {
+                throw ValidationError("--keys-file \(path): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            descriptor = 0
+        }
+        defer { if path != nil { close(descriptor) } }
+        var pending: [UInt8] = []
+        var block = [UInt8](repeating: 0, count: 1 << 16)
+        func emit(_ line: ArraySlice<UInt8>) throws {
+            var line = line
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            try body(String(decoding: line, as: UTF8.self))
+        }
+        while true {
+            let count = block.withUnsafeMutableBytes { systemRead(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ValidationError("reading \(path ?? "standard input"): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            var start = 0
+            for index in 0..<count where block[index] == UInt8(ascii: "\n") {
+                if pending.isEmpty {
+                    try emit(block[start..<index])
+                } else {
+                    pending += block[start..<index]
+                    try emit(pending[...])
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = index + 1
+            }
+            pending += block[start..<count]
+        }
+        if !pending.isEmpty { try emit(pending[...]) }
     }
 }
 

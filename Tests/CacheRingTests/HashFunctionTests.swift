@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func fnv1a64SignExtendsNonASCIIBytes() {
-        // SPEC §8: x86-64 twemproxy sees 0xC3 as 0xFFFFFFC3; an unsigned-byte FNV would give 0xcfa40d89.
+        // docs/KETAMA.md §8: x86-64 twemproxy sees 0xC3 as 0xFFFFFFC3; an unsigned-byte FNV would give 0xcfa40d89.
         #expect(HashRing.HashFunction.fnv1a_64.hash(Array("café".utf8)) == 0xcef6_bb89)
         #expect(HashRing.HashFunction.fnv1a_64.hash(Array("a".utf8)) == 2_248_273_036)
     }
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test func md5OfSpecExample() throws {
-        // SPEC §4: md5("node-a-0") = debc4121 66182da2 1073b495 6e4ae38e.
+        // docs/KETAMA.md §4: md5("node-a-0") = debc4121 66182da2 1073b495 6e4ae38e.
         let digest = MD5.hash(Array("node-a-0".utf8))
         #expect(try digest.bytes == hexBytes("debc412166182da21073b4956e4ae38e"))
         #expect([digest[0], digest[1], digest[2], digest[3]] == [0x2141_bcde, 0xa22d_1866, 0x95b4_7310, 0x8ee3_4a6e])

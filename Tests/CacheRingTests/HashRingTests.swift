@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func equalWeightNodeCountsWith156PointsMatchSpec() {
-        // SPEC §3: the n < 200 where binary32 rounding gives 39.999… digests per server.
+        // docs/KETAMA.md §3: the n < 200 where binary32 rounding gives 39.999… digests per server.
         let expected = [25, 47, 50, 55, 61, 71, 94, 100, 107, 109, 110, 115, 122, 142, 159, 163, 188, 193]
         var short: [Int] = []
         for n in 1..<200 {
@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func tieGoesToTheNameThatSortsFirstByLengthThenBytes() throws {
-        // SPEC §5: these pairs share a 32-bit point; nutcracker sent its keys to the second name of each pair.
+        // docs/KETAMA.md §5: these pairs share a 32-bit point; nutcracker sent its keys to the second name of each pair.
         for (loser, winner) in [("t2517", "t195"), ("t1742", "t919"), ("t570", "t307")] {
             for nodes in [[loser, winner], [winner, loser]] {
                 let ring = try HashRing(nodes: nodes.map { HashRing.Node(name: $0) })

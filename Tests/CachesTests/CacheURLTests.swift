@@ -59,4 +59,40 @@ import Testing
         #expect(url.password == "p@ss:word")
         #expect(url.options["key_prefix"] == "a b")
     }
+
+    @Test func plusIsASpaceInTheQueryAndAPlusInTheUserinfo() throws {
+        let url = try CacheURL("redis://us+er:s3cr+t@h/0?password=a+b&key_prefix=c%2Bd&client_name=e+%2B+f")
+        #expect(url.username == "us+er")
+        #expect(url.password == "s3cr+t")
+        #expect(url.options["password"] == "a b")
+        #expect(url.options["key_prefix"] == "c+d")
+        #expect(url.options["client_name"] == "e + f")
+        // A password written in the userinfo reaches the node as written.
+        let configuration = try CacheConfiguration(url: CacheURL("redis://:s3cr+t@h1:7001,h2:7002"))
+        #expect(configuration.nodes.map(\.password) == ["s3cr+t", "s3cr+t"])
+    }
+
+    @Test func anEmptyNamesOrWeightsItemIsNamed() throws {
+        let names = #expect(throws: CacheError.self) { try CacheConfiguration(url: CacheURL("redis://h1,h2?names=a,")) }
+        #expect(names?.code == .invalidURL)
+        #expect(names?.message.contains("names: item 2 of 2 is empty") == true, "\(names?.message ?? "")")
+        let first = #expect(throws: CacheError.self) { try CacheConfiguration(url: CacheURL("redis://h1,h2,h3?names=,b,c")) }
+        #expect(first?.message.contains("names: item 1 of 3 is empty") == true, "\(first?.message ?? "")")
+        let weights = #expect(throws: CacheError.self) { try CacheConfiguration(url: CacheURL("redis://h1,h2?weights=1,")) }
+        #expect(weights?.message.contains("weights: item 2 of 2 is empty") == true, "\(weights?.message ?? "")")
+        let zero = #expect(throws: CacheError.self) { try CacheConfiguration(url: CacheURL("redis://h1,h2?weights=1,0")) }
+        #expect(zero?.message.contains("weights: item 2 of 2") == true, "\(zero?.message ?? "")")
+        // Too many items is still a count error.
+        let count = #expect(throws: CacheError.self) { try CacheConfiguration(url: CacheURL("redis://h1?names=a,")) }
+        #expect(count?.message.contains("2 item(s) for 1 host(s)") == true, "\(count?.message ?? "")")
+    }
+
+    @Test func anEmptyNodeNameFromCodeIsNamedByValidate() throws {
+        let configuration = CacheConfiguration(
+            backend: .redis,
+            nodes: [.init(name: "a", host: "h1", port: 7001), .init(name: "", host: "h2", port: 7002)]
+        )
+        let error = #expect(throws: CacheError.self) { try configuration.validate() }
+        #expect(error?.message.contains("nodes[1].name is empty") == true, "\(error?.message ?? "")")
+    }
 }

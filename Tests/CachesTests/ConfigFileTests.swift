@@ -404,7 +404,8 @@ struct ConfigFileTests {
     @Test("bad enum values")
     func badEnums() async throws {
         #expect(
-            try await self.failure(twoNodes + "\nring:\n  hash: sha1\n") == "DIR/cache.yaml: ring.hash: must be one of fnv1a_64, md5, got \"sha1\""
+            try await self.failure(twoNodes + "\nring:\n  hash: sha1\n")
+                == "DIR/cache.yaml: ring.hash: must be one of one_at_a_time, md5, crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh, murmur, jenkins, got \"sha1\""
         )
         #expect(
             try await self.failure(twoNodes + "\ntls:\n  verification: partial\n")

@@ -274,6 +274,76 @@ import Testing
         #expect(Set(rows.compactMap { $0["node"] as? String }).count == 3)
     }
 
+    /// The text output's rows: key and node name of each line.
+    static func locatedRows(_ output: String) -> [(key: String, node: String)] {
+        output.split(separator: "\n").map { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return (String(fields.first ?? ""), String(fields.dropFirst().first ?? ""))
+        }
+    }
+
+    @Test func ringLocateReadsKeysFromStandardInput() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let cache = try Cache(url: url)
+        let piped = try await self.caches(["ring", "locate", "--url", url], standardInput: "a\nb\n")
+        #expect(piped.status == 0, "\(piped.standardError)")
+        let rows = Self.locatedRows(piped.standardOutput)
+        #expect(rows.map(\.key) == ["a", "b"])
+        #expect(rows.map(\.node) == ["a", "b"].map { cache.nodeName(for: $0) ?? "?" })
+
+        // Many keys, CRLF line ends and no final newline; --json.
+        let keys = (0..<2000).map { "user:\($0)" }
+        let json = try await self.caches(
+            ["ring", "locate", "--url", url, "--json", "--version", "-1"],
+            standardInput: keys.joined(separator: "\r\n")
+        )
+        #expect(json.status == 0, "\(json.standardError)")
+        let located = try #require(try self.json(json) as? [[String: Any]])
+        #expect(located.compactMap { $0["key"] as? String } == keys)
+        #expect(located.compactMap { $0["node"] as? String } == keys.map { cache.nodeName(for: $0, version: "-1") ?? "?" })
+        #expect(located.first?["storedKey"] as? String == cache.makeKey("user:0", version: "-1"))
+
+        // No keys in, no rows out.
+        let empty = try await self.caches(["ring", "locate", "--url", url, "--json"], standardInput: "")
+        #expect(empty.status == 0)
+        #expect((try self.json(empty) as? [Any])?.isEmpty == true, "\(empty.standardOutput)")
+    }
+
+    @Test func ringLocateReadsAKeysFile() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let cache = try Cache(url: url)
+        let keys = (0..<500).map { _ in "user:\(UUID().uuidString)" }
+        let path = NSTemporaryDirectory() + "caches-keys-\(UUID().uuidString).txt"
+        try (keys.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let output = try await self.caches(["ring", "locate", "--keys-file", path, "--url", url, "--json"])
+        #expect(output.status == 0, "\(output.standardError)")
+        let rows = try #require(try self.json(output) as? [[String: Any]])
+        #expect(rows.compactMap { $0["key"] as? String } == keys)
+        #expect(rows.compactMap { $0["node"] as? String } == keys.map { cache.nodeName(for: $0) ?? "?" })
+
+        let missing = try await self.caches(["ring", "locate", "--keys-file", "/nonexistent/keys.txt", "--url", url])
+        #expect(missing.status == 2)
+        #expect(missing.standardError.contains("/nonexistent/keys.txt"))
+        let both = try await self.caches(["ring", "locate", "k", "--keys-file", path, "--url", url])
+        #expect(both.status == 2)
+    }
+
+    @Test func aNegativeVersionIsAcceptedAfterVersion() async throws {
+        let url = try await TestNodes.shared.url(for: .redis)
+        #expect(try await self.caches("set", "negative-version", "1", "--version", "-1", "--url", url).status == 0)
+        let get = try await self.caches("get", "negative-version", "--version=-1", "--url", url)
+        #expect(get.status == 0)
+        #expect(get.standardOutput == "1\n")
+        let cache = try Cache(url: url)
+        try await cache.withConnection { cache async throws in
+            #expect(try await cache.get("negative-version", as: Int.self, version: "-1") == 1)
+            #expect(try await cache.get("negative-version", as: Int.self) == nil)
+        }
+        #expect(try await self.caches("delete", "negative-version", "--version", "-1", "--url", url).status == 0)
+        #expect(try await self.caches("get", "negative-version", "--version", "-1", "--url", url).status == 1)
+    }
+
     @Test func ringStatsFollowTheWeights() async throws {
         let url = try await TestNodes.shared.url(for: .ring)
         let output = try await self.caches("ring", "stats", "--keys", "40000", "--url", url, "--json")
@@ -433,9 +503,9 @@ import Testing
 
     // MARK: Helpers
 
-    func caches(_ arguments: [String]) async throws -> CLIProcess.Output {
+    func caches(_ arguments: [String], standardInput: String? = nil) async throws -> CLIProcess.Output {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the CLI first: swift build --build-tests")
-        return try await CLIProcess.run(Self.binary, arguments: arguments)
+        return try await CLIProcess.run(Self.binary, arguments: arguments, standardInput: standardInput)
     }
 
     /// Writes a JSON config file; returns its path.
@@ -455,12 +525,18 @@ enum CLIProcess {
         var standardError: String
     }
 
-    static func run(_ executable: String, arguments: [String]) async throws -> Output {
+    /// Runs `executable`; its standard input is `standardInput` when given, else empty (`/dev/null`).
+    static func run(_ executable: String, arguments: [String], standardInput: String? = nil) async throws -> Output {
         let directory = NSTemporaryDirectory() + "caches-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let stdoutPath = directory + "/stdout"
         let stderrPath = directory + "/stderr"
+        var stdinPath = "/dev/null"
+        if let standardInput {
+            stdinPath = directory + "/stdin"
+            try standardInput.write(toFile: stdinPath, atomically: false, encoding: .utf8)
+        }
 
         #if canImport(Darwin)
             var actions: posix_spawn_file_actions_t? = nil
@@ -469,7 +545,7 @@ enum CLIProcess {
         #endif
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]

@@ -2,7 +2,7 @@ import Caches
 import Testing
 
 /// The seed's `tests/locmem/test_impl.py` and `tests/redis/test_impl.py` (identical bodies), written once and run
-/// against every storing backend, plus the gaps SEMANTICS.md lists.
+/// against every storing backend, plus the gaps docs/SEMANTICS.md lists.
 @Suite("Shared cache suite")
 struct CacheSuiteTests {
     struct Point: Codable, Equatable {

@@ -148,7 +148,7 @@ struct SeedInteropTests {
         }
     }
 
-    /// The Python type `json.loads` gives a JSON text (WIRE.md: `1` is int, `1.0` is float).
+    /// The Python type `json.loads` gives a JSON text (docs/WIRE.md: `1` is int, `1.0` is float).
     static func pythonType(ofJSON text: String) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         switch trimmed.first {

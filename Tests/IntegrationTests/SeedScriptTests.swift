@@ -74,7 +74,7 @@ import Testing
         }
     }
 
-    /// The Python type `json.loads` gives a JSON text, from its first character and number syntax (WIRE.md:
+    /// The Python type `json.loads` gives a JSON text, from its first character and number syntax (docs/WIRE.md:
     /// `1` is int, `1.0` is float).
     private func pythonType(ofJSON text: String) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

@@ -22,7 +22,7 @@ extension CacheConfiguration {
     /// Keys (all optional except `nodes`, each node's `host`; durations say their unit):
     /// - `defaults.ttl` (int seconds > 0; absent: no expiry), `defaults.version` (string or int),
     ///   `defaults.keyPrefix` (string)
-    /// - `ring.hash` (`fnv1a_64` (default) or `md5`), `ring.hashTag` (two characters, e.g. `"{}"`)
+    /// - `ring.hash` (`fnv1a_64` (default) or any other of twemproxy's twelve names, ``CacheHashFunction``), `ring.hashTag` (two characters, e.g. `"{}"`)
     /// - `pool.minConnections` (int, default 1), `pool.maxConnections` (int, default 10, at most 10,000),
     ///   `pool.waitTimeoutMs` (default 1000), `pool.idleTimeoutMs` (default 60000), `pool.keepaliveMs` (default 30000;
     ///   0 turns it off). Every `…Ms` key is at most `Int32.max` (about 24.8 days).

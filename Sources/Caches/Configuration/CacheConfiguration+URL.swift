@@ -12,8 +12,9 @@ extension CacheConfiguration {
     /// Schemes: `memory://NAME` and `locmem://NAME` (in-memory store NAME, default `_`), `dummy://`,
     /// `redis://[user[:password]@]host[:port][,host[:port]…][/db]` and `rediss://…` (TLS).
     /// Options (`?name=value&…`): `ttl`, `version`, `key_prefix`, `minsize`, `maxsize` (as async-caches);
-    /// `db`, `username`, `password`, `timeout` and `connect_timeout` (seconds), `client_name`, `hash`
-    /// (`fnv1a_64`, `md5`), `hash_tag` (two characters), `weights` and `names` (comma-separated, one per host),
+    /// `db`, `username`, `password`, `timeout` and `connect_timeout` (seconds), `client_name`, `hash` (any of
+    /// twemproxy's twelve names, ``CacheHashFunction``), `hash_tag` (two characters), `weights` and `names`
+    /// (comma-separated, one per host, none empty),
     /// `ssl`/`tls` (`true`), `tls_ca_file`, `tls_ca_dir`, `tls_cert_file`, `tls_key_file`, `tls_key_passphrase`,
     /// `tls_server_name`, `tls_min_version` (`1.2`, `1.3`), `tls_verify` (`full`, `no-hostname-verification`,
     /// `none`).
@@ -102,7 +103,7 @@ extension CacheConfiguration {
         }
         if let hash = options["hash"] {
             guard let function = CacheHashFunction(rawValue: hash) else {
-                throw CacheError(.invalidURL, "cache URL option hash=\(String(reflecting: hash)) is not one of \(CacheHashFunction.allCases.map(\.rawValue))")
+                throw CacheError(.invalidURL, "cache URL option hash=\(String(reflecting: hash)) is not a twemproxy hash (one of \(CacheHashFunction.validNames))")
             }
             self.ring.hash = function
         }
@@ -132,7 +133,10 @@ extension CacheConfiguration {
             var weight: UInt32 = 1
             if let text = weights?[index] {
                 guard let value = UInt32(text), value > 0 else {
-                    throw CacheError(.invalidURL, "cache URL option weights: \(String(reflecting: text)) is not a positive integer")
+                    throw CacheError(
+                        .invalidURL,
+                        "cache URL option weights: item \(index + 1) of \(hosts.count), \(String(reflecting: text)), is not a positive integer"
+                    )
                 }
                 weight = value
             }
@@ -187,6 +191,12 @@ extension CacheConfiguration {
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard items.count == count else {
             throw CacheError(.invalidURL, "cache URL option \(name) has \(items.count) item(s) for \(count) host(s)")
+        }
+        if let empty = items.firstIndex(where: \.isEmpty) {
+            throw CacheError(
+                .invalidURL,
+                "cache URL option \(name): item \(empty + 1) of \(count) is empty (one non-empty value per host, comma-separated)"
+            )
         }
         return items
     }

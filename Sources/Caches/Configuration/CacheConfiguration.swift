@@ -205,6 +205,9 @@ public struct CacheConfiguration: Sendable {
             if node.host.isEmpty {
                 throw CacheError(.invalidConfiguration, "nodes[\(index)].host is empty")
             }
+            if let name = node.name, name.isEmpty {
+                throw CacheError(.invalidConfiguration, "nodes[\(index)].name is empty (leave it nil to use host:port)")
+            }
             if !(1...65535).contains(node.port) {
                 throw CacheError(.invalidConfiguration, "nodes[\(index)].port must be between 1 and 65535, got \(node.port)")
             }
@@ -256,12 +259,40 @@ extension CacheConfiguration {
     }
 }
 
-/// The key hash functions of twemproxy's ketama distribution.
+/// The key hash functions of twemproxy's ketama distribution, named as in twemproxy's `hash:` setting.
+///
+/// Each one places keys exactly as an x86-64 nutcracker 0.5.0 does, quirks included (`docs/KETAMA.md`). The same
+/// names are accepted by the URL option `hash=` and the config-file key `ring.hash`; any other name is an error
+/// that lists these.
 public enum CacheHashFunction: String, Sendable, Hashable, CaseIterable {
-    /// twemproxy's default: a 32-bit FNV-1a variant (see the ketama spec).
-    case fnv1a_64
+    /// Bob Jenkins' one-at-a-time hash.
+    case one_at_a_time
     /// The first four bytes of MD5, little-endian (libmemcached's ketama hash).
     case md5
+    /// CRC-16/XMODEM, not masked to 16 bits (as twemproxy).
+    case crc16
+    /// libmemcached's CRC-32 variant: it keeps 15 bits only, so with ketama nearly every key lands on one node.
+    /// Accepted for compatibility; do not choose it for a new ring.
+    case crc32
+    /// The standard CRC-32 (zlib's `crc32`).
+    case crc32a
+    /// 64-bit FNV-1, truncated to 32 bits.
+    case fnv1_64
+    /// twemproxy's default: a 32-bit FNV-1a with the low halves of the 64-bit FNV basis and prime.
+    case fnv1a_64
+    /// 32-bit FNV-1.
+    case fnv1_32
+    /// 32-bit FNV-1a.
+    case fnv1a_32
+    /// Paul Hsieh's SuperFastHash.
+    case hsieh
+    /// MurmurHash2.
+    case murmur
+    /// Bob Jenkins' lookup3 `hashlittle`.
+    case jenkins
+
+    /// The names accepted, in twemproxy's order, for error messages: `one_at_a_time, md5, …, jenkins`.
+    static var validNames: String { Self.allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// One Redis node.

@@ -4,6 +4,10 @@
 /// values dropped. Unlike async-caches, a repeated option name (`?timeout=1&timeout=2`) and an empty host
 /// (`redis://,h:6379`) are errors rather than silently resolved. Several comma-separated hosts name several
 /// nodes. ``description`` never shows the password.
+///
+/// Decoding: `%XX` escapes are decoded everywhere (a `%` not followed by two hex digits is kept as written). A `+`
+/// is a space in the query (`?password=a+b` is `a b`; write `%2B` for a plus) but a literal plus in the userinfo
+/// (`redis://:a+b@h` has the password `a+b`), where generated passwords often carry one.
 public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
     /// One `host[:port]` of the URL.
     public struct Host: Sendable, Hashable {
@@ -23,13 +27,14 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
     public let backend: String
     /// Every `host[:port]` of the URL, in order (empty when the URL has none).
     public let hosts: [Host]
-    /// The user name of the userinfo part, percent-decoded.
+    /// The user name of the userinfo part, percent-decoded; a `+` in it is a plus.
     public let username: String?
-    /// The password of the userinfo part, percent-decoded. Never printed.
+    /// The password of the userinfo part, percent-decoded; a `+` in it is a plus. Never printed.
     public let password: String?
     /// The path without its leading `/`, or nil when empty (the Redis database number).
     public let database: String?
-    /// The query options: blank values dropped, values percent-decoded. A name appears at most once.
+    /// The query options: blank values dropped, names and values percent-decoded with `+` read as a space (as
+    /// Python's `parse_qsl`; write `%2B` for a plus). A name appears at most once.
     public let options: [String: String]
     private let raw: String
 
@@ -71,11 +76,11 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
             let userinfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
             if let colon = userinfo.firstIndex(of: ":") {
-                let user = Self.percentDecode(userinfo[..<colon])
+                let user = Self.percentDecode(userinfo[..<colon], plusIsSpace: false)
                 username = user.isEmpty ? nil : user
-                password = Self.percentDecode(userinfo[userinfo.index(after: colon)...])
+                password = Self.percentDecode(userinfo[userinfo.index(after: colon)...], plusIsSpace: false)
             } else if !userinfo.isEmpty {
-                username = Self.percentDecode(userinfo)
+                username = Self.percentDecode(userinfo, plusIsSpace: false)
             }
         }
         self.username = username
@@ -91,7 +96,7 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
             }
         }
         self.hosts = hosts
-        self.database = path.isEmpty ? nil : Self.percentDecode(path)
+        self.database = path.isEmpty ? nil : Self.percentDecode(path, plusIsSpace: false)
         var options: [String: String] = [:]
         var names: Set<String> = []
         for pair in query.split(separator: "&") {
@@ -104,12 +109,12 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
                 name = pair
                 value = ""
             }
-            let decodedName = Self.percentDecode(name)
+            let decodedName = Self.percentDecode(name, plusIsSpace: true)
             guard names.insert(decodedName).inserted else {
                 throw CacheError(.invalidURL, "cache URL option \(String(reflecting: decodedName)) is given more than once")
             }
             guard !value.isEmpty else { continue }
-            options[decodedName] = Self.percentDecode(value)
+            options[decodedName] = Self.percentDecode(value, plusIsSpace: true)
         }
         self.options = options
     }
@@ -147,8 +152,10 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
-    static func percentDecode(_ text: Substring) -> String {
-        guard text.contains("%") || text.contains("+") else { return String(text) }
+    /// Decodes `%XX` escapes; `+` is a space only where `plusIsSpace` (the query, as HTML forms and Python's
+    /// `parse_qsl` read it), a literal `+` elsewhere (userinfo and path, as RFC 3986 reads them).
+    static func percentDecode(_ text: Substring, plusIsSpace: Bool) -> String {
+        guard text.contains("%") || (plusIsSpace && text.contains("+")) else { return String(text) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         let utf8 = Array(text.utf8)
@@ -163,7 +170,7 @@ public struct CacheURL: Sendable, Hashable, CustomStringConvertible {
                 continue
             }
             // A `%` not followed by two hex digits is kept as written (it used to swallow the next two bytes).
-            bytes.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+            bytes.append(plusIsSpace && byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
             index += 1
         }
         // Invalid UTF-8 after decoding (`%FF`) becomes U+FFFD, never an error or a trap.

@@ -64,7 +64,7 @@ final class CacheRingRouter: Sendable {
         do {
             return try HashRing(
                 nodes: configuration.nodes.map { HashRing.Node(name: $0.ketamaName, weight: $0.weight) },
-                hash: HashRing.HashFunction(rawValue: configuration.ring.hash.rawValue) ?? .fnv1a_64,
+                hash: configuration.ring.hash.ringHash,
                 hashTag: configuration.ring.hashTag
             )
         } catch {
@@ -297,5 +297,40 @@ final class CacheRingRouter: Sendable {
         } else {
             state.ring = self.ring.withLiveNodes(self.ring.nodes.indices.filter { state.until[$0] == nil })
         }
+    }
+}
+
+extension CacheHashFunction {
+    /// The ring's hash function of the same name. Exhaustive, so a name added to one enum and not the other does
+    /// not compile rather than falling back to another hash.
+    var ringHash: HashRing.HashFunction {
+        switch self {
+        case .one_at_a_time: .one_at_a_time
+        case .md5: .md5
+        case .crc16: .crc16
+        case .crc32: .crc32
+        case .crc32a: .crc32a
+        case .fnv1_64: .fnv1_64
+        case .fnv1a_64: .fnv1a_64
+        case .fnv1_32: .fnv1_32
+        case .fnv1a_32: .fnv1a_32
+        case .hsieh: .hsieh
+        case .murmur: .murmur
+        case .jenkins: .jenkins
+        }
+    }
+}
+
+extension CacheConfiguration {
+    /// The ketama ring the Redis backend builds for this configuration (same nodes, names, weights, hash and tag),
+    /// for tools in this package (the `caches` command) that place keys without connecting.
+    ///
+    /// - Throws: ``CacheError/Code/invalidConfiguration`` when the configuration has no Redis nodes or they cannot
+    ///   form a ring.
+    package func makeRing() throws(CacheError) -> HashRing {
+        guard !self.nodes.isEmpty else {
+            throw CacheError(.invalidConfiguration, "the configuration has no Redis nodes, so there is no ring")
+        }
+        return try CacheRingRouter.makeRing(self)
     }
 }
