@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "CachesTests",
             dependencies: [
-                "Caches", "CacheRing", "RESP",
+                "Caches", "CacheRing", "RESP", "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

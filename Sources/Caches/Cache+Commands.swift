@@ -169,8 +169,8 @@ extension Cache {
 
     /// Reads a value; on a miss stores `defaultValue` and returns it.
     ///
-    /// Not atomic, as in async-caches: two callers that miss at once both store (the last write wins).
-    /// A stored JSON `null` counts as a miss.
+    /// Not atomic, as in async-caches: two callers that miss at once both store (the last write wins; the value is
+    /// already made, so there is nothing to share). A stored JSON `null` counts as a miss.
     ///
     /// - Parameters:
     ///   - key: The logical key.
@@ -180,38 +180,79 @@ extension Cache {
     /// - Returns: The stored value, or `defaultValue`.
     /// - Throws: ``CacheError``.
     public func getOrSet<T: Codable>(_ key: String, default defaultValue: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> T {
-        try await self.getOrSet(key, ttl: ttl, version: version) { defaultValue }
+        let ttl = try self.makeTTL(ttl)
+        if let value = try await self.get(key, as: T.self, version: version) {
+            return value
+        }
+        try await self.store(defaultValue, key: key, ttl: ttl, version: version)
+        return defaultValue
     }
 
     /// Reads a value; on a miss runs `make`, stores its result and returns it. `make` runs only on a miss.
+    ///
+    /// **Single flight** (a deliberate difference from async-caches): within this `Cache`, the calls that miss on
+    /// the same stored key while a computation for it runs share that computation: `make` runs once, its value is
+    /// stored once, and every caller receives it; an error `make` (or the store) throws reaches every caller. A
+    /// caller that is cancelled stops waiting at once (it throws `CancellationError`) without cancelling the
+    /// computation for the others; the computation, which runs in a task of its own, is cancelled only when no caller
+    /// waits for it any more. Calls that read the key as different types do not share. Pass `singleFlight: false` for
+    /// the seed's behaviour: every caller that misses computes and stores (the last write wins).
+    ///
+    /// Across processes, callers are not coordinated: each process computes once per miss.
     ///
     /// - Parameters:
     ///   - key: The logical key.
     ///   - type: The value's type.
     ///   - ttl: Whole seconds until a stored value expires; nil uses the cache's default ttl.
     ///   - version: The version; nil uses the cache's default.
+    ///   - singleFlight: Whether concurrent misses on the key share one run of `make`. Default: true.
     ///   - make: Computes the value on a miss; its errors are rethrown as they are.
     /// - Returns: The stored or computed value.
-    /// - Throws: ``CacheError``, or what `make` throws.
-    public func getOrSet<T: Codable>(
+    /// - Throws: ``CacheError``, what `make` throws, or `CancellationError` when the calling task is cancelled while
+    ///   it waits for a shared computation.
+    public func getOrSet<T: Codable & Sendable>(
         _ key: String,
         as type: T.Type = T.self,
         ttl: Int? = nil,
         version: CacheVersion? = nil,
-        _ make: () async throws -> T
+        singleFlight: Bool = true,
+        _ make: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let ttl = try self.makeTTL(ttl)
         if let value = try await self.get(key, as: T.self, version: version) {
             return value
         }
-        let value = try await make()
+        guard singleFlight else {
+            let value = try await make()
+            try await self.store(value, key: key, ttl: ttl, version: version)
+            return value
+        }
+        let flight = CacheSingleFlight.Key(storedKey: self.makeKey(key, version: version), type: ObjectIdentifier(T.self))
+        return try await self.singleFlight.value(for: flight) {
+            let value = try await make()
+            try await self.store(value, key: key, ttl: ttl, version: version)
+            return value
+        }
+    }
+
+    /// How many shared `getOrSet` computations are running (each waited for by one caller or more).
+    package var inFlightGetOrSetCount: Int {
+        self.singleFlight.count
+    }
+
+    /// How many callers wait for a shared `getOrSet` computation.
+    package var getOrSetWaiterCount: Int {
+        self.singleFlight.waiterCount
+    }
+
+    /// Stores the value `getOrSet` made (its ttl already checked).
+    private func store<T: Encodable>(_ value: T, key: String, ttl: Int?, version: CacheVersion?) async throws {
         let bytes = try self.encode(value, key: key)
         do {
             try await self.backend().set(self.makeKey(key, version: version), value: bytes, ttl: ttl)
         } catch let error as CacheError {
             throw error.with(key: key)
         }
-        return value
     }
 
     /// Stores many values in one round trip per node (the nodes are written concurrently).
