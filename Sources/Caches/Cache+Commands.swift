@@ -333,6 +333,38 @@ extension Cache {
         try await self.backend().clear()
     }
 
+    /// Removes every key of a scope and returns how many it removed.
+    ///
+    /// - ``CacheClearScope/database``: every key of every node's database, as ``clear()``, counted
+    ///   (`MULTI`, `DBSIZE`, `FLUSHDB ASYNC`, `EXEC` per node).
+    /// - ``CacheClearScope/keyPrefix``: only this cache's keys, `prefix:` followed by anything (every version), on
+    ///   every node, the nodes concurrently. Each node is walked with `SCAN cursor MATCH <prefix>:* COUNT 1000` (the
+    ///   glob characters `*?[]\` of the prefix escaped) and each batch is removed with `UNLINK` before the next
+    ///   `SCAN`: no command blocks the server, which keeps answering other clients throughout. Keys written while it
+    ///   runs may or may not be removed. The memory backend removes the keys that start with `prefix:`.
+    ///
+    /// - Parameter scope: What to remove.
+    /// - Returns: How many keys were removed (for `.database`, how many the databases held when emptied).
+    /// - Throws: ``CacheError``; ``CacheError/Code/invalidArgument`` for `.keyPrefix` when the cache has no key
+    ///   prefix (every key would match: use ``clear()``); ``CacheError/Code/partialFailure`` naming the nodes that
+    ///   failed (the others were cleared).
+    @discardableResult
+    public func clear(scope: CacheClearScope) async throws -> Int {
+        switch scope {
+        case .database:
+            return try await self.backend().clearCounting()
+        case .keyPrefix:
+            let prefix = self.configuration.keyPrefix
+            guard !prefix.isEmpty else {
+                throw CacheError(
+                    .invalidArgument,
+                    "clear(scope: .keyPrefix) needs a key prefix: without one it would empty the whole database (use clear())"
+                )
+            }
+            return try await self.backend().clear(keyPrefix: prefix)
+        }
+    }
+
     // MARK: Expiry and counters
 
     /// Sets a key's ttl.
@@ -511,6 +543,14 @@ extension Cache {
             )
         }
     }
+}
+
+/// What ``Cache/clear(scope:)`` removes.
+public enum CacheClearScope: Sendable, Hashable {
+    /// Every key of every node's database (`FLUSHDB ASYNC`), as async-caches' `clear()`.
+    case database
+    /// Only this cache's keys: those that start with its key prefix and `:`, whatever their version.
+    case keyPrefix
 }
 
 /// The result of ``Cache/getManyPartial(_:as:version:)``: what healthy nodes returned and which nodes failed.

@@ -15,6 +15,8 @@ struct DummyBackend: CacheBackend {
     func delete(_ key: String) async throws {}
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] { [] }
     func clear() async throws {}
+    func clearCounting() async throws -> Int { 0 }
+    func clear(keyPrefix prefix: String) async throws -> Int { 0 }
     func touch(_ key: String, ttl: Int?) async throws -> Bool { false }
     func remainingTTL(_ key: String) async throws -> Int { -2 }
     func increment(_ key: String, by delta: Int) async throws -> Int { delta }

@@ -84,6 +84,23 @@ final class MemoryBackend: CacheBackend {
         try self.withEntries { entries, _ in entries.removeAll() }
     }
 
+    func clearCounting() async throws -> Int {
+        try self.withEntries { entries, now in
+            let live = entries.values.count(where: { entry in entry.expiresAt.map { $0 > now } ?? true })
+            entries.removeAll()
+            return live
+        }
+    }
+
+    func clear(keyPrefix prefix: String) async throws -> Int {
+        let head = prefix + ":"
+        return try self.withEntries { entries, now in
+            let keys = entries.keys.filter { $0.hasPrefix(head) }
+            // As on Redis, an expired key is not counted.
+            return keys.count(where: { entries.live($0, now: now) != nil && entries.removeValue(forKey: $0) != nil })
+        }
+    }
+
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try self.withEntries { entries, now in
             guard var entry = entries.live(key, now: now) else { return false }
