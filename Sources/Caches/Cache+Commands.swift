@@ -198,7 +198,8 @@ extension Cache {
     /// waits for it any more. Calls that read the key as different types do not share. Pass `singleFlight: false` for
     /// the seed's behaviour: every caller that misses computes and stores (the last write wins).
     ///
-    /// Across processes, callers are not coordinated: each process computes once per miss.
+    /// Across processes, callers are coordinated only with `lock` (see ``CacheStampedeLock``): without it, each
+    /// process computes once per miss.
     ///
     /// - Parameters:
     ///   - key: The logical key.
@@ -206,6 +207,8 @@ extension Cache {
     ///   - ttl: Whole seconds until a stored value expires; nil uses the cache's default ttl.
     ///   - version: The version; nil uses the cache's default.
     ///   - singleFlight: Whether concurrent misses on the key share one run of `make`. Default: true.
+    ///   - lock: Opt-in: one caller across all processes computes while the others wait a bounded time for its
+    ///     value (a lock key on the key's node). Default: nil, no lock.
     ///   - make: Computes the value on a miss; its errors are rethrown as they are.
     /// - Returns: The stored or computed value.
     /// - Throws: ``CacheError``, what `make` throws, or `CancellationError` when the calling task is cancelled while
@@ -216,23 +219,75 @@ extension Cache {
         ttl: Int? = nil,
         version: CacheVersion? = nil,
         singleFlight: Bool = true,
+        lock: CacheStampedeLock? = nil,
         _ make: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let ttl = try self.makeTTL(ttl)
         if let value = try await self.get(key, as: T.self, version: version) {
             return value
         }
-        guard singleFlight else {
+        let compute: @Sendable () async throws -> T = {
+            if let lock {
+                return try await self.computeUnderLock(key, as: T.self, ttl: ttl, version: version, lock: lock, make)
+            }
             let value = try await make()
             try await self.store(value, key: key, ttl: ttl, version: version)
             return value
         }
+        guard singleFlight else { return try await compute() }
         let flight = CacheSingleFlight.Key(storedKey: self.makeKey(key, version: version), type: ObjectIdentifier(T.self))
-        return try await self.singleFlight.value(for: flight) {
-            let value = try await make()
-            try await self.store(value, key: key, ttl: ttl, version: version)
-            return value
+        return try await self.singleFlight.value(for: flight, compute)
+    }
+
+    /// The miss path with a ``CacheStampedeLock``: takes the lock and computes (unless the value arrived meanwhile),
+    /// or polls the key and retries the lock until the wait runs out, then computes without it.
+    private func computeUnderLock<T: Codable & Sendable>(
+        _ key: String,
+        as type: T.Type,
+        ttl: Int?,
+        version: CacheVersion?,
+        lock: CacheStampedeLock,
+        _ make: @Sendable () async throws -> T
+    ) async throws -> T {
+        let stored = self.makeKey(key, version: version)
+        let lockKey = CacheStampedeLock.lockKey(for: stored)
+        let token = String(UInt64.random(in: 0...UInt64.max), radix: 16) + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let backend = try self.backend()
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: lock.wait)
+        while true {
+            let locked: Bool
+            do {
+                locked = try await backend.lock(lockKey, nodeOf: stored, token: token, milliseconds: lock.milliseconds)
+            } catch let error as CacheError {
+                throw error.with(key: key)
+            }
+            if locked {
+                do {
+                    // The holder that released the lock just before stored the value: no second computation.
+                    if let value = try await self.get(key, as: T.self, version: version) {
+                        try? await backend.unlock(lockKey, nodeOf: stored, token: token)
+                        return value
+                    }
+                    let value = try await make()
+                    try await self.store(value, key: key, ttl: ttl, version: version)
+                    try? await backend.unlock(lockKey, nodeOf: stored, token: token)
+                    return value
+                } catch {
+                    try? await backend.unlock(lockKey, nodeOf: stored, token: token)
+                    throw error
+                }
+            }
+            if clock.now >= deadline { break }
+            try await Task.sleep(for: lock.pollInterval)
+            if let value = try await self.get(key, as: T.self, version: version) {
+                return value
+            }
         }
+        // The wait ran out: compute without the lock.
+        let value = try await make()
+        try await self.store(value, key: key, ttl: ttl, version: version)
+        return value
     }
 
     /// How many shared `getOrSet` computations are running (each waited for by one caller or more).

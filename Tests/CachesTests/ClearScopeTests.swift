@@ -82,3 +82,24 @@ import Testing
         }
     }
 }
+
+/// The stampede lock's commands: `SET … PX … NX` and the compare-and-delete `EVAL`.
+@Suite struct StampedeLockCommandTests {
+    @Test func lockAndUnlockWriteTheirBytes() throws {
+        let lock = LockCommand(lockKey: "caches-lock:p::k", token: "t1", milliseconds: 1500)
+        #expect(CacheCommandTests.encoded(lock) == CacheCommandTests.command("SET", "caches-lock:p::k", "t1", "PX", "1500", "NX"))
+        #expect(try lock.decode(try CacheCommandTests.reply("+OK\r\n")))
+        #expect(try !lock.decode(try CacheCommandTests.reply("$-1\r\n")))
+        let unlock = UnlockCommand(lockKey: "caches-lock:p::k", token: "t1")
+        #expect(CacheCommandTests.encoded(unlock) == CacheCommandTests.command("EVAL", UnlockCommand.script, "1", "caches-lock:p::k", "t1"))
+        #expect(unlock.name.description == "EVAL")
+        #expect(try unlock.decode(try CacheCommandTests.reply(":1\r\n")))
+    }
+
+    @Test func theLockTtlIsWholeMillisecondsRoundedUp() {
+        #expect(CacheStampedeLock(ttl: .seconds(10)).milliseconds == 10_000)
+        #expect(CacheStampedeLock(ttl: .microseconds(1500)).milliseconds == 2)
+        #expect(CacheStampedeLock(ttl: .zero).milliseconds == 1)
+        #expect(CacheStampedeLock.lockKey(for: "p:2:k") == "caches-lock:p:2:k")
+    }
+}

@@ -101,6 +101,22 @@ final class MemoryBackend: CacheBackend {
         }
     }
 
+    func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool {
+        try self.withEntries { entries, now in
+            guard entries.live(lockKey, now: now) == nil else { return false }
+            entries[lockKey] = .init(value: ByteBuffer(string: token), expiresAt: now.advanced(by: .milliseconds(milliseconds)))
+            return true
+        }
+    }
+
+    func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws {
+        try self.withEntries { entries, now in
+            if let entry = entries.live(lockKey, now: now), entry.value == ByteBuffer(string: token) {
+                entries.removeValue(forKey: lockKey)
+            }
+        }
+    }
+
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try self.withEntries { entries, now in
             guard var entry = entries.live(key, now: now) else { return false }

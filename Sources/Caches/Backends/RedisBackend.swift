@@ -154,6 +154,14 @@ final class RedisBackend: CacheBackend {
         try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true) }
     }
 
+    func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool {
+        try await self.execute(LockCommand(lockKey: lockKey, token: token, milliseconds: milliseconds), forKey: key)
+    }
+
+    func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws {
+        _ = try await self.execute(UnlockCommand(lockKey: lockKey, token: token), forKey: key)
+    }
+
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try await self.absorbing(false, "touch") { () throws(CacheError) in
             try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key, writing: true)

@@ -74,6 +74,46 @@ struct AddCommand: CacheCommand {
     }
 }
 
+/// `SET lockKey token PX milliseconds NX`: whether the lock was taken.
+struct LockCommand: CacheCommand {
+    let lockKey: String
+    let token: String
+    let milliseconds: Int
+
+    var name: CacheCommandName { .set }
+    var key: String? { self.lockKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("SET", self.lockKey, self.token, "PX", self.milliseconds, "NX")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Bool {
+        if reply.isOK { return true }
+        guard case .some(.none) = reply.bulkStringOrNull else { throw self.unexpected(reply, expected: "OK or null") }
+        return false
+    }
+}
+
+/// `EVAL <compare-and-delete> 1 lockKey token`: deletes the lock only while `token` holds it; whether it did.
+struct UnlockCommand: CacheCommand {
+    static let script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+    let lockKey: String
+    let token: String
+
+    var name: CacheCommandName { .eval }
+    var key: String? { self.lockKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("EVAL", Self.script, 1, self.lockKey, self.token)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Bool {
+        guard let deleted = reply.integer else { throw self.unexpected(reply, expected: "an integer") }
+        return deleted == 1
+    }
+}
+
 /// `EXPIRE key ttl`, or `PERSIST key` without a ttl: whether the key's expiry changed.
 struct ExpireCommand: CacheCommand {
     let storedKey: String
