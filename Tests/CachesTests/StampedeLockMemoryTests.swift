@@ -23,7 +23,7 @@ import Testing
                     }
                 }
             }
-            try await waitUntil("200 callers waiting, one computing") {
+            try await waitUntil(timeout: .seconds(60), "200 callers waiting, one computing") {
                 caches.reduce(0) { $0 + $1.getOrSetWaiterCount } == 200 && runs.count == 1
             }
             release.signal()
@@ -49,7 +49,11 @@ import Testing
             }
         }
         await holding.wait()
-        let value = try await other.getOrSet("hot", as: String.self, lock: CacheStampedeLock(ttl: .seconds(5), wait: .seconds(60), pollInterval: .milliseconds(10))) {
+        let value = try await other.getOrSet(
+            "hot",
+            as: String.self,
+            lock: CacheStampedeLock(ttl: .seconds(5), wait: .seconds(60), pollInterval: .milliseconds(10))
+        ) {
             "taken over"
         }
         #expect(value == "taken over")

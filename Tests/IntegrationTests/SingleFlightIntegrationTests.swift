@@ -25,7 +25,7 @@ struct SingleFlightIntegrationTests {
                         }
                     }
                 }
-                try await waitUntil("200 callers waiting") { cache.getOrSetWaiterCount == 200 }
+                try await waitUntil(timeout: .seconds(60), "200 callers waiting") { cache.getOrSetWaiterCount == 200 }
                 release.signal()
                 return try await group.reduce(into: [String]()) { $0.append($1) }
             }
@@ -60,7 +60,7 @@ struct SingleFlightIntegrationTests {
                         }
                     }
                 }
-                try? await waitUntil("200 callers waiting") { cache.getOrSetWaiterCount == 200 }
+                try? await waitUntil(timeout: .seconds(60), "200 callers waiting") { cache.getOrSetWaiterCount == 200 }
                 release.signal()
             }
             #expect(errors.count == 200)
@@ -91,7 +91,7 @@ struct SingleFlightIntegrationTests {
             }
             let first = Task { try await call() }
             let cancelled = Task { try await call() }
-            try await waitUntil("2 callers waiting") { cache.getOrSetWaiterCount == 2 }
+            try await waitUntil(timeout: .seconds(60), "2 callers waiting") { cache.getOrSetWaiterCount == 2 }
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { try await cancelled.value }
             #expect(!computationCancelled.isSignalled)
@@ -105,12 +105,16 @@ struct SingleFlightIntegrationTests {
             let abandoned = Task {
                 try await cache.getOrSet("other", as: String.self) {
                     let wait = TestEvent()
-                    await withTaskCancellationHandler { await wait.wait() } onCancel: { wait.signal() }
+                    await withTaskCancellationHandler {
+                        await wait.wait()
+                    } onCancel: {
+                        wait.signal()
+                    }
                     try Task.checkCancellation()
                     return "never"
                 }
             }
-            try await waitUntil("1 caller waiting") { cache.getOrSetWaiterCount == 1 }
+            try await waitUntil(timeout: .seconds(60), "1 caller waiting") { cache.getOrSetWaiterCount == 1 }
             abandoned.cancel()
             await #expect(throws: CancellationError.self) { try await abandoned.value }
             #expect(cache.inFlightGetOrSetCount == 0)

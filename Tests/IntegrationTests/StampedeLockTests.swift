@@ -26,7 +26,7 @@ struct StampedeLockTests {
                     }
                 }
             }
-            try await waitUntil("200 callers waiting, one computing") {
+            try await waitUntil(timeout: .seconds(60), "200 callers waiting, one computing") {
                 caches.reduce(0) { $0 + $1.getOrSetWaiterCount } == 200 && runs.count == 1
             }
             release.signal()
@@ -53,7 +53,11 @@ struct StampedeLockTests {
             _ = try await server.cli("SET", lockKey, "dead-holder", "PX", "800")
             let clock = ContinuousClock()
             let start = clock.now
-            let value = try await cache.getOrSet("hot", as: String.self, lock: CacheStampedeLock(ttl: .seconds(5), wait: .seconds(60), pollInterval: .milliseconds(20))) {
+            let value = try await cache.getOrSet(
+                "hot",
+                as: String.self,
+                lock: CacheStampedeLock(ttl: .seconds(5), wait: .seconds(60), pollInterval: .milliseconds(20))
+            ) {
                 runs.increment()
                 return "taken over"
             }
