@@ -16,7 +16,8 @@ struct ClearKeyPrefixTests {
 
     @Test func removesExactlyTheKeysOfItsPrefixOnAThreeNodeRingWhileTheServersAnswer() async throws {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
-            let url = RedisServer.cacheURL(servers, database: 0, options: ["weights=1,2,1"])
+            // A long command timeout: the test writes 100,000 keys, on machines that may be loaded.
+            let url = RedisServer.cacheURL(servers, database: 0, options: ["weights=1,2,1", "timeout=30"])
             let a = try Cache(url: url, keyPrefix: "A")
             let b = try Cache(url: url, keyPrefix: "B")
             // `AB:…` and `A` without the colon are not `A:…`.
