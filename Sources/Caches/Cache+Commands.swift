@@ -169,8 +169,8 @@ extension Cache {
 
     /// Reads a value; on a miss stores `defaultValue` and returns it.
     ///
-    /// Not atomic, as in async-caches: two callers that miss at once both store (the last write wins).
-    /// A stored JSON `null` counts as a miss.
+    /// Not atomic, as in async-caches: two callers that miss at once both store (the last write wins; the value is
+    /// already made, so there is nothing to share). A stored JSON `null` counts as a miss.
     ///
     /// - Parameters:
     ///   - key: The logical key.
@@ -180,38 +180,134 @@ extension Cache {
     /// - Returns: The stored value, or `defaultValue`.
     /// - Throws: ``CacheError``.
     public func getOrSet<T: Codable>(_ key: String, default defaultValue: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> T {
-        try await self.getOrSet(key, ttl: ttl, version: version) { defaultValue }
+        let ttl = try self.makeTTL(ttl)
+        if let value = try await self.get(key, as: T.self, version: version) {
+            return value
+        }
+        try await self.store(defaultValue, key: key, ttl: ttl, version: version)
+        return defaultValue
     }
 
     /// Reads a value; on a miss runs `make`, stores its result and returns it. `make` runs only on a miss.
+    ///
+    /// **Single flight** (a deliberate difference from async-caches): within this `Cache`, the calls that miss on
+    /// the same stored key while a computation for it runs share that computation: `make` runs once, its value is
+    /// stored once, and every caller receives it; an error `make` (or the store) throws reaches every caller. A
+    /// caller that is cancelled stops waiting at once (it throws `CancellationError`) without cancelling the
+    /// computation for the others; the computation, which runs in a task of its own, is cancelled only when no caller
+    /// waits for it any more. Calls that read the key as different types do not share. Pass `singleFlight: false` for
+    /// the seed's behaviour: every caller that misses computes and stores (the last write wins).
+    ///
+    /// Across processes, callers are coordinated only with `lock` (see ``CacheStampedeLock``): without it, each
+    /// process computes once per miss.
     ///
     /// - Parameters:
     ///   - key: The logical key.
     ///   - type: The value's type.
     ///   - ttl: Whole seconds until a stored value expires; nil uses the cache's default ttl.
     ///   - version: The version; nil uses the cache's default.
+    ///   - singleFlight: Whether concurrent misses on the key share one run of `make`. Default: true.
+    ///   - lock: Opt-in: one caller across all processes computes while the others wait a bounded time for its
+    ///     value (a lock key on the key's node). Default: nil, no lock.
     ///   - make: Computes the value on a miss; its errors are rethrown as they are.
     /// - Returns: The stored or computed value.
-    /// - Throws: ``CacheError``, or what `make` throws.
-    public func getOrSet<T: Codable>(
+    /// - Throws: ``CacheError``, what `make` throws, or `CancellationError` when the calling task is cancelled while
+    ///   it waits for a shared computation.
+    public func getOrSet<T: Codable & Sendable>(
         _ key: String,
         as type: T.Type = T.self,
         ttl: Int? = nil,
         version: CacheVersion? = nil,
-        _ make: () async throws -> T
+        singleFlight: Bool = true,
+        lock: CacheStampedeLock? = nil,
+        _ make: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let ttl = try self.makeTTL(ttl)
         if let value = try await self.get(key, as: T.self, version: version) {
             return value
         }
+        let compute: @Sendable () async throws -> T = {
+            if let lock {
+                return try await self.computeUnderLock(key, as: T.self, ttl: ttl, version: version, lock: lock, make)
+            }
+            let value = try await make()
+            try await self.store(value, key: key, ttl: ttl, version: version)
+            return value
+        }
+        guard singleFlight else { return try await compute() }
+        let flight = CacheSingleFlight.Key(storedKey: self.makeKey(key, version: version), type: ObjectIdentifier(T.self))
+        return try await self.singleFlight.value(for: flight, compute)
+    }
+
+    /// The miss path with a ``CacheStampedeLock``: takes the lock and computes (unless the value arrived meanwhile),
+    /// or polls the key and retries the lock until the wait runs out, then computes without it.
+    private func computeUnderLock<T: Codable & Sendable>(
+        _ key: String,
+        as type: T.Type,
+        ttl: Int?,
+        version: CacheVersion?,
+        lock: CacheStampedeLock,
+        _ make: @Sendable () async throws -> T
+    ) async throws -> T {
+        let stored = self.makeKey(key, version: version)
+        let lockKey = CacheStampedeLock.lockKey(for: stored)
+        let token = String(UInt64.random(in: 0...UInt64.max), radix: 16) + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let backend = try self.backend()
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: lock.wait)
+        while true {
+            let locked: Bool
+            do {
+                locked = try await backend.lock(lockKey, nodeOf: stored, token: token, milliseconds: lock.milliseconds)
+            } catch let error as CacheError {
+                throw error.with(key: key)
+            }
+            if locked {
+                do {
+                    // The holder that released the lock just before stored the value: no second computation.
+                    if let value = try await self.get(key, as: T.self, version: version) {
+                        try? await backend.unlock(lockKey, nodeOf: stored, token: token)
+                        return value
+                    }
+                    let value = try await make()
+                    try await self.store(value, key: key, ttl: ttl, version: version)
+                    try? await backend.unlock(lockKey, nodeOf: stored, token: token)
+                    return value
+                } catch {
+                    try? await backend.unlock(lockKey, nodeOf: stored, token: token)
+                    throw error
+                }
+            }
+            if clock.now >= deadline { break }
+            try await Task.sleep(for: lock.pollInterval)
+            if let value = try await self.get(key, as: T.self, version: version) {
+                return value
+            }
+        }
+        // The wait ran out: compute without the lock.
         let value = try await make()
+        try await self.store(value, key: key, ttl: ttl, version: version)
+        return value
+    }
+
+    /// How many shared `getOrSet` computations are running (each waited for by one caller or more).
+    package var inFlightGetOrSetCount: Int {
+        self.singleFlight.count
+    }
+
+    /// How many callers wait for a shared `getOrSet` computation.
+    package var getOrSetWaiterCount: Int {
+        self.singleFlight.waiterCount
+    }
+
+    /// Stores the value `getOrSet` made (its ttl already checked).
+    private func store<T: Encodable>(_ value: T, key: String, ttl: Int?, version: CacheVersion?) async throws {
         let bytes = try self.encode(value, key: key)
         do {
             try await self.backend().set(self.makeKey(key, version: version), value: bytes, ttl: ttl)
         } catch let error as CacheError {
             throw error.with(key: key)
         }
-        return value
     }
 
     /// Stores many values in one round trip per node (the nodes are written concurrently).
@@ -290,6 +386,38 @@ extension Cache {
     /// - Throws: ``CacheError``.
     public func clear() async throws {
         try await self.backend().clear()
+    }
+
+    /// Removes every key of a scope and returns how many it removed.
+    ///
+    /// - ``CacheClearScope/database``: every key of every node's database, as ``clear()``, counted
+    ///   (`MULTI`, `DBSIZE`, `FLUSHDB ASYNC`, `EXEC` per node).
+    /// - ``CacheClearScope/keyPrefix``: only this cache's keys, `prefix:` followed by anything (every version), on
+    ///   every node, the nodes concurrently. Each node is walked with `SCAN cursor MATCH <prefix>:* COUNT 1000` (the
+    ///   glob characters `*?[]\` of the prefix escaped) and each batch is removed with `UNLINK` before the next
+    ///   `SCAN`: no command blocks the server, which keeps answering other clients throughout. Keys written while it
+    ///   runs may or may not be removed. The memory backend removes the keys that start with `prefix:`.
+    ///
+    /// - Parameter scope: What to remove.
+    /// - Returns: How many keys were removed (for `.database`, how many the databases held when emptied).
+    /// - Throws: ``CacheError``; ``CacheError/Code/invalidArgument`` for `.keyPrefix` when the cache has no key
+    ///   prefix (every key would match: use ``clear()``); ``CacheError/Code/partialFailure`` naming the nodes that
+    ///   failed (the others were cleared).
+    @discardableResult
+    public func clear(scope: CacheClearScope) async throws -> Int {
+        switch scope {
+        case .database:
+            return try await self.backend().clearCounting()
+        case .keyPrefix:
+            let prefix = self.configuration.keyPrefix
+            guard !prefix.isEmpty else {
+                throw CacheError(
+                    .invalidArgument,
+                    "clear(scope: .keyPrefix) needs a key prefix: without one it would empty the whole database (use clear())"
+                )
+            }
+            return try await self.backend().clear(keyPrefix: prefix)
+        }
     }
 
     // MARK: Expiry and counters
@@ -470,6 +598,14 @@ extension Cache {
             )
         }
     }
+}
+
+/// What ``Cache/clear(scope:)`` removes.
+public enum CacheClearScope: Sendable, Hashable {
+    /// Every key of every node's database (`FLUSHDB ASYNC`), as async-caches' `clear()`.
+    case database
+    /// Only this cache's keys: those that start with its key prefix and `:`, whatever their version.
+    case keyPrefix
 }
 
 /// The result of ``Cache/getManyPartial(_:as:version:)``: what healthy nodes returned and which nodes failed.

@@ -42,6 +42,8 @@ public final class Cache: Sendable {
     let service = CacheServiceState()
     /// `prefix:defaultVersion:`, the head of every stored key of a call that gives no version.
     let defaultKeyHead: String
+    /// The `getOrSet` computations running, shared by the callers that miss on the same key (Cache+Commands.swift).
+    let singleFlight = CacheSingleFlight()
 
     private enum State {
         case disconnected

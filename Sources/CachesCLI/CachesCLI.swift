@@ -16,6 +16,7 @@ struct CachesCLI: AsyncParsableCommand {
               caches get greeting --json
               caches incr visits --by 5 --config config/tls.yaml
               caches ttl greeting
+              caches clear --prefix-only --yes
               caches ring locate user:1 user:2 --json
               caches ring stats --keys 100000
               caches ring diff config/local.yaml config/bigger.yaml
@@ -27,7 +28,7 @@ struct CachesCLI: AsyncParsableCommand {
             """,
         subcommands: [
             GetCommand.self, SetCommand.self, AddCommand.self, DeleteCommand.self, IncrCommand.self, DecrCommand.self,
-            TouchCommand.self, TTLCommand.self, RingCommand.self, HealthCommand.self, BenchCommand.self, DemoCommand.self,
+            TouchCommand.self, TTLCommand.self, ClearCommand.self, RingCommand.self, HealthCommand.self, BenchCommand.self, DemoCommand.self,
         ]
     )
 

@@ -326,3 +326,53 @@ struct TTLCommand: AsyncParsableCommand {
         if remaining == -2 { throw CLIExitCode.notFound }
     }
 }
+
+// MARK: - clear
+
+/// `caches clear --yes` / `caches clear --prefix-only --yes`: removes every key of the databases, or only the
+/// cache's own keys.
+struct ClearCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clear",
+        abstract: "Remove keys: every key of every node's database, or with --prefix-only only this cache's keys.",
+        discussion: """
+            Without --prefix-only: FLUSHDB ASYNC on every node (the whole database, other data included).
+            With --prefix-only: SCAN MATCH 'PREFIX:*' and UNLINK in batches on every node, removing only the keys of the
+            configuration's key prefix (every version); refused when the configuration has no key prefix.
+            Both need --yes. Prints how many keys were removed.
+
+            Examples:
+              caches clear --prefix-only --yes --config config/local.yaml
+              caches clear --yes --url redis://127.0.0.1:7001/0 --json   # {"scope": "database", "removed": 42}
+            """
+    )
+
+    @Flag(help: "Remove only the keys of the cache's key prefix, not the whole database.")
+    var prefixOnly = false
+
+    @Flag(help: "Confirm the removal (required).")
+    var yes = false
+
+    @OptionGroup var options: CacheOptions
+
+    func validate() throws {
+        guard self.yes else {
+            let what = self.prefixOnly ? "every key of the cache's prefix on every node" : "every key of every node's database"
+            throw ValidationError("clear removes \(what): add --yes to confirm")
+        }
+    }
+
+    func run() async throws {
+        let scope: CacheClearScope = self.prefixOnly ? .keyPrefix : .database
+        let (removed, prefix) = try await self.options.withCache { cache in
+            (try await cache.clear(scope: scope), cache.configuration.keyPrefix)
+        }
+        if self.options.json {
+            var object: JSONObject = ["scope": .string(self.prefixOnly ? "keyPrefix" : "database"), "removed": .int(removed)]
+            if self.prefixOnly { object["prefix"] = .string(prefix) }
+            CLIJSON.print(.object(object))
+        } else {
+            print("removed \(removed) key(s)\(self.prefixOnly ? " of prefix '\(prefix)'" : "")")
+        }
+    }
+}

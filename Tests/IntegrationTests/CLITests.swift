@@ -201,6 +201,41 @@ import Testing
         #expect((20...30).contains(seconds))
     }
 
+    // MARK: clear
+
+    @Test func clearNeedsYesAndPrefixOnlyRemovesOnlyThePrefixesKeys() async throws {
+        let url = try await TestNodes.shared.url(for: .ring)
+        let mine = try Cache(url: url, keyPrefix: "mine")
+        let theirs = try Cache(url: url, keyPrefix: "theirs")
+        let mineURL = url + (url.contains("?") ? "&" : "?") + "key_prefix=mine"
+        for cache in [mine, theirs] { try await cache.connect() }
+        try await mine.setMany((0..<30).map { ("k\($0)", $0) })
+        try await theirs.setMany((0..<5).map { ("k\($0)", $0) })
+
+        let unconfirmed = try await self.caches("clear", "--prefix-only", "--url", mineURL)
+        #expect(unconfirmed.status == 2)
+        #expect(unconfirmed.standardError.contains("--yes"))
+        #expect(try await mine.get("k1", as: Int.self) == 1)
+        #expect(try await self.caches("clear", "--url", url).status == 2, "the whole database needs --yes too")
+
+        let noPrefix = try await self.caches("clear", "--prefix-only", "--yes", "--url", url)
+        #expect(noPrefix.status == 2)
+        #expect(noPrefix.standardError.contains("invalidArgument"))
+
+        let cleared = try self.object(try await self.caches("clear", "--prefix-only", "--yes", "--url", mineURL, "--json"))
+        #expect(cleared["removed"] as? Int == 30)
+        #expect(cleared["scope"] as? String == "keyPrefix")
+        #expect(cleared["prefix"] as? String == "mine")
+        #expect(try await mine.get("k1", as: Int.self) == nil)
+        #expect(try await theirs.get("k1", as: Int.self) == 1)
+
+        let all = try await self.caches("clear", "--yes", "--url", url)
+        #expect(all.status == 0)
+        #expect(all.standardOutput == "removed 5 key(s)\n")
+        #expect(try await theirs.get("k1", as: Int.self) == nil)
+        for cache in [mine, theirs] { try await cache.disconnect() }
+    }
+
     // MARK: Cache.ttl (the library call behind `caches ttl`)
 
     @Test(arguments: BackendKind.storing)

@@ -31,6 +31,17 @@ protocol CacheBackend: Sendable {
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure]
     /// Removes every key of the store (the whole Redis database of every node).
     func clear() async throws
+    /// Removes every key of the store and returns how many there were (on Redis, `DBSIZE` and `FLUSHDB ASYNC` in
+    /// one `MULTI`/`EXEC` per node).
+    func clearCounting() async throws -> Int
+    /// Removes the keys that start with `prefix:` on every node (`SCAN MATCH`, `UNLINK` in batches) and returns how
+    /// many it removed. `prefix` is not empty.
+    func clear(keyPrefix prefix: String) async throws -> Int
+    /// Takes a short-lived lock on the node of `key`: stores `token` under `lockKey` if it is missing, expiring after
+    /// `milliseconds` (`SET lockKey token PX ms NX`). Returns whether it took the lock.
+    func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool
+    /// Releases a lock taken with `token`, only while `token` still holds it (compare-and-delete).
+    func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws
     /// Sets the ttl (nil: no expiry); returns false when the key is missing.
     func touch(_ key: String, ttl: Int?) async throws -> Bool
     /// The remaining ttl in whole seconds, as Redis's `TTL`: -2 when the key is missing, -1 when it never expires.

@@ -15,6 +15,10 @@ struct DummyBackend: CacheBackend {
     func delete(_ key: String) async throws {}
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] { [] }
     func clear() async throws {}
+    func clearCounting() async throws -> Int { 0 }
+    func clear(keyPrefix prefix: String) async throws -> Int { 0 }
+    func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool { true }
+    func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws {}
     func touch(_ key: String, ttl: Int?) async throws -> Bool { false }
     func remainingTTL(_ key: String) async throws -> Int { -2 }
     func increment(_ key: String, by delta: Int) async throws -> Int { delta }

@@ -84,6 +84,39 @@ final class MemoryBackend: CacheBackend {
         try self.withEntries { entries, _ in entries.removeAll() }
     }
 
+    func clearCounting() async throws -> Int {
+        try self.withEntries { entries, now in
+            let live = entries.values.count(where: { entry in entry.expiresAt.map { $0 > now } ?? true })
+            entries.removeAll()
+            return live
+        }
+    }
+
+    func clear(keyPrefix prefix: String) async throws -> Int {
+        let head = prefix + ":"
+        return try self.withEntries { entries, now in
+            let keys = entries.keys.filter { $0.hasPrefix(head) }
+            // As on Redis, an expired key is not counted.
+            return keys.count(where: { entries.live($0, now: now) != nil && entries.removeValue(forKey: $0) != nil })
+        }
+    }
+
+    func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool {
+        try self.withEntries { entries, now in
+            guard entries.live(lockKey, now: now) == nil else { return false }
+            entries[lockKey] = .init(value: ByteBuffer(string: token), expiresAt: now.advanced(by: .milliseconds(milliseconds)))
+            return true
+        }
+    }
+
+    func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws {
+        try self.withEntries { entries, now in
+            if let entry = entries.live(lockKey, now: now), entry.value == ByteBuffer(string: token) {
+                entries.removeValue(forKey: lockKey)
+            }
+        }
+    }
+
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try self.withEntries { entries, now in
             guard var entry = entries.live(key, now: now) else { return false }

@@ -116,7 +116,7 @@ extension RedisBackend {
         var start = 0
         while start < keys.count {
             let chunk = Array(keys[start..<min(start + 1000, keys.count)])
-            try await node.execute(DeleteManyCommand(keys: chunk, selection: .all(chunk.count)))
+            _ = try await node.execute(DeleteManyCommand(keys: chunk, selection: .all(chunk.count)))
             start += chunk.count
         }
     }

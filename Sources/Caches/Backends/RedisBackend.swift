@@ -154,6 +154,14 @@ final class RedisBackend: CacheBackend {
         try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true) }
     }
 
+    func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool {
+        try await self.execute(LockCommand(lockKey: lockKey, token: token, milliseconds: milliseconds), forKey: key)
+    }
+
+    func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws {
+        _ = try await self.execute(UnlockCommand(lockKey: lockKey, token: token), forKey: key)
+    }
+
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
         try await self.absorbing(false, "touch") { () throws(CacheError) in
             try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key, writing: true)
@@ -228,6 +236,54 @@ final class RedisBackend: CacheBackend {
     func clear() async throws {
         let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in try await node.execute(FlushCommand()) }
         if let next = self.rerouted(results) { return try await next.clear() }
+        try Self.throwIfFailed(results, operation: "clear")
+    }
+
+    func clearCounting() async throws -> Int {
+        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in try await node.execute(CountingFlushCommand()) }
+        if let next = self.rerouted(results) { return try await next.clearCounting() + Self.total(results) }
+        try Self.throwIfFailed(results, operation: "clear")
+        return Self.total(results)
+    }
+
+    func clear(keyPrefix prefix: String) async throws -> Int {
+        let pattern = ScanCommand.pattern(forKeysOf: prefix)
+        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in
+            try await Self.unlinkKeys(matching: pattern, on: node)
+        }
+        // A node a reload removed: the new topology is scanned again (nodes already done find nothing left).
+        if let next = self.rerouted(results) { return try await next.clear(keyPrefix: prefix) + Self.total(results) }
+        try Self.throwIfFailed(results, operation: "clear(scope: .keyPrefix)")
+        return Self.total(results)
+    }
+
+    /// Removes the keys that match `pattern` on one node: `SCAN` batches of about a thousand keys, each unlinked
+    /// (`UNLINK`, freed in the background) before the next `SCAN`, so the server serves other clients between
+    /// batches. Returns how many keys were removed (a key `SCAN` returns twice is counted once).
+    static func unlinkKeys(matching pattern: String, on node: CacheNodeClient) async throws(CacheError) -> Int {
+        var cursor = "0"
+        var removed = 0
+        repeat {
+            let batch = try await node.execute(ScanCommand(cursor: cursor, pattern: pattern, count: 1000))
+            if !batch.keys.isEmpty {
+                removed += try await node.execute(DeleteManyCommand(keys: batch.keys, selection: .all(batch.keys.count)))
+            }
+            cursor = batch.cursor
+        } while cursor != "0"
+        return removed
+    }
+
+    /// The sum of the nodes' counts that succeeded.
+    static func total(_ results: [NodeResult<Int>]) -> Int {
+        results.reduce(0) { sum, result in
+            if case .success(let count) = result.result { return sum + count }
+            return sum
+        }
+    }
+
+    /// Throws the failure of a call to every node: the node's error when one failed, else a
+    /// ``CacheError/Code/partialFailure`` naming the failed nodes.
+    static func throwIfFailed<Value>(_ results: [NodeResult<Value>], operation: String) throws(CacheError) {
         let failed = results.compactMap { result -> CacheError? in
             if case .failure(let error) = result.result { return error }
             return nil
@@ -236,7 +292,7 @@ final class RedisBackend: CacheBackend {
         if failed.count > 1 {
             throw CacheError(
                 .partialFailure,
-                "clear failed on \(failed.count) node(s): \(failed.compactMap(\.node).joined(separator: ", "))",
+                "\(operation) failed on \(failed.count) node(s): \(failed.compactMap(\.node).joined(separator: ", "))",
                 failures: failed.map { CacheNodeFailure(node: $0.node ?? "?", keys: [], error: $0) }
             )
         }

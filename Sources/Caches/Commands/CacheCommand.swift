@@ -48,7 +48,7 @@ extension CacheCommand {
 /// The name a request is counted under (`caches.commands` and `caches.command.duration`, dimension `command`) and
 /// logged under (`cache.command`). Requests name themselves: ``CacheCommand/name``.
 enum CacheCommandName: Int, CaseIterable, Sendable, CustomStringConvertible {
-    case get, mget, set, setex, mset, unlink, expire, persist, ttl, incrby, incrbyfloat, flushdb, ping, dbsize
+    case get, mget, set, setex, mset, unlink, expire, persist, ttl, incrby, incrbyfloat, flushdb, ping, dbsize, scan, eval
 
     var description: String {
         switch self {
@@ -66,6 +66,8 @@ enum CacheCommandName: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .flushdb: "FLUSHDB"
         case .ping: "PING"
         case .dbsize: "DBSIZE"
+        case .scan: "SCAN"
+        case .eval: "EVAL"
         }
     }
 }

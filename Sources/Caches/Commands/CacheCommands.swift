@@ -74,6 +74,46 @@ struct AddCommand: CacheCommand {
     }
 }
 
+/// `SET lockKey token PX milliseconds NX`: whether the lock was taken.
+struct LockCommand: CacheCommand {
+    let lockKey: String
+    let token: String
+    let milliseconds: Int
+
+    var name: CacheCommandName { .set }
+    var key: String? { self.lockKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("SET", self.lockKey, self.token, "PX", self.milliseconds, "NX")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Bool {
+        if reply.isOK { return true }
+        guard case .some(.none) = reply.bulkStringOrNull else { throw self.unexpected(reply, expected: "OK or null") }
+        return false
+    }
+}
+
+/// `EVAL <compare-and-delete> 1 lockKey token`: deletes the lock only while `token` holds it; whether it did.
+struct UnlockCommand: CacheCommand {
+    static let script = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+    let lockKey: String
+    let token: String
+
+    var name: CacheCommandName { .eval }
+    var key: String? { self.lockKey }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("EVAL", Self.script, 1, self.lockKey, self.token)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Bool {
+        guard let deleted = reply.integer else { throw self.unexpected(reply, expected: "an integer") }
+        return deleted == 1
+    }
+}
+
 /// `EXPIRE key ttl`, or `PERSIST key` without a ttl: whether the key's expiry changed.
 struct ExpireCommand: CacheCommand {
     let storedKey: String
@@ -271,7 +311,7 @@ struct SetManyCommand: CacheCommand {
     }
 }
 
-/// `UNLINK key…`.
+/// `UNLINK key…`: how many of the keys existed (and were removed).
 struct DeleteManyCommand: CacheCommand {
     let keys: [String]
     let selection: CacheKeySelection
@@ -287,8 +327,9 @@ struct DeleteManyCommand: CacheCommand {
         }
     }
 
-    func decode(_ reply: RESPReply) throws(CacheError) {
-        guard reply.integer != nil else { throw self.unexpected(reply, expected: "an integer") }
+    func decode(_ reply: RESPReply) throws(CacheError) -> Int {
+        guard let removed = reply.integer else { throw self.unexpected(reply, expected: "an integer") }
+        return Int(removed)
     }
 }
 
@@ -304,6 +345,69 @@ struct FlushCommand: CacheCommand {
 
     func decode(_ reply: RESPReply) throws(CacheError) {
         guard reply.isOK else { throw self.unexpected(reply, expected: "OK") }
+    }
+}
+
+/// `MULTI`, `DBSIZE`, `FLUSHDB ASYNC`, `EXEC`: how many keys the database held when it was emptied.
+struct CountingFlushCommand: CacheCommand {
+    var name: CacheCommandName { .flushdb }
+    var replyCount: Int { 4 }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("MULTI")
+        encoder.writeCommand("DBSIZE")
+        encoder.writeCommand("FLUSHDB", "ASYNC")
+        encoder.writeCommand("EXEC")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> Int {
+        guard case .array(let results)? = try? reply.value(), results.count == 2, case .integer(let count) = results[0] else {
+            throw self.unexpected(reply, expected: "the results of DBSIZE and FLUSHDB")
+        }
+        if case .simpleError(let message) = results[1] {
+            throw CacheNodeClient.serverError(String(buffer: message), node: nil)
+        }
+        return Int(count)
+    }
+}
+
+/// `SCAN cursor MATCH pattern COUNT count`: the next cursor (`0` when the scan is complete) and a batch of keys,
+/// possibly empty, possibly repeating keys of an earlier batch.
+struct ScanCommand: CacheCommand {
+    let cursor: String
+    let pattern: String
+    let count: Int
+
+    var name: CacheCommandName { .scan }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("SCAN", self.cursor, "MATCH", self.pattern, "COUNT", self.count)
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> (cursor: String, keys: [String]) {
+        guard case .array(let parts)? = try? reply.value(), parts.count == 2,
+            case .bulkString(let cursor) = parts[0], case .array(let batch) = parts[1]
+        else { throw self.unexpected(reply, expected: "a cursor and an array of keys") }
+        var keys: [String] = []
+        keys.reserveCapacity(batch.count)
+        for key in batch {
+            guard case .bulkString(let bytes) = key else { throw self.unexpected(reply, expected: "an array of keys") }
+            keys.append(String(buffer: bytes))
+        }
+        return (String(buffer: cursor), keys)
+    }
+
+    /// The `MATCH` pattern of every key that starts with `prefix:` (the glob characters `*?[]\` of `prefix`
+    /// escaped, so they match only themselves).
+    static func pattern(forKeysOf prefix: String) -> String {
+        var pattern = ""
+        pattern.reserveCapacity(prefix.utf8.count + 2)
+        for character in prefix {
+            if "*?[]\\".contains(character) { pattern.append("\\") }
+            pattern.append(character)
+        }
+        pattern.append(":*")
+        return pattern
     }
 }
 
