@@ -8,6 +8,15 @@ import Testing
 /// re-admitted → every read returns the rewritten value (or misses), never B's old one.
 @Suite("Eject: re-admission never serves stale values", .serialized)
 struct EjectJournalTests {
+    /// A ring of three named nodes under `eject` with `options`. Timeouts of 2 s: long enough that a loaded
+    /// machine does not time out (and eject) a healthy node, short enough that the paused node is ejected soon.
+    static func url(_ servers: [RedisServer], _ options: String) -> String {
+        RedisServer.cacheURL(
+            servers,
+            options: ["names=node-a,node-b,node-c", "hash=md5", "timeout=2", "connect_timeout=2", "failure_policy=eject", options]
+        )
+    }
+
     struct Outcome {
         var stale = 0
         var rewritten = 0
@@ -19,7 +28,7 @@ struct EjectJournalTests {
     /// Runs pause → rewrite → resume with `options` and reads everything back.
     static func pauseRewriteResume(_ options: String) async throws -> Outcome {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
-            let cache = try Cache(url: FailurePolicyTests.url(servers, "failure_policy=eject&eject_after=1&eject_retry=1&" + options))
+            let cache = try Cache(url: Self.url(servers, "eject_after=1&eject_retry=1" + (options.isEmpty ? "" : "&" + options)))
             try await cache.connect()
             let keys = (0..<300).map { "journal-\($0)" }
             let onB = keys.filter { cache.nodeName(for: $0) == "node-b" }
@@ -85,7 +94,7 @@ struct EjectJournalTests {
 
     @Test func aNodeThatStillDoesNotAnswerStaysOut() async throws {
         try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
-            let cache = try Cache(url: FailurePolicyTests.url(servers, "failure_policy=eject&eject_after=1&eject_retry=0.2"))
+            let cache = try Cache(url: Self.url(servers, "eject_after=1&eject_retry=0.2"))
             try await cache.connect()
             let onB = FailurePolicyTests.keys(on: "node-b", in: cache)
             servers[1].pause()
