@@ -16,8 +16,13 @@ struct RingIntegrationTests {
         var hash: CacheHashFunction
         var hashTag: String?
 
+        /// The hashes checked against real nodes: the default, the other common one, and one of the 32-bit family.
+        /// Every hash's placement is checked against nutcracker's own in `HashFunctionVectorTests`; `crc32` keeps
+        /// only 15 bits and puts nearly every key on one node, so it cannot spread keys over three.
+        static let hashes: [CacheHashFunction] = [.fnv1a_64, .md5, .murmur]
+
         static let all: [Placement] = [true, false].flatMap { named in
-            CacheHashFunction.allCases.flatMap { hash in
+            Self.hashes.flatMap { hash in
                 [nil, "{}"].map { Placement(named: named, hash: hash, hashTag: $0) }
             }
         }
