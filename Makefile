@@ -4,7 +4,7 @@ SWIFT_BUILD_FLAGS ?=
 # Unit-test targets: no server needed, so they also run under the sanitizers.
 UNIT_TESTS = RESPTests|CacheRingTests|CachePoolTests|CacheTLSTests|CachesTests
 
-.PHONY: all deps build demo test check soak bench clean
+.PHONY: all deps build demo test check lint soak bench clean
 
 all: build
 
@@ -26,8 +26,12 @@ test: deps
 	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) --filter '$(UNIT_TESTS)'
 	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) --no-parallel --filter IntegrationTests
 
-## check: the unit tests under ThreadSanitizer and AddressSanitizer (separate build folders)
-check: deps
+## lint: swift-format (the toolchain's `swift format`, settings in .swift-format) finds nothing to change
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+## check: the formatting lint, then the unit tests under ThreadSanitizer and AddressSanitizer (separate build folders)
+check: deps lint
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(UNIT_TESTS)'
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan

@@ -229,7 +229,8 @@ public final class OpenSSLClientHandler: ChannelDuplexHandler {
         let heard = self.receivedAnyBytes ? "answered without completing it" : "sent nothing back"
         let error = OpenSSLError(
             code: .handshakeFailed,
-            message: "the TLS handshake did not complete within \(timeout.nanoseconds / 1_000_000) ms: the peer \(heard); is TLS enabled on that port?"
+            message:
+                "the TLS handshake did not complete within \(timeout.nanoseconds / 1_000_000) ms: the peer \(heard); is TLS enabled on that port?"
         )
         self.fail(context: context, error: self.explainingNonTLSPeer(error))
     }

@@ -42,7 +42,9 @@ extension Cache {
     /// - Returns: Every requested key, mapped to its value or nil when missing.
     /// - Throws: ``CacheError``; when some nodes fail, ``CacheError/Code/partialFailure`` with one
     ///   ``CacheNodeFailure`` per failed node (use ``getManyPartial(_:as:version:)`` to keep the healthy part).
-    public func getMany<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> [String: T?] {
+    public func getMany<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> [String:
+        T?]
+    {
         let result = try await self.getManyPartial(keys, as: type, version: version)
         if let error = result.error { throw error }
         return result.values
@@ -60,7 +62,9 @@ extension Cache {
     /// - Returns: The values read and the failures.
     /// - Throws: ``CacheError`` only for errors that concern the whole call (not connected, a value that does not
     ///   decode as `T`).
-    public func getManyPartial<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> CacheManyResult<T> {
+    public func getManyPartial<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws
+        -> CacheManyResult<T>
+    {
         let logical = Array(keys)
         guard !logical.isEmpty else { return CacheManyResult(values: [:], failures: []) }
         let backend = try self.backend()

@@ -4,9 +4,9 @@ import Histogram
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `caches bench`: a closed-loop load generator through the public `Cache` API.
@@ -166,9 +166,9 @@ struct CPUTime {
     static func now() -> CPUTime {
         var usage = rusage()
         #if canImport(Glibc)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+            getrusage(RUSAGE_SELF.rawValue, &usage)
         #else
-        getrusage(RUSAGE_SELF, &usage)
+            getrusage(RUSAGE_SELF, &usage)
         #endif
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
         return CPUTime(user: seconds(usage.ru_utime), system: seconds(usage.ru_stime))

@@ -3,9 +3,9 @@ import Histogram
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The keys, the value and the callers of `caches bench`.
@@ -222,7 +222,8 @@ enum BenchProgress {
             let width = 30
             let filled = min(width, Int(fraction * Double(width)))
             let rate = Double(done) / (Double(now - start) / 1e9)
-            let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
+            let line =
+                "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
                 + "\(min(100, Int(fraction * 100)))%  \(done) ops  \(Int(rate)) ops/s"
             print(line, terminator: "")
             fflush(nil)

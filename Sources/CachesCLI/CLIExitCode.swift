@@ -2,9 +2,9 @@ import ArgumentParser
 import Caches
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The exit codes of `caches`, documented in its help.

@@ -23,7 +23,8 @@ struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
         abstract: "Print a key's value as JSON text. Exits 1 on a miss.",
-        discussion: "Examples:\n  caches get greeting\n  caches get user:1 --version 2 --json   # {\"key\": \"user:1\", \"found\": true, \"value\": ...}"
+        discussion:
+            "Examples:\n  caches get greeting\n  caches get user:1 --version 2 --json   # {\"key\": \"user:1\", \"found\": true, \"value\": ...}"
     )
 
     @OptionGroup var key: KeyOptions

@@ -50,7 +50,8 @@ import Testing
             ([1, 2, 1], [120, 240, 120]),
             ([1, 1, 2, 5], [68, 68, 140, 352]),
             ([1], [160]),
-        ] as [([UInt32], [Int])])
+        ] as [([UInt32], [Int])]
+    )
     func weightedPointCounts(_ weights: [UInt32], _ expected: [Int]) throws {
         let nodes = weights.enumerated().map { HashRing.Node(name: "node-\($0.offset)", weight: $0.element) }
         let ring = try HashRing(nodes: nodes)
@@ -81,7 +82,8 @@ import Testing
         let short = String(repeating: "x", count: 200)
         let distinct = try HashRing(nodes: [.init(name: short + "a"), .init(name: short + "b")])
         #expect(
-            distinct.points.filter { $0.nodeIndex == 0 }.map(\.value).sorted() != distinct.points.filter { $0.nodeIndex == 1 }.map(\.value).sorted())
+            distinct.points.filter { $0.nodeIndex == 0 }.map(\.value).sorted() != distinct.points.filter { $0.nodeIndex == 1 }.map(\.value).sorted()
+        )
     }
 
     // MARK: Lookup

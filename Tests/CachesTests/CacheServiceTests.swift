@@ -1,9 +1,9 @@
 import Foundation
 import Logging
+import RedisTestSupport
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
-import RedisTestSupport
 import Testing
 
 @testable import Caches

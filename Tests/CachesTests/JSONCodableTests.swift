@@ -83,8 +83,18 @@ struct JSONCodableTests {
         note: nil,
         parent: Box(
             shape: Shape(
-                name: "inner", color: .red, level: .low, points: [], tags: [], note: "n", parent: nil, weights: [:], matrix: [],
-                id: 1, small: -1)
+                name: "inner",
+                color: .red,
+                level: .low,
+                points: [],
+                tags: [],
+                note: "n",
+                parent: nil,
+                weights: [:],
+                matrix: [],
+                id: 1,
+                small: -1
+            )
         ),
         weights: ["w": 0.25],
         matrix: [[1, 2], [], [3]],

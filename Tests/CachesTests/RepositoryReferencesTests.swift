@@ -50,7 +50,9 @@ import Testing
     }
 
     @Test func everyRepositoryPathTheDocsNameExists() throws {
-        let documents = ["README.md"] + (try FileManager.default.contentsOfDirectory(atPath: Self.root + "/docs")).filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
+        let documents =
+            ["README.md"]
+            + (try FileManager.default.contentsOfDirectory(atPath: Self.root + "/docs")).filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
         #expect(documents.contains("docs/SEMANTICS.md"))
         #expect(documents.contains("docs/KETAMA.md"))
         #expect(documents.contains("docs/WIRE.md"))

@@ -476,7 +476,20 @@ import Testing
     @Test func benchRunsWhileANodeIsDownAndSaysWhatThePrefillSkipped() async throws {
         let url = try await self.ringWithADeadNode("")
         let output = try await self.caches(
-            "bench", "--url", url, "-c", "2", "-n", "100", "--keyspace", "200", "--warmup", "0", "--ops", "get", "--json"
+            "bench",
+            "--url",
+            url,
+            "-c",
+            "2",
+            "-n",
+            "100",
+            "--keyspace",
+            "200",
+            "--warmup",
+            "0",
+            "--ops",
+            "get",
+            "--json"
         )
         #expect(output.status == 3, "calls for the down node's keys fail: a node error")
         #expect(output.standardError.contains("prefill skipped"), "\(output.standardError)")
@@ -504,8 +517,22 @@ import Testing
     @Test func benchReportsEveryOperation() async throws {
         let url = try await TestNodes.shared.url(for: .ring)
         let output = try await self.caches(
-            "bench", "--url", url, "-c", "4", "-n", "600", "--keyspace", "500", "--value-size", "50", "--warmup", "0",
-            "--ops", "get,set,getMany:10,setMany:5,incr,deleteMany:3", "--json"
+            "bench",
+            "--url",
+            url,
+            "-c",
+            "4",
+            "-n",
+            "600",
+            "--keyspace",
+            "500",
+            "--value-size",
+            "50",
+            "--warmup",
+            "0",
+            "--ops",
+            "get,set,getMany:10,setMany:5,incr,deleteMany:3",
+            "--json"
         )
         #expect(output.status == 0, "\(output.standardError)")
         let report = try self.object(output)
@@ -530,7 +557,10 @@ import Testing
         // The bench's counters are really there.
         let cache = try Cache(url: url)
         try await cache.withConnection { cache async throws in
-            let counters = try await cache.getMany((0..<500).map { "counter:" + String(repeating: "0", count: 12 - String($0).count) + String($0) }, as: Int.self)
+            let counters = try await cache.getMany(
+                (0..<500).map { "counter:" + String(repeating: "0", count: 12 - String($0).count) + String($0) },
+                as: Int.self
+            )
             #expect(counters.values.compactMap { $0 }.reduce(0, +) == calls[4])
             try await cache.clear()
         }

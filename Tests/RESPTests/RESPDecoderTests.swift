@@ -153,9 +153,12 @@ func decodingErrorCode(_ text: String, limits: RESPDecoder.Limits = .init()) -> 
                 ]
             ),
             (bytes("%1\r\n$1\r\nk\r\n~1\r\n(1\r\n"), [.map([(RESPValue(bulkString: "k"), .set([.bigNumber(bytes("1"))]))])]),
-            (bytes("|1\r\n+ttl\r\n:3\r\n>2\r\n|0\r\n,2.5\r\n!3\r\nERR\r\n=7\r\ntxt:a\r\n\r\n"), [
-                .push([.double(2.5), .bulkError(bytes("ERR"))]), .verbatimString(bytes("txt:a\r\n")),
-            ]),
+            (
+                bytes("|1\r\n+ttl\r\n:3\r\n>2\r\n|0\r\n,2.5\r\n!3\r\nERR\r\n=7\r\ntxt:a\r\n\r\n"),
+                [
+                    .push([.double(2.5), .bulkError(bytes("ERR"))]), .verbatimString(bytes("txt:a\r\n")),
+                ]
+            ),
             (mget.wire, [mget.value]),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) { RESPDecoder() }

@@ -59,8 +59,14 @@ public struct WireVectorCase: Decodable, Sendable, CustomStringConvertible {
     /// fails (on ``all()``) instead of running zero cases and passing.
     public static func unloaded() -> WireVectorCase {
         WireVectorCase(
-            case: "<fixture failed to load>", config: "", ops: "", key: "", version: nil,
-            rawKey: Bytes(utf8: "", hex: ""), rawValue: nil, ttlRule: ""
+            case: "<fixture failed to load>",
+            config: "",
+            ops: "",
+            key: "",
+            version: nil,
+            rawKey: Bytes(utf8: "", hex: ""),
+            rawValue: nil,
+            ttlRule: ""
         )
     }
 

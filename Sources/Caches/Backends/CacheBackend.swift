@@ -89,7 +89,19 @@ extension CacheBackend {
     func nodeName(forKey key: String) -> String? { nil }
 
     func nodeStatus() async -> [CacheNodeStatus] {
-        [CacheNodeStatus(name: "local", address: "embedded", weight: 1, latency: .zero, keyCount: nil, error: nil, openConnections: 0, inFlightRequests: 0, waitingRequests: 0)]
+        [
+            CacheNodeStatus(
+                name: "local",
+                address: "embedded",
+                weight: 1,
+                latency: .zero,
+                keyCount: nil,
+                error: nil,
+                openConnections: 0,
+                inFlightRequests: 0,
+                waitingRequests: 0
+            )
+        ]
     }
 
     func checkHealth() async {}

@@ -97,7 +97,10 @@ extension RedisBackend {
                     do {
                         try await self.unlink(keys, on: self.nodes[survivor])
                     } catch {
-                        self.nodes[survivor].logger.debug("could not unlink copies of a re-admitted node's keys", metadata: ["cache.error": "\(error.code)"])
+                        self.nodes[survivor].logger.debug(
+                            "could not unlink copies of a re-admitted node's keys",
+                            metadata: ["cache.error": "\(error.code)"]
+                        )
                     }
                 }
             }
@@ -107,7 +110,10 @@ extension RedisBackend {
             )
         } catch {
             self.router.abortReadmission(index, retry: retry, returning: taken)
-            node.logger.info("node stays ejected: re-admission failed", metadata: ["cache.error": "\(error.code): \(error.message)", "cache.retry": "\(retry)"])
+            node.logger.info(
+                "node stays ejected: re-admission failed",
+                metadata: ["cache.error": "\(error.code): \(error.message)", "cache.retry": "\(retry)"]
+            )
         }
     }
 

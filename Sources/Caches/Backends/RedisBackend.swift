@@ -151,7 +151,9 @@ final class RedisBackend: CacheBackend {
     }
 
     func delete(_ key: String) async throws {
-        try await self.absorbing((), "delete") { () throws(CacheError) in try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true) }
+        try await self.absorbing((), "delete") { () throws(CacheError) in
+            try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true)
+        }
     }
 
     func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool {
@@ -208,7 +210,9 @@ final class RedisBackend: CacheBackend {
     // MARK: Many keys
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        let result = try await self.manyKeys("getMany", count: keys.count, nodeIndex: { keys.nodeIndex($1, on: $0) }) { node, selection throws(CacheError) in
+        let result = try await self.manyKeys("getMany", count: keys.count, nodeIndex: { keys.nodeIndex($1, on: $0) }) {
+            node,
+            selection throws(CacheError) in
             try await node.execute(GetManyCommand(keys: keys, selection: selection))
         }
         for (selection, values) in result.replies {
@@ -222,13 +226,20 @@ final class RedisBackend: CacheBackend {
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys("setMany", count: entries.count, nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) }, writtenKey: { entries[$0].key }) { node, selection throws(CacheError) in
+        try await self.manyKeys(
+            "setMany",
+            count: entries.count,
+            nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) },
+            writtenKey: { entries[$0].key }
+        ) { node, selection throws(CacheError) in
             try await node.execute(SetManyCommand(entries: entries, selection: selection, ttl: ttl))
         }.failures
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys("deleteMany", count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }, writtenKey: { keys[$0] }) { node, selection throws(CacheError) in
+        try await self.manyKeys("deleteMany", count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }, writtenKey: { keys[$0] }) {
+            node,
+            selection throws(CacheError) in
             try await node.execute(DeleteManyCommand(keys: keys, selection: selection))
         }.failures
     }

@@ -103,7 +103,10 @@ extension CacheConfiguration {
         }
         if let hash = options["hash"] {
             guard let function = CacheHashFunction(rawValue: hash) else {
-                throw CacheError(.invalidURL, "cache URL option hash=\(String(reflecting: hash)) is not a twemproxy hash (one of \(CacheHashFunction.validNames))")
+                throw CacheError(
+                    .invalidURL,
+                    "cache URL option hash=\(String(reflecting: hash)) is not a twemproxy hash (one of \(CacheHashFunction.validNames))"
+                )
             }
             self.ring.hash = function
         }

@@ -1,8 +1,8 @@
 import Logging
 import NIOCore
-import Synchronization
 import NIOPosix
 import RESP
+import Synchronization
 
 /// One connection to one Redis node, shared by many concurrent callers.
 ///

@@ -1,6 +1,6 @@
-import NIOConcurrencyHelpers
 import CachePool
 import Metrics
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// One node's metric objects, created once when the node is created, so a command only increments and records.
@@ -29,10 +29,18 @@ final class CacheNodeMetrics: Sendable {
         self.factory = factory
         let nodeDimension = [(CacheMetrics.Dimension.node, node)]
         self.commands = CacheCommandName.allCases.map { command in
-            Counter(label: CacheMetrics.commands, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command.description)], factory: factory)
+            Counter(
+                label: CacheMetrics.commands,
+                dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command.description)],
+                factory: factory
+            )
         }
         self.durations = CacheCommandName.allCases.map { command in
-            Timer(label: CacheMetrics.commandDuration, dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command.description)], factory: factory)
+            Timer(
+                label: CacheMetrics.commandDuration,
+                dimensions: nodeDimension + [(CacheMetrics.Dimension.command, command.description)],
+                factory: factory
+            )
         }
         self.hits = Counter(label: CacheMetrics.hits, dimensions: nodeDimension, factory: factory)
         self.misses = Counter(label: CacheMetrics.misses, dimensions: nodeDimension, factory: factory)
