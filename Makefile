@@ -33,9 +33,9 @@ lint:
 ## check: the formatting lint, then the unit tests under ThreadSanitizer and AddressSanitizer (separate build folders)
 check: deps lint
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(UNIT_TESTS)'
+	SWIFT=$(SWIFT) scripts/sanitized-tests.sh thread '$(UNIT_TESTS)'
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(UNIT_TESTS)'
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp SWIFT=$(SWIFT) scripts/sanitized-tests.sh address '$(UNIT_TESTS)'
 
 ## soak: the load test at full length (10,000 tasks for 20 s)
 soak: deps

@@ -98,7 +98,9 @@ let package = Package(
         // Starts and stops real loopback redis-server processes for the integration tests.
         .target(
             name: "RedisTestSupport",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             path: "Tests/RedisTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -120,6 +122,7 @@ let package = Package(
             dependencies: [
                 "CacheTLS", "RedisTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -152,6 +155,7 @@ let package = Package(
             dependencies: [
                 "Caches", "CachePool", "CacheRing", "RESP", "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,9 +1,9 @@
 import CacheTLS
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOTLS
 import RedisTestSupport
-import Synchronization
 import Testing
 
 /// Records what reaches the end of a TLS channel's pipeline.
@@ -152,12 +152,12 @@ extension ByteBuffer {
 
 /// Remembers how a future completed, for checking without waiting on it.
 final class FutureObserver: Sendable {
-    private let box = Mutex<Result<Void, any Error>?>(nil)
+    private let box = NIOLockedValueBox<Result<Void, any Error>?>(nil)
 
     init(_ future: EventLoopFuture<Void>) {
-        future.whenComplete { result in self.box.withLock { $0 = result } }
+        future.whenComplete { result in self.box.withLockedValue { $0 = result } }
     }
 
     /// The result, or `nil` while the future is pending.
-    var result: Result<Void, any Error>? { self.box.withLock { $0 } }
+    var result: Result<Void, any Error>? { self.box.withLockedValue { $0 } }
 }

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import RedisTestSupport
 import ServiceLifecycle
 import ServiceLifecycleTestKit
-import Synchronization
 import Testing
 
 @testable import Caches
@@ -164,7 +164,7 @@ private final class Signal: Sendable {
 
 /// Strings appended from many tasks, in order.
 private final class Events: Sendable {
-    private let events = Mutex<[String]>([])
-    func append(_ event: String) { self.events.withLock { $0.append(event) } }
-    var all: [String] { self.events.withLock { $0 } }
+    private let events = NIOLockedValueBox<[String]>([])
+    func append(_ event: String) { self.events.withLockedValue { $0.append(event) } }
+    var all: [String] { self.events.withLockedValue { $0 } }
 }

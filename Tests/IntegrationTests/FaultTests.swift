@@ -1,5 +1,6 @@
 import Caches
 import Foundation
+import NIOConcurrencyHelpers
 import RedisTestSupport
 import Synchronization
 import Testing
@@ -13,14 +14,14 @@ struct FaultTests {
         let successes = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
         let wrongValues = Atomic<Int>(0)
-        let slowest = Mutex<Duration>(.zero)
-        let codes = Mutex<Set<String>>([])
+        let slowest = NIOLockedValueBox<Duration>(.zero)
+        let codes = NIOLockedValueBox<Set<String>>([])
         let stopped = Atomic<Bool>(false)
 
         func stop() { self.stopped.store(true, ordering: .relaxed) }
 
         func record(_ elapsed: Duration) {
-            self.slowest.withLock { $0 = max($0, elapsed) }
+            self.slowest.withLockedValue { $0 = max($0, elapsed) }
         }
     }
 
@@ -57,10 +58,10 @@ struct FaultTests {
                             failed = false
                         } catch let error as CacheError {
                             tally.failures.add(1, ordering: .relaxed)
-                            tally.codes.withLock { _ = $0.insert("\(error.code)") }
+                            tally.codes.withLockedValue { _ = $0.insert("\(error.code)") }
                         } catch {
                             tally.failures.add(1, ordering: .relaxed)
-                            tally.codes.withLock { _ = $0.insert("untyped: \(error)") }
+                            tally.codes.withLockedValue { _ = $0.insert("untyped: \(error)") }
                         }
                         tally.record(clock.now - start)
                         if failed {
@@ -120,9 +121,9 @@ struct FaultTests {
             #expect(victimTally.successes.load(ordering: .relaxed) > 0)
             #expect(healthyTally.wrongValues.load(ordering: .relaxed) == 0)
             #expect(victimTally.wrongValues.load(ordering: .relaxed) == 0)
-            #expect(healthyTally.slowest.withLock { $0 } < bound, "no healthy call waited past the timeouts")
-            #expect(victimTally.slowest.withLock { $0 } < bound, "no call to the dead node waited past its timeouts")
-            #expect(victimTally.codes.withLock { $0 }.allSatisfy { !$0.hasPrefix("untyped") })
+            #expect(healthyTally.slowest.withLockedValue { $0 } < bound, "no healthy call waited past the timeouts")
+            #expect(victimTally.slowest.withLockedValue { $0 } < bound, "no call to the dead node waited past its timeouts")
+            #expect(victimTally.codes.withLockedValue { $0 }.allSatisfy { !$0.hasPrefix("untyped") })
             try await cache.disconnect()
         }
     }
@@ -153,8 +154,8 @@ struct FaultTests {
                 try await group.waitForAll()
             }
             #expect(tally.failures.load(ordering: .relaxed) > 0, "calls to the paused node failed")
-            #expect(tally.codes.withLock { $0 }.isSubset(of: ["timeout", "connectFailed", "connectionClosed", "poolTimeout"]))
-            #expect(tally.slowest.withLock { $0 } < bound, "set + get each bounded by the 0.4 s timeouts")
+            #expect(tally.codes.withLockedValue { $0 }.isSubset(of: ["timeout", "connectFailed", "connectionClosed", "poolTimeout"]))
+            #expect(tally.slowest.withLockedValue { $0 } < bound, "set + get each bounded by the 0.4 s timeouts")
             #expect(tally.wrongValues.load(ordering: .relaxed) == 0)
             // After SIGCONT all is well: every node answers again once its pool has reconnected (the node's
             // connections timed out, and a reconnect waits for the backoff, at most 5 s).
@@ -191,10 +192,13 @@ struct FaultTests {
                 try await group.waitForAll()
                 #expect(killed.allSatisfy { $0 > 0 }, "every CLIENT KILL closed a connection of the cache: \(killed)")
             }
-            #expect(tally.codes.withLock { $0 }.contains("connectionClosed"), "calls in flight on a killed connection fail with connectionClosed")
+            #expect(
+                tally.codes.withLockedValue { $0 }.contains("connectionClosed"),
+                "calls in flight on a killed connection fail with connectionClosed"
+            )
             #expect(tally.wrongValues.load(ordering: .relaxed) == 0, "no caller ever received another caller's value")
             #expect(tally.successes.load(ordering: .relaxed) > 0)
-            #expect(tally.codes.withLock { $0 }.isSubset(of: ["connectionClosed", "connectFailed", "timeout", "poolTimeout"]))
+            #expect(tally.codes.withLockedValue { $0 }.isSubset(of: ["connectionClosed", "connectFailed", "timeout", "poolTimeout"]))
             try await cache.disconnect()
         }
     }

@@ -1,6 +1,7 @@
 import CacheRing
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import RESP
 import RedisTestSupport
@@ -13,7 +14,7 @@ import Testing
 private final class Progress: Sendable {
     let stop = Atomic<Bool>(false)
     let completed = Atomic<Int>(0)
-    let failures = Mutex<[String]>([])
+    let failures = NIOLockedValueBox<[String]>([])
 }
 
 /// Edits the config file under a running cache while callers run.
@@ -105,7 +106,7 @@ struct LiveTopologyTests {
                                 }
                                 progress.completed.add(1, ordering: .relaxed)
                             } catch {
-                                progress.failures.withLock { $0.append("\(key): \(error)") }
+                                progress.failures.withLockedValue { $0.append("\(key): \(error)") }
                             }
                         }
                     }
@@ -175,7 +176,7 @@ struct LiveTopologyTests {
             reloaded.finish()
         }
 
-        #expect(progress.failures.withLock { $0 } == [])
+        #expect(progress.failures.withLockedValue { $0 } == [])
         #expect(progress.completed.load(ordering: .relaxed) > 0)
         // The removed node's connections are closed: node-a no longer sees this cache's database in use.
         try await cache.clear()

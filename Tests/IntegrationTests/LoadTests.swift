@@ -1,5 +1,6 @@
 import Caches
 import Foundation
+import NIOConcurrencyHelpers
 import RedisTestSupport
 import Synchronization
 import Testing
@@ -22,7 +23,7 @@ struct LoadTests {
         let completed = Atomic<Int>(0)
         let timedOut = Atomic<Int>(0)
         let wrong = Atomic<Int>(0)
-        let otherErrors = Mutex<[String]>([])
+        let otherErrors = NIOLockedValueBox<[String]>([])
     }
 
     @Test func tenThousandTasksOnSmallPools() async throws {
@@ -53,7 +54,7 @@ struct LoadTests {
                             } catch let error as CacheError where error.code == .timeout || error.code == .poolTimeout {
                                 counters.timedOut.add(1, ordering: .relaxed)
                             } catch {
-                                counters.otherErrors.withLock { $0.append("\(error)") }
+                                counters.otherErrors.withLockedValue { $0.append("\(error)") }
                                 return
                             }
                         }
@@ -61,7 +62,7 @@ struct LoadTests {
                 }
             }
             let after = Self.residentBytes()
-            let otherErrors = counters.otherErrors.withLock { $0 }
+            let otherErrors = counters.otherErrors.withLockedValue { $0 }
             #expect(otherErrors.isEmpty, "every call completes or times out: \(otherErrors.prefix(3))")
             #expect(counters.completed.load(ordering: .relaxed) > 10_000, "calls made progress (no deadlock)")
             #expect(counters.wrong.load(ordering: .relaxed) == 0)

@@ -1,5 +1,6 @@
 import Caches
 import Foundation
+import NIOConcurrencyHelpers
 import RedisTestSupport
 import Synchronization
 import Testing
@@ -18,7 +19,7 @@ struct MissPolicyFaultTests {
     /// What the callers saw.
     final class Tally: Sendable {
         let successes = Atomic<Int>(0)
-        let errors = Mutex<[String]>([])
+        let errors = NIOLockedValueBox<[String]>([])
         let foreignValues = Atomic<Int>(0)
         let stopped = Atomic<Bool>(false)
     }
@@ -42,7 +43,7 @@ struct MissPolicyFaultTests {
                             }
                             tally.successes.add(1, ordering: .relaxed)
                         } catch {
-                            tally.errors.withLock { $0.append("\(error)") }
+                            tally.errors.withLockedValue { $0.append("\(error)") }
                         }
                         // An absorbed call returns at once without suspending: a caller looping on a down node's
                         // keys would keep the cooperative threads from everyone else. Real callers do other work.
@@ -99,7 +100,7 @@ struct MissPolicyFaultTests {
                 tally.stopped.store(true, ordering: .relaxed)
                 try await group.waitForAll()
             }
-            let errors = tally.errors.withLock { $0 }
+            let errors = tally.errors.withLockedValue { $0 }
             #expect(errors.isEmpty, "\(errors.count) errors, the first: \(errors.first ?? "")")
             #expect(tally.foreignValues.load(ordering: .relaxed) == 0)
             try await cache.disconnect()

@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -9,10 +11,11 @@
 ///
 /// The listener never accepts; sockets connected to it fill its queue (backlog 0 holds one). ``close()`` releases
 /// everything, after which a connect is refused.
-public final class BlackHoleListener: @unchecked Sendable {
+public final class BlackHoleListener: Sendable {
     /// The port on 127.0.0.1.
     public let port: Int
-    private var descriptors: [Int32]
+    /// The listener and the queued clients, closed once by ``close()`` (from any task) or at deinit.
+    private let descriptors: NIOLockedValueBox<[Int32]>
 
     /// Opens the listener and fills its queue.
     ///
@@ -35,7 +38,7 @@ public final class BlackHoleListener: @unchecked Sendable {
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
         }
         self.port = Int(UInt16(bigEndian: address.sin_port))
-        self.descriptors = [listener]
+        var descriptors = [listener]
         // Fill the accept queue: connections that complete stay queued because nobody accepts them. Non-blocking,
         // so the attempts beyond the queue's size (dropped SYNs) do not block this thread.
         for _ in 0..<4 {
@@ -48,8 +51,9 @@ public final class BlackHoleListener: @unchecked Sendable {
                     connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
-            self.descriptors.append(client)
+            descriptors.append(client)
         }
+        self.descriptors = NIOLockedValueBox(descriptors)
     }
 
     /// The address as `host:port`.
@@ -57,8 +61,11 @@ public final class BlackHoleListener: @unchecked Sendable {
 
     /// Closes the listener and the sockets that filled its queue.
     public func close() {
-        for fd in self.descriptors { _ = systemClose(fd) }
-        self.descriptors.removeAll()
+        let descriptors = self.descriptors.withLockedValue { descriptors in
+            defer { descriptors.removeAll() }
+            return descriptors
+        }
+        for fd in descriptors { _ = systemClose(fd) }
     }
 
     deinit { self.close() }

@@ -1,5 +1,5 @@
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Log entries captured by a log handler, with a way to await one: the one log capturer of the tests.
 public final class CapturedLogs: Sendable {
@@ -21,12 +21,12 @@ public final class CapturedLogs: Sendable {
         var nextWaiter = 0
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     public init() {}
 
     /// Every entry so far, in order.
-    public var entries: [Entry] { self.state.withLock { $0.entries } }
+    public var entries: [Entry] { self.state.withLockedValue { $0.entries } }
 
     /// A logger whose lines at `level` and above are captured here.
     public func logger(level: Logger.Level) -> Logger {
@@ -36,7 +36,7 @@ public final class CapturedLogs: Sendable {
     }
 
     func append(_ entry: Entry) {
-        let matched = self.state.withLock { state in
+        let matched = self.state.withLockedValue { state in
             state.entries.append(entry)
             let ids = state.waiters.filter { $0.value.predicate(entry) }.map(\.key)
             return ids.compactMap { state.waiters.removeValue(forKey: $0)?.continuation }
@@ -68,13 +68,13 @@ public final class CapturedLogs: Sendable {
 
     /// True once a matching entry is logged, false when cancelled first.
     private func wait(for predicate: @escaping Predicate) async -> Bool {
-        let id = self.state.withLock { state in
+        let id = self.state.withLockedValue { state in
             state.nextWaiter += 1
             return state.nextWaiter
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let now: Bool? = self.state.withLock { state in
+                let now: Bool? = self.state.withLockedValue { state in
                     if state.entries.contains(where: predicate) { return true }
                     // Cancelled before registering: the cancellation handler has run and found nothing.
                     if Task.isCancelled { return false }
@@ -84,7 +84,7 @@ public final class CapturedLogs: Sendable {
                 if let now { continuation.resume(returning: now) }
             }
         } onCancel: {
-            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
+            let waiter = self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }
             waiter?.continuation.resume(returning: false)
         }
     }

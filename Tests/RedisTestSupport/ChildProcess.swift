@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -112,7 +112,7 @@ enum ChildProcess {
         let reaper = Thread { [pid] in
             var status: Int32 = 0
             while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-            waitStatus.value.withLock { $0 = status }
+            waitStatus.value.withLockedValue { $0 = status }
             exit.signal()
         }
         reaper.name = "reaper \(pid)"
@@ -122,17 +122,17 @@ enum ChildProcess {
 
     /// A child's raw wait status, set when it is reaped.
     final class WaitStatus: Sendable {
-        let value = Mutex<Int32?>(nil)
+        let value = NIOLockedValueBox<Int32?>(nil)
 
         /// The exit code, or nil if the child was killed by a signal (or is not reaped yet).
         var exitCode: Int32? {
-            guard let status = self.value.withLock({ $0 }) else { return nil }
+            guard let status = self.value.withLockedValue({ $0 }) else { return nil }
             return status & 0x7f == 0 ? (status >> 8) & 0xff : nil
         }
 
         /// Whether a signal ended the child.
         var wasSignalled: Bool {
-            guard let status = self.value.withLock({ $0 }) else { return false }
+            guard let status = self.value.withLockedValue({ $0 }) else { return false }
             let signal = status & 0x7f
             return signal != 0 && signal != 0x7f
         }

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A one-shot event ("the process exited") that any number of tasks can await, with an optional deadline.
 final class ExitSignal: Sendable {
@@ -9,14 +9,14 @@ final class ExitSignal: Sendable {
         var nextID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
     /// Whether the event has fired.
-    var hasFired: Bool { self.state.withLock { $0.fired } }
+    var hasFired: Bool { self.state.withLockedValue { $0.fired } }
 
     /// Fires the event and wakes every waiter; later calls do nothing.
     func signal() {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+        let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Bool, Never>] in
             guard !state.fired else { return [] }
             state.fired = true
             defer { state.waiters = [:] }
@@ -56,7 +56,7 @@ final class ExitSignal: Sendable {
     }
 
     private func makeID() -> UInt64 {
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             state.nextID += 1
             return state.nextID
         }
@@ -64,7 +64,7 @@ final class ExitSignal: Sendable {
 
     private func waitUnlessGivenUp(id: UInt64) async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let resumeNow = self.state.withLock { state -> Bool? in
+            let resumeNow = self.state.withLockedValue { state -> Bool? in
                 if state.fired { return true }
                 if state.gaveUp.remove(id) != nil { return false }
                 state.waiters[id] = continuation
@@ -77,7 +77,7 @@ final class ExitSignal: Sendable {
     }
 
     private func giveUp(id: UInt64) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Bool, Never>? in
+        let waiter = self.state.withLockedValue { state -> CheckedContinuation<Bool, Never>? in
             if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
             if !state.fired { state.gaveUp.insert(id) }
             return nil

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -10,7 +10,7 @@ import Synchronization
 /// Loopback socket helpers: free ports and a RESP `PING` probe. Everything binds or connects to 127.0.0.1 only.
 enum Loopback {
     /// The ports this process has already handed out, so two servers started at once never get the same one.
-    private static let handedOut = Mutex<Set<Int>>([])
+    private static let handedOut = NIOLockedValueBox<Set<Int>>([])
 
     /// Picks a TCP port on 127.0.0.1 that is free right now.
     ///
@@ -42,7 +42,7 @@ enum Loopback {
 
     /// Marks a port as handed out; `false` if it already was.
     private static func reserve(_ port: Int) -> Bool {
-        self.handedOut.withLock { ports in ports.insert(port).inserted }
+        self.handedOut.withLockedValue { ports in ports.insert(port).inserted }
     }
 
     /// The first port of the kernel's ephemeral range, or 0 if it cannot be read.

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -19,7 +19,7 @@ enum ProcessRegistry {
         var directories: Set<String> = []
     }
 
-    private static let entries = Mutex(Entries())
+    private static let entries = NIOLockedValueBox(Entries())
     private static let installHandler: Void = {
         atexit {
             ProcessRegistry.cleanUpAll()
@@ -31,14 +31,14 @@ enum ProcessRegistry {
     /// - Parameter pid: Its process id.
     static func register(pid: Int32) {
         _ = self.installHandler
-        self.entries.withLock { _ = $0.pids.insert(pid) }
+        self.entries.withLockedValue { _ = $0.pids.insert(pid) }
     }
 
     /// Forgets a process that has exited.
     ///
     /// - Parameter pid: Its process id.
     static func unregister(pid: Int32) {
-        self.entries.withLock { _ = $0.pids.remove(pid) }
+        self.entries.withLockedValue { _ = $0.pids.remove(pid) }
     }
 
     /// Records a server's working directory.
@@ -46,19 +46,19 @@ enum ProcessRegistry {
     /// - Parameter directory: Its path.
     static func register(directory: String) {
         _ = self.installHandler
-        self.entries.withLock { _ = $0.directories.insert(directory) }
+        self.entries.withLockedValue { _ = $0.directories.insert(directory) }
     }
 
     /// Forgets a working directory that has been removed.
     ///
     /// - Parameter directory: Its path.
     static func unregister(directory: String) {
-        self.entries.withLock { _ = $0.directories.remove(directory) }
+        self.entries.withLockedValue { _ = $0.directories.remove(directory) }
     }
 
     /// Kills every process still listed and removes every directory still listed.
     static func cleanUpAll() {
-        let entries = self.entries.withLock { entries in
+        let entries = self.entries.withLockedValue { entries in
             defer { entries = Entries() }
             return entries
         }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -96,7 +96,7 @@ public final class RedisServer: Sendable {
 
     private let executable: String
     private let arguments: [String]
-    private let state: Mutex<ProcessState>
+    private let state: NIOLockedValueBox<ProcessState>
 
     /// How long ``start(password:aclUser:tls:extraArguments:allowExternal:)`` and ``restart()`` wait for readiness.
     static let readinessTimeout: Duration = .seconds(10)
@@ -104,10 +104,10 @@ public final class RedisServer: Sendable {
     static let stopTimeout: Duration = .seconds(5)
 
     /// The process id of the running server, or 0 if it is not running (or the node is external).
-    public var pid: Int32 { self.state.withLock { $0.pid } }
+    public var pid: Int32 { self.state.withLockedValue { $0.pid } }
 
     /// Whether the server process is running (stopped by ``pause()`` counts as running).
-    public var isRunning: Bool { self.state.withLock { $0.pid != 0 } }
+    public var isRunning: Bool { self.state.withLockedValue { $0.pid != 0 } }
 
     /// `host:port` of the plaintext port, or of the TLS port if there is no plaintext one.
     public var address: String { "\(self.host):\(self.port != 0 ? self.port : (self.tlsPort ?? 0))" }
@@ -138,11 +138,11 @@ public final class RedisServer: Sendable {
         self.directory = directory
         self.executable = executable
         self.arguments = arguments
-        self.state = Mutex(ProcessState())
+        self.state = NIOLockedValueBox(ProcessState())
     }
 
     deinit {
-        let (pid, _) = self.state.withLock { state in (state.pid, state.exit) }
+        let (pid, _) = self.state.withLockedValue { state in (state.pid, state.exit) }
         if pid != 0 {
             signalProcess(pid, SIGCONT)
             signalProcess(pid, SIGKILL)
@@ -434,7 +434,7 @@ extension RedisServer {
         try? FileManager.default.removeItem(atPath: logFile)
         let (pid, exit) = try ChildProcess.spawn(executable: self.executable, arguments: self.arguments, outputFile: stdioFile)
         ProcessRegistry.register(pid: pid)
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             state.pid = pid
             state.exit = exit
         }
@@ -467,7 +467,7 @@ extension RedisServer {
 
     private func runningProcess() -> (Int32, ExitSignal)? {
         guard !self.isExternal else { return nil }
-        return self.state.withLock { state in
+        return self.state.withLockedValue { state in
             guard state.pid != 0, let exit = state.exit else { return nil }
             return (state.pid, exit)
         }
@@ -475,7 +475,7 @@ extension RedisServer {
 
     private func markExited(pid: Int32) {
         ProcessRegistry.unregister(pid: pid)
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             if state.pid == pid {
                 state.pid = 0
                 state.exit = nil

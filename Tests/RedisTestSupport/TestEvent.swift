@@ -1,18 +1,18 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A one-shot event a test awaits: ``wait()`` returns once ``signal()`` was called (before or after the wait), so
 /// tests sequence concurrent work on events instead of sleeps.
 public final class TestEvent: Sendable {
-    private let state = Mutex<(signalled: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = NIOLockedValueBox<(signalled: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     public init() {}
 
     /// Whether ``signal()`` was called.
-    public var isSignalled: Bool { self.state.withLock { $0.signalled } }
+    public var isSignalled: Bool { self.state.withLockedValue { $0.signalled } }
 
     /// Signals the event: every waiter, present and future, goes on.
     public func signal() {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             guard !state.signalled else { return [] }
             state.signalled = true
             defer { state.waiters = [] }
@@ -24,7 +24,7 @@ public final class TestEvent: Sendable {
     /// Waits until the event is signalled (not cancellable: signal it to end the wait).
     public func wait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let signalled = self.state.withLock { state in
+            let signalled = self.state.withLockedValue { state in
                 if !state.signalled { state.waiters.append(continuation) }
                 return state.signalled
             }
@@ -35,17 +35,17 @@ public final class TestEvent: Sendable {
 
 /// A counter shared by concurrent closures.
 public final class TestCounter: Sendable {
-    private let value = Mutex(0)
+    private let value = NIOLockedValueBox(0)
 
     public init() {}
 
     /// The current count.
-    public var count: Int { self.value.withLock { $0 } }
+    public var count: Int { self.value.withLockedValue { $0 } }
 
     /// Adds one and returns the new count.
     @discardableResult
     public func increment() -> Int {
-        self.value.withLock { value in
+        self.value.withLockedValue { value in
             value += 1
             return value
         }
