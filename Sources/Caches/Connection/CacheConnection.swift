@@ -46,6 +46,9 @@ final class CacheConnection: Sendable {
     static func connect(id: Int, settings: Settings, eventLoop: any EventLoop, logger: Logger) -> EventLoopFuture<CacheConnection> {
         let state = CacheConnectionState()
         let connectTimeout = TimeAmount(settings.connectTimeout)
+        // The initializer hands its handler over here: looking it up in the pipeline once connected fails when the
+        // channel has already closed (a TLS peer that refused the handshake at once), hiding that error.
+        let installed = NIOLoopBoundBox.makeEmptyBox(valueType: CacheChannelHandler.self, eventLoop: eventLoop)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -55,11 +58,16 @@ final class CacheConnection: Sendable {
                     if let tls = settings.tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeHandler(host: settings.host, handshakeTimeout: connectTimeout))
                     }
-                    try channel.pipeline.syncOperations.addHandler(CacheChannelHandler(state: state, nodeName: settings.nodeName))
+                    let handler = CacheChannelHandler(state: state, nodeName: settings.nodeName)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    installed.value = handler
                 }
             }
         let connected = bootstrap.connect(host: settings.host, port: settings.port).flatMapThrowing { channel in
-            let handler = try channel.pipeline.syncOperations.handler(type: CacheChannelHandler.self)
+            guard let handler = installed.value else {
+                throw CacheError(.connectionClosed, "the connection closed while it was set up", node: settings.nodeName)
+            }
+            // A channel that closed already recorded its error in `state`: the set-up fails with that error.
             return CacheConnection(id: id, channel: channel, state: state, handler: handler, settings: settings)
         }
         return connected.flatMapErrorThrowing { error in
