@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 // MARK: Reading
@@ -205,6 +206,10 @@ extension Cache {
     /// Across processes, callers are coordinated only with `lock` (see ``CacheStampedeLock``): without it, each
     /// process computes once per miss.
     ///
+    /// With `refreshAhead` (see ``CacheRefreshAhead``), a hit with little ttl left also starts one recomputation in
+    /// the background, so a hot key is replaced before it expires; that hit reads the value and its remaining ttl in
+    /// one round trip.
+    ///
     /// - Parameters:
     ///   - key: The logical key.
     ///   - type: The value's type.
@@ -213,6 +218,8 @@ extension Cache {
     ///   - singleFlight: Whether concurrent misses on the key share one run of `make`. Default: true.
     ///   - lock: Opt-in: one caller across all processes computes while the others wait a bounded time for its
     ///     value (a lock key on the key's node). Default: nil, no lock.
+    ///   - refreshAhead: Opt-in: refresh the value in the background when a hit finds less than this fraction of the
+    ///     ttl left. Needs a ttl (the call's or the cache's default). Default: nil, no refresh ahead.
     ///   - make: Computes the value on a miss; its errors are rethrown as they are.
     /// - Returns: The stored or computed value.
     /// - Throws: ``CacheError``, what `make` throws, or `CancellationError` when the calling task is cancelled while
@@ -224,10 +231,23 @@ extension Cache {
         version: CacheVersion? = nil,
         singleFlight: Bool = true,
         lock: CacheStampedeLock? = nil,
+        refreshAhead: CacheRefreshAhead? = nil,
         _ make: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let ttl = try self.makeTTL(ttl)
-        if let value = try await self.get(key, as: T.self, version: version) {
+        if let refreshAhead {
+            if let value = try await self.readRefreshingAhead(
+                key,
+                as: T.self,
+                ttl: ttl,
+                version: version,
+                lock: lock,
+                refreshAhead: refreshAhead,
+                make
+            ) {
+                return value
+            }
+        } else if let value = try await self.get(key, as: T.self, version: version) {
             return value
         }
         let compute: @Sendable () async throws -> T = {
@@ -243,6 +263,78 @@ extension Cache {
         return try await self.singleFlight.value(for: flight, compute)
     }
 
+    /// The hit path of `getOrSet` with refresh-ahead: reads the value and its remaining ttl; when less than the
+    /// fraction of `ttl` is left, starts the key's background refresh (unless one runs). Returns nil on a miss.
+    private func readRefreshingAhead<T: Codable & Sendable>(
+        _ key: String,
+        as type: T.Type,
+        ttl: Int?,
+        version: CacheVersion?,
+        lock: CacheStampedeLock?,
+        refreshAhead: CacheRefreshAhead,
+        _ make: @escaping @Sendable () async throws -> T
+    ) async throws -> T? {
+        let threshold = try refreshAhead.threshold(ttl: ttl, key: key)
+        let stored = self.makeKey(key, version: version)
+        let read: (value: ByteBuffer?, milliseconds: Int)
+        do {
+            read = try await self.backend().getWithRemainingTTL(stored)
+        } catch let error as CacheError {
+            throw error.with(key: key)
+        }
+        guard let value = try self.decode(T.self, from: read.value, key: key) else { return nil }
+        // -1 (no expiry, written by a call without ttl) never refreshes.
+        if read.milliseconds >= 0, Double(read.milliseconds) < threshold {
+            self.refreshes.start(stored) { [self] in
+                await self.refresh(key, storedKey: stored, ttl: ttl, version: version, lock: lock, make)
+            }
+        }
+        return value
+    }
+
+    /// One background refresh: computes and stores the value (under the key's lock when `lock` is given, skipped
+    /// when another process holds it). Errors are logged, never thrown: the current value stays until it expires.
+    private func refresh<T: Codable & Sendable>(
+        _ key: String,
+        storedKey: String,
+        ttl: Int?,
+        version: CacheVersion?,
+        lock: CacheStampedeLock?,
+        _ make: @Sendable () async throws -> T
+    ) async {
+        var held: (backend: any CacheBackend, lockKey: String, token: String)?
+        do {
+            if let lock {
+                let backend = try self.backend()
+                let lockKey = CacheStampedeLock.lockKey(for: storedKey)
+                let token = CacheStampedeLock.makeToken()
+                guard try await backend.lock(lockKey, nodeOf: storedKey, token: token, milliseconds: lock.milliseconds) else {
+                    self.logger.debug("refresh-ahead skipped: another process holds the lock", metadata: ["cache.key": "\(key)"])
+                    return
+                }
+                held = (backend, lockKey, token)
+            }
+            let value = try await make()
+            try Task.checkCancellation()
+            try await self.store(value, key: key, ttl: ttl, version: version)
+        } catch is CancellationError {
+            // disconnect() cancelled it.
+        } catch {
+            self.logger.warning(
+                "refresh-ahead failed; the current value is served until it expires",
+                metadata: ["cache.key": "\(key)", "cache.error": "\(error)"]
+            )
+        }
+        if let held {
+            try? await held.backend.unlock(held.lockKey, nodeOf: storedKey, token: held.token)
+        }
+    }
+
+    /// How many refresh-ahead recomputations run in the background.
+    package var refreshingCount: Int {
+        self.refreshes.count
+    }
+
     /// The miss path with a ``CacheStampedeLock``: takes the lock and computes (unless the value arrived meanwhile),
     /// or polls the key and retries the lock until the wait runs out, then computes without it.
     private func computeUnderLock<T: Codable & Sendable>(
@@ -255,7 +347,7 @@ extension Cache {
     ) async throws -> T {
         let stored = self.makeKey(key, version: version)
         let lockKey = CacheStampedeLock.lockKey(for: stored)
-        let token = String(UInt64.random(in: 0...UInt64.max), radix: 16) + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let token = CacheStampedeLock.makeToken()
         let backend = try self.backend()
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: lock.wait)

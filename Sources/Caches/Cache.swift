@@ -44,6 +44,8 @@ public final class Cache: Sendable {
     let defaultKeyHead: String
     /// The `getOrSet` computations running, shared by the callers that miss on the same key (Cache+Commands.swift).
     let singleFlight = CacheSingleFlight()
+    /// The refresh-ahead recomputations running in the background (Cache+Commands.swift).
+    let refreshes = CacheRefreshes()
 
     private enum State {
         case disconnected
@@ -200,6 +202,7 @@ public final class Cache: Sendable {
             state = .disconnecting
             return backend
         }
+        self.refreshes.cancelAll()
         await backend.disconnect()
         self.state.withLockedValue { $0 = .disconnected }
         self.logger.debug("cache disconnected")

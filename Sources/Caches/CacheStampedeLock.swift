@@ -33,6 +33,11 @@ public struct CacheStampedeLock: Sendable, Hashable {
         "caches-lock:" + storedKey
     }
 
+    /// A random token that tells this holder's lock from any other's.
+    static func makeToken() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 16) + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    }
+
     /// The lock's expiry in whole milliseconds, rounded up, at least 1.
     var milliseconds: Int {
         let (seconds, attoseconds) = self.ttl.components

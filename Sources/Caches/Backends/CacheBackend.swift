@@ -46,6 +46,9 @@ protocol CacheBackend: Sendable {
     func touch(_ key: String, ttl: Int?) async throws -> Bool
     /// The remaining ttl in whole seconds, as Redis's `TTL`: -2 when the key is missing, -1 when it never expires.
     func remainingTTL(_ key: String) async throws -> Int
+    /// The stored bytes (nil when missing) and their remaining ttl in milliseconds, as Redis's `PTTL` (-2 missing,
+    /// -1 no expiry), read together (atomically on Redis, in one round trip).
+    func getWithRemainingTTL(_ key: String) async throws -> (value: ByteBuffer?, milliseconds: Int)
     /// Adds an integer; a missing key starts at 0. Keeps the ttl.
     func increment(_ key: String, by delta: Int) async throws -> Int
     /// Adds a float; a missing key starts at 0. Keeps the ttl.

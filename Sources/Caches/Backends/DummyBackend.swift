@@ -21,6 +21,7 @@ struct DummyBackend: CacheBackend {
     func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws {}
     func touch(_ key: String, ttl: Int?) async throws -> Bool { false }
     func remainingTTL(_ key: String) async throws -> Int { -2 }
+    func getWithRemainingTTL(_ key: String) async throws -> (value: ByteBuffer?, milliseconds: Int) { (nil, -2) }
     func increment(_ key: String, by delta: Int) async throws -> Int { delta }
     func increment(_ key: String, byFloat delta: Double) async throws -> Double { delta }
 }

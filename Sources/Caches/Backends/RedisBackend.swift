@@ -175,6 +175,12 @@ final class RedisBackend: CacheBackend {
         try await self.absorbing(-2, "ttl") { () throws(CacheError) in try await self.execute(TTLCommand(storedKey: key), forKey: key) }
     }
 
+    func getWithRemainingTTL(_ key: String) async throws -> (value: ByteBuffer?, milliseconds: Int) {
+        try await self.absorbing((nil, -2), "get") { () throws(CacheError) in
+            try await self.execute(GetWithTTLCommand(storedKey: key), forKey: key)
+        }
+    }
+
     func increment(_ key: String, by delta: Int) async throws -> Int {
         try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key, writing: true)
     }

@@ -28,6 +28,45 @@ struct GetCommand: CacheCommand {
     }
 }
 
+/// `MULTI`, `GET key`, `PTTL key`, `EXEC`: the stored bytes (or nil) and the milliseconds they have left (-1 for no
+/// expiry, -2 for a missing key), read atomically in one round trip. Only `getOrSet` with refresh-ahead sends it.
+struct GetWithTTLCommand: CacheCommand {
+    let storedKey: String
+
+    var name: CacheCommandName { .get }
+    var key: String? { self.storedKey }
+    var replyCount: Int { 4 }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("MULTI")
+        encoder.writeCommand("GET", self.storedKey)
+        encoder.writeCommand("PTTL", self.storedKey)
+        encoder.writeCommand("EXEC")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> (value: ByteBuffer?, milliseconds: Int) {
+        // EXEC: the GET's reply, then the PTTL's.
+        guard case .array(let results)? = try? reply.value(), results.count == 2 else {
+            throw self.unexpected(reply, expected: "the results of GET and PTTL")
+        }
+        let value: ByteBuffer?
+        switch results[0] {
+        case .bulkString(let bytes): value = bytes
+        case .null: value = nil
+        case .simpleError(let message): throw CacheNodeClient.serverError(String(buffer: message), node: nil)
+        default: throw self.unexpected(reply, expected: "a bulk string from GET")
+        }
+        guard case .integer(let milliseconds) = results[1] else {
+            throw self.unexpected(reply, expected: "an integer from PTTL")
+        }
+        return (value, Int(milliseconds))
+    }
+
+    func lookups(in reply: (value: ByteBuffer?, milliseconds: Int)) -> (hits: Int, misses: Int)? {
+        reply.value == nil ? (0, 1) : (1, 0)
+    }
+}
+
 /// `SET key value`, or `SETEX key ttl value` with a ttl.
 struct SetCommand: CacheCommand {
     let storedKey: String
