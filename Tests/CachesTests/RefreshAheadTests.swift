@@ -6,7 +6,8 @@ import Testing
 /// Refresh-ahead `getOrSet` on the in-memory backend: which hits start a refresh, one refresh per key, callers keep
 /// the current value while it runs, errors stay in the background, `disconnect()` cancels it.
 /// IntegrationTests/RefreshAheadIntegrationTests.swift runs a hot key through several refreshes on real nodes.
-/// Thresholds are chosen far from the remaining ttl (10 s left against 5 s or 50 s), so no step depends on timing.
+/// Thresholds are chosen far from the remaining ttl (1,000 s left against 500 s or 5,000 s) and keys outlive any
+/// slow run, so no step depends on timing.
 @Suite struct RefreshAheadTests {
     struct Boom: Error {}
 
@@ -27,10 +28,10 @@ import Testing
 
     @Test func aHitWithMoreThanTheFractionLeftStartsNoRefresh() async throws {
         try await self.withMemoryCache { cache async throws in
-            try await cache.set("k", "old", ttl: 10)
+            try await cache.set("k", "old", ttl: 1000)
             let runs = TestCounter()
-            // 10 s left of a 10 s ttl: above half.
-            let value = try await cache.getOrSet("k", as: String.self, ttl: 10, refreshAhead: Self.half) {
+            // 1,000 s left of a 1,000 s ttl: above half.
+            let value = try await cache.getOrSet("k", as: String.self, ttl: 1000, refreshAhead: Self.half) {
                 runs.increment()
                 return "new"
             }
@@ -42,14 +43,14 @@ import Testing
 
     @Test func aHitBelowTheFractionRefreshesOnceInTheBackgroundWhileCallersGetTheCurrentValue() async throws {
         try await self.withMemoryCache { cache async throws in
-            try await cache.set("k", "old", ttl: 10)
+            try await cache.set("k", "old", ttl: 1000)
             let runs = TestCounter()
             let release = TestEvent()
-            // 10 s left of a 100 s ttl: below half, so every hit wants a refresh; only one runs.
+            // 1,000 s left of a 10,000 s ttl: below half, so every hit wants a refresh; only one runs.
             let values = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<50 {
                     group.addTask {
-                        try await cache.getOrSet("k", as: String.self, ttl: 100, refreshAhead: Self.half) {
+                        try await cache.getOrSet("k", as: String.self, ttl: 10_000, refreshAhead: Self.half) {
                             runs.increment()
                             await release.wait()
                             return "new"
@@ -62,13 +63,13 @@ import Testing
             try await waitUntil("the refresh to start") { runs.count == 1 }
             #expect(cache.refreshingCount == 1)
             // More hits while it runs: still the current value, still one refresh.
-            #expect(try await cache.getOrSet("k", as: String.self, ttl: 100, refreshAhead: Self.half) { "other" } == "old")
+            #expect(try await cache.getOrSet("k", as: String.self, ttl: 10_000, refreshAhead: Self.half) { "other" } == "old")
             #expect(runs.count == 1)
             release.signal()
             try await waitUntil("the refresh to end") { cache.refreshingCount == 0 }
             #expect(try await cache.get("k", as: String.self) == "new")
             // Stored with the call's ttl.
-            #expect(try await cache.ttl("k") ?? 0 > 50)
+            #expect(try await cache.ttl("k") ?? 0 > 5000)
             #expect(runs.count == 1)
         }
     }
@@ -76,7 +77,7 @@ import Testing
     @Test func aKeyWithoutExpiryIsNeverRefreshed() async throws {
         try await self.withMemoryCache { cache async throws in
             try await cache.set("k", "forever")
-            let value = try await cache.getOrSet("k", as: String.self, ttl: 100, refreshAhead: Self.half) { "new" }
+            let value = try await cache.getOrSet("k", as: String.self, ttl: 10_000, refreshAhead: Self.half) { "new" }
             #expect(value == "forever")
             #expect(cache.refreshingCount == 0)
         }
@@ -94,8 +95,8 @@ import Testing
     @Test func aFailedRefreshIsLoggedAndTheCurrentValueStays() async throws {
         let logs = CapturedLogs()
         try await self.withMemoryCache(logger: logs) { cache async throws in
-            try await cache.set("k", "old", ttl: 10)
-            let value = try await cache.getOrSet("k", as: String.self, ttl: 100, refreshAhead: Self.half) {
+            try await cache.set("k", "old", ttl: 1000)
+            let value = try await cache.getOrSet("k", as: String.self, ttl: 10_000, refreshAhead: Self.half) {
                 throw Boom()
             }
             #expect(value == "old")
@@ -108,10 +109,10 @@ import Testing
     @Test func disconnectCancelsARunningRefresh() async throws {
         let cache = try Cache(url: "memory://refresh-ahead-\(UInt64.random(in: 0...UInt64.max))")
         try await cache.connect()
-        try await cache.set("k", "old", ttl: 10)
+        try await cache.set("k", "old", ttl: 1000)
         let started = TestEvent()
         let cancelled = TestEvent()
-        _ = try await cache.getOrSet("k", as: String.self, ttl: 100, refreshAhead: Self.half) {
+        _ = try await cache.getOrSet("k", as: String.self, ttl: 10_000, refreshAhead: Self.half) {
             started.signal()
             do {
                 // Ends only by cancellation (or after an hour, failing the test by its time limit).
@@ -130,7 +131,7 @@ import Testing
 
     @Test func theOptionNeedsATtlAndAFractionBetweenZeroAndOne() async throws {
         try await self.withMemoryCache { cache async throws in
-            try await cache.set("k", "old", ttl: 10)
+            try await cache.set("k", "old", ttl: 1000)
             let noTTL = await #expect(throws: CacheError.self) {
                 try await cache.getOrSet("k", as: String.self, refreshAhead: Self.half) { "new" }
             }

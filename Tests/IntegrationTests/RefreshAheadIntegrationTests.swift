@@ -15,21 +15,22 @@ struct RefreshAheadIntegrationTests {
     @Test(arguments: [BackendKind.redis, .ring])
     func aHotKeyIsRefreshedBeforeItExpiresAndItsReadersNeverMiss(kind: BackendKind) async throws {
         try await withCache(kind) { cache async throws in
-            // Written with a 2 s ttl; a hit with less than 1.5 s left refreshes it (stored again with 2 s). Each
-            // refresh comes at least 0.5 s after the previous store, so four of them outlast the first write's ttl:
-            // had the refreshes not replaced the key, it would have expired and a caller would have missed.
-            try await cache.set("hot", 0, ttl: 2)
+            // Written with a 3 s ttl; a hit with less than 2.7 s left refreshes it (stored again with 3 s), which
+            // leaves a refresh 2.7 s to land on a loaded machine. Each refresh comes at least 0.3 s after the previous
+            // store, so ten of them outlast the first write's ttl: had the refreshes not replaced the key, it would
+            // have expired and a caller would have missed.
+            try await cache.set("hot", 0, ttl: 3)
             let refreshes = TestCounter()
             let foregroundComputations = TestCounter()
             let calls = TestCounter()
-            let refreshAhead = CacheRefreshAhead(whenRemainingBelow: 0.75)
+            let refreshAhead = CacheRefreshAhead(whenRemainingBelow: 0.9)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for caller in 0..<8 {
                     group.addTask {
                         try await Self.$caller.withValue(caller) {
                             var last = 0
-                            while refreshes.count < 4 {
-                                let value = try await cache.getOrSet("hot", as: Int.self, ttl: 2, refreshAhead: refreshAhead) {
+                            while refreshes.count < 10 {
+                                let value = try await cache.getOrSet("hot", as: Int.self, ttl: 3, refreshAhead: refreshAhead) {
                                     if Self.caller != nil { foregroundComputations.increment() }
                                     return refreshes.increment()
                                 }
@@ -46,10 +47,10 @@ struct RefreshAheadIntegrationTests {
                 try await group.waitForAll()
             }
             #expect(foregroundComputations.count == 0, "a caller missed and computed the value itself")
-            #expect(refreshes.count >= 4)
+            #expect(refreshes.count >= 10)
             #expect(calls.count > 8)
             try await waitUntil("the last refresh to end") { cache.refreshingCount == 0 }
-            #expect(try await cache.get("hot", as: Int.self) ?? 0 >= 4)
+            #expect(try await cache.get("hot", as: Int.self) ?? 0 >= 10)
         }
     }
 
@@ -61,12 +62,12 @@ struct RefreshAheadIntegrationTests {
         try await second.connect()
         let lock = CacheStampedeLock(ttl: .seconds(30))
         let refreshAhead = CacheRefreshAhead(whenRemainingBelow: 0.5)
-        try await first.set("k", "old", ttl: 10)
+        try await first.set("k", "old", ttl: 1000)
         // The second cache's refresh takes the lock and computes until released.
         let release = TestEvent()
         let secondRuns = TestCounter()
         #expect(
-            try await second.getOrSet("k", as: String.self, ttl: 100, lock: lock, refreshAhead: refreshAhead) {
+            try await second.getOrSet("k", as: String.self, ttl: 10_000, lock: lock, refreshAhead: refreshAhead) {
                 secondRuns.increment()
                 await release.wait()
                 return "from second"
@@ -76,7 +77,7 @@ struct RefreshAheadIntegrationTests {
         // The first cache's refresh finds the lock taken and does not compute.
         let firstRuns = TestCounter()
         #expect(
-            try await first.getOrSet("k", as: String.self, ttl: 100, lock: lock, refreshAhead: refreshAhead) {
+            try await first.getOrSet("k", as: String.self, ttl: 10_000, lock: lock, refreshAhead: refreshAhead) {
                 firstRuns.increment()
                 return "from first"
             } == "old"
