@@ -13,10 +13,12 @@ status=${PIPESTATUS[0]}
 if [ "$status" -ne 0 ]; then
     echo
     echo "==== ${sanitizer} sanitizer reports (exit status $status) ===="
-    # Each report runs from its WARNING/ERROR line to its SUMMARY line.
-    awk '/^(WARNING|ERROR): [A-Za-z]*Sanitizer/ {on=1} on {print} /^SUMMARY: [A-Za-z]*Sanitizer/ {on=0}' "$log" | head -400
-    # Then the gist (the accesses and the top frames of each stack) last, for logs cut to their last lines.
+    # Each report runs from its WARNING/ERROR line (LeakSanitizer's starts `==pid==ERROR:`) to its SUMMARY line.
+    awk '/(WARNING|ERROR): [A-Za-z]*Sanitizer/ {on=1} on {print} /^SUMMARY: [A-Za-z]*Sanitizer/ {on=0}' "$log" | head -400
+    # Then the gist last, for logs cut to their last lines: each report's accesses or leaks with the top frames of
+    # their stacks, then the failed tests (a failed test can leave tasks behind that LeakSanitizer then reports).
     echo "==== gist ===="
-    awk '/^(WARNING|ERROR): [A-Za-z]*Sanitizer/ {on=1} on && (/^ *(Read|Write|Previous|Atomic|Location|READ|WRITE)/ || /^ *#[0-3] / || /^SUMMARY/) {print} /^SUMMARY: [A-Za-z]*Sanitizer/ {on=0}' "$log" | cut -c1-200 | tail -40
+    awk '/(WARNING|ERROR): [A-Za-z]*Sanitizer/ {on=1} on && (/^ *(Read|Write|Previous|Atomic|Location|READ|WRITE)/ || /leak of/ || /^ *#[3-6] / || /^SUMMARY/) {print} /^SUMMARY: [A-Za-z]*Sanitizer/ {on=0}' "$log" | cut -c1-200 | tail -30
+    grep -a "✘" "$log" | grep -av "^✘ Suite\|^✘ Test run" | cut -c1-300 | head -10
 fi
 exit "$status"

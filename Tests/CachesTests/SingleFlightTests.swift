@@ -26,7 +26,7 @@ import Testing
                         }
                     }
                 }
-                try await waitUntil(timeout: .seconds(60), "200 callers waiting") { cache.getOrSetWaiterCount == 200 }
+                try await waitUntil(timeout: .seconds(300), "200 callers waiting") { cache.getOrSetWaiterCount == 200 }
                 #expect(cache.inFlightGetOrSetCount == 1)
                 release.signal()
                 return try await group.reduce(into: [String]()) { $0.append($1) }
@@ -60,7 +60,7 @@ import Testing
                         }
                     }
                 }
-                try? await waitUntil(timeout: .seconds(60), "200 callers waiting") { cache.getOrSetWaiterCount == 200 }
+                try? await waitUntil(timeout: .seconds(300), "200 callers waiting") { cache.getOrSetWaiterCount == 200 }
                 release.signal()
             }
             #expect(errors.count == 200)
@@ -91,7 +91,7 @@ import Testing
             let first = Task { try await call() }
             let cancelled = Task { try await call() }
             let third = Task { try await call() }
-            try await waitUntil(timeout: .seconds(60), "3 callers waiting") { cache.getOrSetWaiterCount == 3 }
+            try await waitUntil(timeout: .seconds(300), "3 callers waiting") { cache.getOrSetWaiterCount == 3 }
 
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { try await cancelled.value }
@@ -127,7 +127,7 @@ import Testing
                 }
             }
             let callers = [Task { try await call() }, Task { try await call() }]
-            try await waitUntil(timeout: .seconds(60), "2 callers waiting") { cache.getOrSetWaiterCount == 2 }
+            try await waitUntil(timeout: .seconds(300), "2 callers waiting") { cache.getOrSetWaiterCount == 2 }
             callers[0].cancel()
             await #expect(throws: CancellationError.self) { try await callers[0].value }
             #expect(!computationCancelled.isSignalled, "one caller still waits")
@@ -174,7 +174,7 @@ import Testing
                 await release.wait()
                 return 1
             }
-            try await waitUntil(timeout: .seconds(60), "2 computations") { cache.inFlightGetOrSetCount == 2 }
+            try await waitUntil(timeout: .seconds(300), "2 computations") { cache.inFlightGetOrSetCount == 2 }
             release.signal()
             #expect(try await text == "1")
             #expect(try await number == 1)
