@@ -40,9 +40,20 @@ public struct CacheStampedeLock: Sendable, Hashable {
 
     /// The lock's expiry in whole milliseconds, rounded up, at least 1.
     var milliseconds: Int {
-        let (seconds, attoseconds) = self.ttl.components
+        max(1, self.ttl.wholeMillisecondsRoundedUp)
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded up (as Redis's `PX` and `PTTL` count), `Int.max` when it does not
+    /// fit.
+    var wholeMillisecondsRoundedUp: Int {
+        let (seconds, attoseconds) = self.components
         let milliseconds = seconds.multipliedReportingOverflow(by: 1000)
         guard !milliseconds.overflow else { return .max }
-        return max(1, Int(milliseconds.partialValue) + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
+        let (total, overflow) = Int(milliseconds.partialValue).addingReportingOverflow(
+            Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+        )
+        return overflow ? .max : total
     }
 }

@@ -25,14 +25,8 @@ import Testing
                     }
                 }
             }
-            do {
-                try await waitUntil(timeout: .seconds(300), "200 callers waiting, one computing") {
-                    caches.reduce(0) { $0 + $1.getOrSetWaiterCount } == 200 && runs.count == 1
-                }
-            } catch {
-                // Let the computation and the callers end, so that a failed wait leaves no task behind.
-                release.signal()
-                throw error
+            try await waitUntil(timeout: .seconds(300), "200 callers waiting, one computing", releasingOnFailure: release) {
+                caches.reduce(0) { $0 + $1.getOrSetWaiterCount } == 200 && runs.count == 1
             }
             release.signal()
             return try await group.reduce(into: [Int]()) { $0.append($1) }

@@ -23,3 +23,20 @@ public func waitUntil(
         try await Task.sleep(for: .milliseconds(5))
     }
 }
+
+/// ``waitUntil(timeout:_:_:)`` for a test whose tasks are blocked on `release` until the condition holds: when the
+/// wait fails, `release` is signalled before the error is thrown, so the blocked tasks end with the test instead of
+/// being left suspended.
+public func waitUntil(
+    timeout: Duration = .seconds(10),
+    _ what: String,
+    releasingOnFailure release: TestEvent,
+    _ condition: () async throws -> Bool
+) async throws {
+    do {
+        try await waitUntil(timeout: timeout, what, condition)
+    } catch {
+        release.signal()
+        throw error
+    }
+}

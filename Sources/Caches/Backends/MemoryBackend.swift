@@ -142,9 +142,7 @@ final class MemoryBackend: CacheBackend {
         try self.withEntries { entries, now in
             guard let entry = entries.live(key, now: now) else { return (nil, -2) }
             guard let deadline = entry.expiresAt else { return (entry.value, -1) }
-            // Whole milliseconds, rounded up, as Redis's PTTL.
-            let (seconds, attoseconds) = (deadline - now).components
-            return (entry.value, Int(seconds) * 1000 + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
+            return (entry.value, (deadline - now).wholeMillisecondsRoundedUp)
         }
     }
 
