@@ -4,7 +4,7 @@ SWIFT_BUILD_FLAGS ?=
 # Unit-test targets: no server needed, so they also run under the sanitizers.
 UNIT_TESTS = RESPTests|CacheRingTests|CachePoolTests|CacheTLSTests|CachesTests
 
-.PHONY: all deps build demo test check lint soak bench clean
+.PHONY: all deps build demo test check lint soak bench bench-compare clean
 
 all: build
 
@@ -45,6 +45,10 @@ soak: deps
 ## bench: caches bench against redis-benchmark on local nodes (release build; about 8 minutes)
 bench: deps
 	@scripts/bench.sh
+
+## bench-compare: A/B of this tree against BASE=<revision> on one local node, interleaved (release builds)
+bench-compare: deps
+	@BASE=$(BASE) scripts/bench-compare.sh
 
 clean:
 	rm -rf .build .build-tsan .build-asan
