@@ -21,8 +21,9 @@ import Synchronization
 /// ``CacheError/Code/notConnected``. A disconnected cache can be connected again.
 ///
 /// In a service, add the cache to a ServiceLifecycle `ServiceGroup` instead: ``run()`` connects it, serves until
-/// graceful shutdown and disconnects it. The cache logs to the `Logger` it is given and reports per-node metrics
-/// through swift-metrics (see ``CacheMetrics``).
+/// graceful shutdown and disconnects it. The cache logs to the `Logger` it is given, reports per-node metrics
+/// through swift-metrics (see ``CacheMetrics``) and, with the package trait `Tracing` and a tracer in its
+/// configuration (`CacheConfiguration.tracer`), opens a span per call through swift-distributed-tracing.
 public final class Cache: Sendable {
     /// The configuration the cache was created with. After ``reload(configuration:)``, the nodes in use are those
     /// of ``activeConfiguration``; the key defaults (ttl, version, prefix) never change.
