@@ -7,10 +7,17 @@ final class FakeNodeFixture: Sendable {
     private let state = Mutex<(node: FakeRedisNode, cache: Cache)?>(nil)
 
     /// Starts a node, connects a cache to it and runs `seed` (to store the values the benchmark reads).
-    func start(seed: @Sendable (Cache) async throws -> Void = { _ in }) async throws -> Cache {
+    ///
+    /// - Parameters:
+    ///   - tracing: Whether the cache keeps its default tracer (`InstrumentationSystem.tracer`, the `NoOpTracer`
+    ///     here since nothing is bootstrapped); false sets `tracer = nil`. Both must cost the same.
+    ///   - seed: Stores what the benchmark reads.
+    func start(tracing: Bool = true, seed: @Sendable (Cache) async throws -> Void = { _ in }) async throws -> Cache {
         let node = try await FakeRedisNode.start()
         do {
-            let cache = try Cache(url: "redis://127.0.0.1:\(node.port)")
+            var configuration = try CacheConfiguration(url: CacheURL("redis://127.0.0.1:\(node.port)"))
+            if !tracing { configuration.tracer = nil }
+            let cache = try Cache(configuration: configuration)
             try await cache.connect()
             try await seed(cache)
             self.state.withLock { $0 = (node, cache) }
@@ -84,6 +91,21 @@ func registerFakeNodeBenchmarks(user: User) {
         },
         setup: { try await getString.start { try await $0.set("bench:string", string) } },
         teardown: { try await getString.stop() }
+    )
+
+    // The same GETs with tracing turned off (`tracer = nil`): CacheGet.String100B keeps the default tracer, the
+    // NoOpTracer when nothing is bootstrapped, and must not cost more than this (the cache treats both as off).
+    let getStringUntraced = FakeNodeFixture()
+    Benchmark(
+        "CacheGet.String100B.TracerNil",
+        configuration: sequential,
+        closure: { benchmark, cache in
+            for _ in 0..<operations {
+                blackHole(try await cache.get("bench:string", as: String.self))
+            }
+        },
+        setup: { try await getStringUntraced.start(tracing: false) { try await $0.set("bench:string", string) } },
+        teardown: { try await getStringUntraced.stop() }
     )
 
     let getUser = FakeNodeFixture()
