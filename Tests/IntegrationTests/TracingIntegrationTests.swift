@@ -79,5 +79,45 @@
                 }
             }
         }
+
+        @Test func aDeadNodesErrorIsOnItsOwnNodeSpanAndAFailedCallsOnTheCallSpan() async throws {
+            try await RedisServer.withServers(count: 2, allowExternal: false) { servers in
+                let tracer = InMemoryTracer()
+                let url = RedisServer.cacheURL(servers, database: 0, options: ["timeout=0.5", "connect_timeout=0.5"])
+                var configuration = try CacheConfiguration(url: CacheURL(url))
+                configuration.tracer = tracer
+                let cache = try Cache(configuration: configuration)
+                try await cache.connect()
+                let keys = (0..<200).map { RingIntegrationTests.scatteredKey($0, "traced") }
+                let dead = "\(servers[1].host):\(servers[1].port)"
+                try #require(Set(keys.compactMap { cache.nodeName(for: $0) }).count == 2)
+                await servers[1].kill()
+                tracer.clearAll()
+
+                let partial = try await cache.getManyPartial(keys, as: Int.self)
+                #expect(partial.failures.map(\.node) == [dead])
+                await #expect(throws: CacheError.self) { try await cache.getMany(keys, as: Int.self) }
+                try await cache.disconnect()
+
+                let spans = tracer.finishedSpans
+                let calls = spans.filter { $0.parentSpanID == nil }
+                #expect(calls.map(\.operationName) == ["getManyPartial", "getMany"])
+                guard calls.count == 2 else { return }
+                // getManyPartial reports the failure in its result: the call span has no error, the dead node's has.
+                #expect(calls[0].status == nil)
+                #expect(calls[1].status?.code == .error)
+                #expect(calls[1].attributes.get("error.type") == .string("partialFailure"))
+                for call in calls {
+                    let children = spans.filter { $0.parentSpanID == call.spanID }
+                    #expect(children.count == 2, "\(call.operationName)")
+                    for child in children {
+                        let isDead = child.attributes.get("cache.node") == .string(dead)
+                        #expect((child.status?.code == .error) == isDead, "\(call.operationName)")
+                        #expect((child.attributes.get("error.type") != nil) == isDead)
+                        #expect(child.errors.count == (isDead ? 1 : 0))
+                    }
+                }
+            }
+        }
     }
 #endif
