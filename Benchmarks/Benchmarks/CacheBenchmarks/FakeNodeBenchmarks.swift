@@ -1,6 +1,17 @@
 import Benchmark
 import Caches
+import InMemoryTracing
 import Synchronization
+
+/// The tracer of a fixture's cache.
+enum FixtureTracer {
+    /// The configuration's default: `InstrumentationSystem.tracer`, the `NoOpTracer` here (nothing is bootstrapped).
+    case `default`
+    /// `tracer = nil`: tracing off.
+    case none
+    /// An `InMemoryTracer`, which keeps every span.
+    case inMemory
+}
 
 /// A fake node and a `Cache` connected to it: made in a benchmark's setup, closed in its teardown.
 final class FakeNodeFixture: Sendable {
@@ -9,14 +20,17 @@ final class FakeNodeFixture: Sendable {
     /// Starts a node, connects a cache to it and runs `seed` (to store the values the benchmark reads).
     ///
     /// - Parameters:
-    ///   - tracing: Whether the cache keeps its default tracer (`InstrumentationSystem.tracer`, the `NoOpTracer`
-    ///     here since nothing is bootstrapped); false sets `tracer = nil`. Both must cost the same.
+    ///   - tracer: The cache's tracer.
     ///   - seed: Stores what the benchmark reads.
-    func start(tracing: Bool = true, seed: @Sendable (Cache) async throws -> Void = { _ in }) async throws -> Cache {
+    func start(tracer: FixtureTracer = .default, seed: @Sendable (Cache) async throws -> Void = { _ in }) async throws -> Cache {
         let node = try await FakeRedisNode.start()
         do {
             var configuration = try CacheConfiguration(url: CacheURL("redis://127.0.0.1:\(node.port)"))
-            if !tracing { configuration.tracer = nil }
+            switch tracer {
+            case .default: break
+            case .none: configuration.tracer = nil
+            case .inMemory: configuration.tracer = InMemoryTracer()
+            }
             let cache = try Cache(configuration: configuration)
             try await cache.connect()
             try await seed(cache)
@@ -104,8 +118,29 @@ func registerFakeNodeBenchmarks(user: User) {
                 blackHole(try await cache.get("bench:string", as: String.self))
             }
         },
-        setup: { try await getStringUntraced.start(tracing: false) { try await $0.set("bench:string", string) } },
+        setup: {
+            try await getStringUntraced.start(tracer: .none) { try await $0.set("bench:string", string) }
+        },
         teardown: { try await getStringUntraced.stop() }
+    )
+
+    // The same GETs traced into an InMemoryTracer (which keeps every span): what a span per call costs, with a tracer
+    // that does little else.
+    let getStringTraced = FakeNodeFixture()
+    Benchmark(
+        "CacheGet.String100B.InMemoryTracer",
+        configuration: configuration(mallocTolerance: .init(relative: [.p90: 20])),
+        closure: { benchmark, cache in
+            for _ in 0..<operations {
+                blackHole(try await cache.get("bench:string", as: String.self))
+            }
+        },
+        setup: {
+            try await getStringTraced.start(tracer: .inMemory) {
+                try await $0.set("bench:string", string)
+            }
+        },
+        teardown: { try await getStringTraced.stop() }
     )
 
     let getUser = FakeNodeFixture()
