@@ -13,6 +13,15 @@ extension Cache {
     /// - Returns: The value, or nil when the key is missing, expired, or holds JSON `null`.
     /// - Throws: ``CacheError``; ``CacheError/Code/decodingFailed`` when the stored value is not JSON or not a `T`.
     public func get<T: Decodable>(_ key: String, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> T? {
+        try await self.traced(.get) {
+            let value = try await self.read(key, as: T.self, version: version)
+            self.traceHit(value != nil)
+            return value
+        }
+    }
+
+    /// `get` without its span, for calls that read as part of their own work.
+    func read<T: Decodable>(_ key: String, as type: T.Type, version: CacheVersion?) async throws -> T? {
         let stored = self.makeKey(key, version: version)
         do {
             let bytes = try await self.backend().get(stored)
@@ -46,9 +55,12 @@ extension Cache {
     public func getMany<T: Decodable>(_ keys: some Sequence<String>, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> [String:
         T?]
     {
-        let result = try await self.getManyPartial(keys, as: type, version: version)
-        if let error = result.error { throw error }
-        return result.values
+        let logical = Array(keys)
+        return try await self.traced(.getMany, keyCount: logical.count) {
+            let result = try await self.readManyPartial(logical, as: type, version: version)
+            if let error = result.error { throw error }
+            return result.values
+        }
     }
 
     /// Reads many values and reports failed nodes instead of throwing for them.
@@ -67,6 +79,13 @@ extension Cache {
         -> CacheManyResult<T>
     {
         let logical = Array(keys)
+        return try await self.traced(.getManyPartial, keyCount: logical.count) {
+            try await self.readManyPartial(logical, as: type, version: version)
+        }
+    }
+
+    /// `getManyPartial` without its span.
+    private func readManyPartial<T: Decodable>(_ logical: [String], as type: T.Type, version: CacheVersion?) async throws -> CacheManyResult<T> {
         guard !logical.isEmpty else { return CacheManyResult(values: [:], failures: []) }
         let backend = try self.backend()
         let stored = CacheKeys(head: self.keyHead(version: version), names: logical)
@@ -117,12 +136,14 @@ extension Cache {
     /// - Throws: ``CacheError``; ``CacheError/Code/invalidArgument`` for a ttl of zero or less and
     ///   ``CacheError/Code/encodingFailed`` for a value JSON cannot carry (NaN, infinity), both before any I/O.
     public func set<T: Encodable>(_ key: String, _ value: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws {
-        let ttl = try self.makeTTL(ttl)
-        let bytes = try self.encode(value, key: key)
-        do {
-            try await self.backend().set(self.makeKey(key, version: version), value: bytes, ttl: ttl)
-        } catch let error as CacheError {
-            throw error.with(key: key)
+        try await self.traced(.set) {
+            let ttl = try self.makeTTL(ttl)
+            let bytes = try self.encode(value, key: key)
+            do {
+                try await self.backend().set(self.makeKey(key, version: version), value: bytes, ttl: ttl)
+            } catch let error as CacheError {
+                throw error.with(key: key)
+            }
         }
     }
 
@@ -149,12 +170,14 @@ extension Cache {
     /// - Throws: ``CacheError``.
     @discardableResult
     public func add<T: Encodable>(_ key: String, _ value: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> Bool {
-        let ttl = try self.makeTTL(ttl)
-        let bytes = try self.encode(value, key: key)
-        do {
-            return try await self.backend().add(self.makeKey(key, version: version), value: bytes, ttl: ttl)
-        } catch let error as CacheError {
-            throw error.with(key: key)
+        try await self.traced(.add) {
+            let ttl = try self.makeTTL(ttl)
+            let bytes = try self.encode(value, key: key)
+            do {
+                return try await self.backend().add(self.makeKey(key, version: version), value: bytes, ttl: ttl)
+            } catch let error as CacheError {
+                throw error.with(key: key)
+            }
         }
     }
 
@@ -185,12 +208,16 @@ extension Cache {
     /// - Returns: The stored value, or `defaultValue`.
     /// - Throws: ``CacheError``.
     public func getOrSet<T: Codable>(_ key: String, default defaultValue: T, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> T {
-        let ttl = try self.makeTTL(ttl)
-        if let value = try await self.get(key, as: T.self, version: version) {
-            return value
+        try await self.traced(.getOrSet) {
+            let ttl = try self.makeTTL(ttl)
+            if let value = try await self.read(key, as: T.self, version: version) {
+                self.traceHit(true)
+                return value
+            }
+            self.traceHit(false)
+            try await self.store(defaultValue, key: key, ttl: ttl, version: version)
+            return defaultValue
         }
-        try await self.store(defaultValue, key: key, ttl: ttl, version: version)
-        return defaultValue
     }
 
     /// Reads a value; on a miss runs `make`, stores its result and returns it. `make` runs only on a miss.
@@ -234,6 +261,31 @@ extension Cache {
         refreshAhead: CacheRefreshAhead? = nil,
         _ make: @escaping @Sendable () async throws -> T
     ) async throws -> T {
+        try await self.traced(.getOrSet) {
+            try await self.readOrCompute(
+                key,
+                as: T.self,
+                ttl: ttl,
+                version: version,
+                singleFlight: singleFlight,
+                lock: lock,
+                refreshAhead: refreshAhead,
+                make
+            )
+        }
+    }
+
+    /// The closure form of `getOrSet` without its span.
+    private func readOrCompute<T: Codable & Sendable>(
+        _ key: String,
+        as type: T.Type,
+        ttl: Int?,
+        version: CacheVersion?,
+        singleFlight: Bool,
+        lock: CacheStampedeLock?,
+        refreshAhead: CacheRefreshAhead?,
+        _ make: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let ttl = try self.makeTTL(ttl)
         if let refreshAhead {
             if let value = try await self.readRefreshingAhead(
@@ -245,11 +297,14 @@ extension Cache {
                 refreshAhead: refreshAhead,
                 make
             ) {
+                self.traceHit(true)
                 return value
             }
-        } else if let value = try await self.get(key, as: T.self, version: version) {
+        } else if let value = try await self.read(key, as: T.self, version: version) {
+            self.traceHit(true)
             return value
         }
+        self.traceHit(false)
         let compute: @Sendable () async throws -> T = {
             if let lock {
                 return try await self.computeUnderLock(key, as: T.self, ttl: ttl, version: version, lock: lock, make)
@@ -361,7 +416,7 @@ extension Cache {
             if locked {
                 do {
                     // The holder that released the lock just before stored the value: no second computation.
-                    if let value = try await self.get(key, as: T.self, version: version) {
+                    if let value = try await self.read(key, as: T.self, version: version) {
                         try? await backend.unlock(lockKey, nodeOf: stored, token: token)
                         return value
                     }
@@ -376,7 +431,7 @@ extension Cache {
             }
             if clock.now >= deadline { break }
             try await Task.sleep(for: lock.pollInterval)
-            if let value = try await self.get(key, as: T.self, version: version) {
+            if let value = try await self.read(key, as: T.self, version: version) {
                 return value
             }
         }
@@ -427,6 +482,13 @@ extension Cache {
     ///   - version: The version of every key; nil uses the cache's default.
     /// - Throws: ``CacheError``.
     public func setMany<T: Encodable>(_ pairs: [(String, T)], ttl: Int? = nil, version: CacheVersion? = nil) async throws {
+        try await self.traced(.setMany, keyCount: pairs.count) {
+            try await self.writeMany(pairs, ttl: ttl, version: version)
+        }
+    }
+
+    /// `setMany` without its span.
+    private func writeMany<T: Encodable>(_ pairs: [(String, T)], ttl: Int?, version: CacheVersion?) async throws {
         let ttl = try self.makeTTL(ttl)
         guard !pairs.isEmpty else { return }
         let backend = try self.backend()
@@ -452,10 +514,12 @@ extension Cache {
     ///   - version: The version; nil uses the cache's default.
     /// - Throws: ``CacheError``.
     public func delete(_ key: String, version: CacheVersion? = nil) async throws {
-        do {
-            try await self.backend().delete(self.makeKey(key, version: version))
-        } catch let error as CacheError {
-            throw error.with(key: key)
+        try await self.traced(.delete) {
+            do {
+                try await self.backend().delete(self.makeKey(key, version: version))
+            } catch let error as CacheError {
+                throw error.with(key: key)
+            }
         }
     }
 
@@ -467,11 +531,13 @@ extension Cache {
     /// - Throws: ``CacheError``; ``CacheError/Code/partialFailure`` naming the failed nodes and their keys.
     public func deleteMany(_ keys: some Sequence<String>, version: CacheVersion? = nil) async throws {
         let logical = Array(keys)
-        guard !logical.isEmpty else { return }
-        let backend = try self.backend()
-        let head = self.keyHead(version: version)
-        let failures = try await backend.deleteMany(logical.map { Self.join(head, $0) })
-        try Self.throwIfFailed(failures, keys: logical, verb: "deleted")
+        try await self.traced(.deleteMany, keyCount: logical.count) {
+            guard !logical.isEmpty else { return }
+            let backend = try self.backend()
+            let head = self.keyHead(version: version)
+            let failures = try await backend.deleteMany(logical.map { Self.join(head, $0) })
+            try Self.throwIfFailed(failures, keys: logical, verb: "deleted")
+        }
     }
 
     /// Removes every key: on Redis, `FLUSHDB ASYNC` on every node.
@@ -481,7 +547,9 @@ extension Cache {
     ///
     /// - Throws: ``CacheError``.
     public func clear() async throws {
-        try await self.backend().clear()
+        try await self.traced(.clear, keyCount: nil) {
+            try await self.backend().clear()
+        }
     }
 
     /// Removes every key of a scope and returns how many it removed.
@@ -501,6 +569,16 @@ extension Cache {
     ///   failed (the others were cleared).
     @discardableResult
     public func clear(scope: CacheClearScope) async throws -> Int {
+        try await self.traced(.clear, keyCount: nil) {
+            #if Tracing
+                if self.tracer != nil { CacheTracer.annotateCurrent(clearScope: scope == .database ? "database" : "keyPrefix") }
+            #endif
+            return try await self.clearing(scope)
+        }
+    }
+
+    /// `clear(scope:)` without its span.
+    private func clearing(_ scope: CacheClearScope) async throws -> Int {
         switch scope {
         case .database:
             return try await self.backend().clearCounting()
@@ -530,11 +608,13 @@ extension Cache {
     /// - Throws: ``CacheError``.
     @discardableResult
     public func touch(_ key: String, ttl: Int? = nil, version: CacheVersion? = nil) async throws -> Bool {
-        let ttl = try self.makeTTL(ttl)
-        do {
-            return try await self.backend().touch(self.makeKey(key, version: version), ttl: ttl)
-        } catch let error as CacheError {
-            throw error.with(key: key)
+        try await self.traced(.touch) {
+            let ttl = try self.makeTTL(ttl)
+            do {
+                return try await self.backend().touch(self.makeKey(key, version: version), ttl: ttl)
+            } catch let error as CacheError {
+                throw error.with(key: key)
+            }
         }
     }
 
@@ -560,8 +640,10 @@ extension Cache {
     ///   or does not exist.
     /// - Throws: ``CacheError``.
     public func ttl(_ key: String, version: CacheVersion? = nil) async throws -> Int? {
-        let remaining = try await self.remainingTTL(key, version: version)
-        return remaining >= 0 ? remaining : nil
+        try await self.traced(.ttl) {
+            let remaining = try await self.remainingTTL(key, version: version)
+            return remaining >= 0 ? remaining : nil
+        }
     }
 
     /// A key's remaining ttl as Redis's `TTL` replies: seconds, -1 when the key never expires, -2 when it is missing.
@@ -586,6 +668,13 @@ extension Cache {
     ///   included, as on Redis) or the result overflows 64 bits.
     @discardableResult
     public func incr(_ key: String, by delta: Int = 1, version: CacheVersion? = nil) async throws -> Int {
+        try await self.traced(.incr) {
+            try await self.increment(key, by: delta, version: version)
+        }
+    }
+
+    /// `incr` of an integer without its span.
+    private func increment(_ key: String, by delta: Int, version: CacheVersion?) async throws -> Int {
         do {
             return try await self.backend().increment(self.makeKey(key, version: version), by: delta)
         } catch let error as CacheError {
@@ -606,6 +695,13 @@ extension Cache {
     ///   ``CacheError/Code/invalidArgument`` for a NaN or infinite delta.
     @discardableResult
     public func incr(_ key: String, by delta: Double, version: CacheVersion? = nil) async throws -> Double {
+        try await self.traced(.incr) {
+            try await self.increment(key, by: delta, version: version)
+        }
+    }
+
+    /// `incr` of a float without its span.
+    private func increment(_ key: String, by delta: Double, version: CacheVersion?) async throws -> Double {
         guard delta.isFinite else {
             throw CacheError(.invalidArgument, "incr delta must be a finite number, got \(delta)", key: key)
         }
@@ -626,10 +722,12 @@ extension Cache {
     /// - Throws: ``CacheError``.
     @discardableResult
     public func decr(_ key: String, by delta: Int = 1, version: CacheVersion? = nil) async throws -> Int {
-        guard delta != Int.min else {
-            throw CacheError(.invalidArgument, "decr delta \(delta) cannot be negated", key: key)
+        try await self.traced(.decr) {
+            guard delta != Int.min else {
+                throw CacheError(.invalidArgument, "decr delta \(delta) cannot be negated", key: key)
+            }
+            return try await self.increment(key, by: -delta, version: version)
         }
-        return try await self.incr(key, by: -delta, version: version)
     }
 
     /// Subtracts a float; see ``incr(_:by:version:)-(_,Double,_)``.
@@ -642,7 +740,9 @@ extension Cache {
     /// - Throws: ``CacheError``.
     @discardableResult
     public func decr(_ key: String, by delta: Double, version: CacheVersion? = nil) async throws -> Double {
-        try await self.incr(key, by: -delta, version: version)
+        try await self.traced(.decr) {
+            try await self.increment(key, by: -delta, version: version)
+        }
     }
 
     // MARK: Failures of many-key calls

@@ -21,8 +21,9 @@ import Synchronization
 /// ``CacheError/Code/notConnected``. A disconnected cache can be connected again.
 ///
 /// In a service, add the cache to a ServiceLifecycle `ServiceGroup` instead: ``run()`` connects it, serves until
-/// graceful shutdown and disconnects it. The cache logs to the `Logger` it is given and reports per-node metrics
-/// through swift-metrics (see ``CacheMetrics``).
+/// graceful shutdown and disconnects it. The cache logs to the `Logger` it is given, reports per-node metrics
+/// through swift-metrics (see ``CacheMetrics``) and, with the package trait `Tracing` and a tracer in its
+/// configuration (`CacheConfiguration.tracer`), opens a span per call through swift-distributed-tracing.
 public final class Cache: Sendable {
     /// The configuration the cache was created with. After ``reload(configuration:)``, the nodes in use are those
     /// of ``activeConfiguration``; the key defaults (ttl, version, prefix) never change.
@@ -46,6 +47,11 @@ public final class Cache: Sendable {
     let singleFlight = CacheSingleFlight()
     /// The refresh-ahead recomputations running in the background (Cache+Commands.swift).
     let refreshes = CacheRefreshes()
+    #if Tracing
+        /// Where spans go; nil when the configuration has no tracer or the `NoOpTracer`, decided once here so that a
+        /// call without tracing tests one pointer and nothing else.
+        let tracer: CacheTracer?
+    #endif
 
     private enum State {
         case disconnected
@@ -73,13 +79,19 @@ public final class Cache: Sendable {
         self.active = NIOLockedValueBox(configuration)
         let logger = logger ?? Logger(label: "swift-caches", factory: { _ in SwiftLogNoOpLogHandler() })
         self.logger = logger
+        #if Tracing
+            let tracer = CacheTracer(configuration.tracer, backend: configuration.backend)
+            self.tracer = tracer
+        #else
+            let tracer: CacheTracer? = nil
+        #endif
         switch configuration.backend {
         case .memory(let name):
             self.makeBackend = { _ in MemoryBackend(name: name) }
         case .dummy:
             self.makeBackend = { _ in DummyBackend() }
         case .redis:
-            self.makeBackend = { configuration in try RedisBackend(configuration: configuration, logger: logger) }
+            self.makeBackend = { configuration in try RedisBackend(configuration: configuration, logger: logger, tracer: tracer) }
         }
     }
 
@@ -344,6 +356,33 @@ public final class Cache: Sendable {
         let configuration = self.activeConfiguration
         guard case .redis = configuration.backend, let ring = try? CacheRingRouter.makeRing(configuration) else { return nil }
         return configuration.nodes.count == 1 ? configuration.nodes[0].ketamaName : ring.nodes[ring.nodeIndex(forKey: stored)].name
+    }
+
+    // MARK: Tracing
+
+    /// Runs the work of the public call `operation` in its span when tracing is on; without a tracer (or with the
+    /// `NoOpTracer`), runs it directly: one test of ``tracer``, no allocation, no lock.
+    ///
+    /// - Parameters:
+    ///   - operation: The call, the span's name.
+    ///   - keyCount: The call's key count (`cache.key.count`); nil for calls without keys (`clear`).
+    ///   - body: The call's work.
+    @inline(__always)
+    func traced<Result>(_ operation: CacheOperation, keyCount: Int? = 1, _ body: () async throws -> Result) async throws -> Result {
+        #if Tracing
+            if let tracer = self.tracer {
+                return try await tracer.withSpan(operation, keyCount: keyCount, body)
+            }
+        #endif
+        return try await body()
+    }
+
+    /// Sets `cache.hit` on the span of the running call, when tracing is on.
+    @inline(__always)
+    func traceHit(_ hit: Bool) {
+        #if Tracing
+            if self.tracer != nil { CacheTracer.annotateCurrent(hit: hit) }
+        #endif
     }
 
     /// Whole seconds, rounded up; saturates at `Int.max` instead of trapping (the server then refuses the ttl).

@@ -1,16 +1,37 @@
 import Benchmark
 import Caches
+import InMemoryTracing
 import Synchronization
+
+/// The tracer of a fixture's cache.
+enum FixtureTracer {
+    /// The configuration's default: `InstrumentationSystem.tracer`, the `NoOpTracer` here (nothing is bootstrapped).
+    case `default`
+    /// `tracer = nil`: tracing off.
+    case none
+    /// An `InMemoryTracer`, which keeps every span.
+    case inMemory
+}
 
 /// A fake node and a `Cache` connected to it: made in a benchmark's setup, closed in its teardown.
 final class FakeNodeFixture: Sendable {
     private let state = Mutex<(node: FakeRedisNode, cache: Cache)?>(nil)
 
     /// Starts a node, connects a cache to it and runs `seed` (to store the values the benchmark reads).
-    func start(seed: @Sendable (Cache) async throws -> Void = { _ in }) async throws -> Cache {
+    ///
+    /// - Parameters:
+    ///   - tracer: The cache's tracer.
+    ///   - seed: Stores what the benchmark reads.
+    func start(tracer: FixtureTracer = .default, seed: @Sendable (Cache) async throws -> Void = { _ in }) async throws -> Cache {
         let node = try await FakeRedisNode.start()
         do {
-            let cache = try Cache(url: "redis://127.0.0.1:\(node.port)")
+            var configuration = try CacheConfiguration(url: CacheURL("redis://127.0.0.1:\(node.port)"))
+            switch tracer {
+            case .default: break
+            case .none: configuration.tracer = nil
+            case .inMemory: configuration.tracer = InMemoryTracer()
+            }
+            let cache = try Cache(configuration: configuration)
             try await cache.connect()
             try await seed(cache)
             self.state.withLock { $0 = (node, cache) }
@@ -84,6 +105,42 @@ func registerFakeNodeBenchmarks(user: User) {
         },
         setup: { try await getString.start { try await $0.set("bench:string", string) } },
         teardown: { try await getString.stop() }
+    )
+
+    // The same GETs with tracing turned off (`tracer = nil`): CacheGet.String100B keeps the default tracer, the
+    // NoOpTracer when nothing is bootstrapped, and must not cost more than this (the cache treats both as off).
+    let getStringUntraced = FakeNodeFixture()
+    Benchmark(
+        "CacheGet.String100B.TracerNil",
+        configuration: sequential,
+        closure: { benchmark, cache in
+            for _ in 0..<operations {
+                blackHole(try await cache.get("bench:string", as: String.self))
+            }
+        },
+        setup: {
+            try await getStringUntraced.start(tracer: .none) { try await $0.set("bench:string", string) }
+        },
+        teardown: { try await getStringUntraced.stop() }
+    )
+
+    // The same GETs traced into an InMemoryTracer (which keeps every span): what a span per call costs, with a tracer
+    // that does little else.
+    let getStringTraced = FakeNodeFixture()
+    Benchmark(
+        "CacheGet.String100B.InMemoryTracer",
+        configuration: configuration(mallocTolerance: .init(relative: [.p90: 20])),
+        closure: { benchmark, cache in
+            for _ in 0..<operations {
+                blackHole(try await cache.get("bench:string", as: String.self))
+            }
+        },
+        setup: {
+            try await getStringTraced.start(tracer: .inMemory) {
+                try await $0.set("bench:string", string)
+            }
+        },
+        teardown: { try await getStringTraced.stop() }
     )
 
     let getUser = FakeNodeFixture()

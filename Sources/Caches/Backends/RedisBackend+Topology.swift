@@ -69,7 +69,7 @@ extension RedisBackend {
     func successor(for configuration: CacheConfiguration) throws -> RedisTopologyChange {
         var existing: [NodeKey: CacheNodeClient] = [:]
         for (key, node) in zip(self.nodeKeys, self.nodes) { existing[key] = node }
-        let backend = try RedisBackend(configuration: configuration, logger: self.logger, reusing: existing)
+        let backend = try RedisBackend(configuration: configuration, logger: self.logger, tracer: self.tracer, reusing: existing)
         let old = Set(self.nodes.map(ObjectIdentifier.init))
         let new = Set(backend.nodes.map(ObjectIdentifier.init))
         return RedisTopologyChange(

@@ -7,6 +7,10 @@ import NIOPosix
 import RESP
 import Synchronization
 
+#if Tracing
+    import Tracing
+#endif
+
 /// Redis nodes behind a router (the ketama ring; one node is a ring of one).
 ///
 /// Single-key calls send one typed command to the key's node. Many-key calls go through ``manyKeys(_:count:nodeIndex:_:)``:
@@ -25,18 +29,26 @@ final class RedisBackend: CacheBackend {
     let successor: NIOLockedValueBox<RedisBackend?> = NIOLockedValueBox(nil)
     /// Node failures the miss policy absorbed so far.
     let absorbedFailures = Atomic<Int>(0)
+    /// Where spans go; nil without tracing (then no call looks at anything else of tracing).
+    let tracer: CacheTracer?
 
     var absorbedFailureCount: Int { self.absorbedFailures.load(ordering: .relaxed) }
 
     /// The ring of every configured node.
     var ring: HashRing { self.router.ring }
 
-    convenience init(configuration: CacheConfiguration, logger: Logger) throws {
-        try self.init(configuration: configuration, logger: logger, reusing: [:])
+    convenience init(configuration: CacheConfiguration, logger: Logger, tracer: CacheTracer? = nil) throws {
+        try self.init(configuration: configuration, logger: logger, tracer: tracer, reusing: [:])
     }
 
     /// Creates the backend of a configuration, taking the clients of `reusing` for nodes with the same key.
-    init(configuration: CacheConfiguration, logger: Logger, reusing existing: [NodeKey: CacheNodeClient]) throws {
+    init(
+        configuration: CacheConfiguration,
+        logger: Logger,
+        tracer: CacheTracer?,
+        reusing existing: [NodeKey: CacheNodeClient]
+    ) throws {
+        self.tracer = tracer
         let ring = try CacheRingRouter.makeRing(configuration)
         self.policy = configuration.failurePolicy
         self.logger = logger
@@ -199,6 +211,9 @@ final class RedisBackend: CacheBackend {
         var backend = self
         while true {
             let node = backend.nodes[try backend.router.nodeIndex(forKey: key, writing: writing)]
+            #if Tracing
+                if backend.tracer != nil { CacheTracer.annotateCurrent(node: node) }
+            #endif
             do {
                 let reply = try await node.execute(command)
                 backend.recordSuccess(node)
@@ -251,13 +266,17 @@ final class RedisBackend: CacheBackend {
     }
 
     func clear() async throws {
-        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in try await node.execute(FlushCommand()) }
+        let results = await self.fanOut(self.router.everyNode, traced: "clear") { node, _ throws(CacheError) in
+            try await node.execute(FlushCommand())
+        }
         if let next = self.rerouted(results) { return try await next.clear() }
         try Self.throwIfFailed(results, operation: "clear")
     }
 
     func clearCounting() async throws -> Int {
-        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in try await node.execute(CountingFlushCommand()) }
+        let results = await self.fanOut(self.router.everyNode, traced: "clear") { node, _ throws(CacheError) in
+            try await node.execute(CountingFlushCommand())
+        }
         if let next = self.rerouted(results) { return try await next.clearCounting() + Self.total(results) }
         try Self.throwIfFailed(results, operation: "clear")
         return Self.total(results)
@@ -265,7 +284,7 @@ final class RedisBackend: CacheBackend {
 
     func clear(keyPrefix prefix: String) async throws -> Int {
         let pattern = ScanCommand.pattern(forKeysOf: prefix)
-        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) in
+        let results = await self.fanOut(self.router.everyNode, traced: "clear") { node, _ throws(CacheError) in
             try await Self.unlinkKeys(matching: pattern, on: node)
         }
         // A node a reload removed: the new topology is scanned again (nodes already done find nothing left).
@@ -378,7 +397,7 @@ final class RedisBackend: CacheBackend {
         _ request: @escaping @Sendable (CacheNodeClient, CacheKeySelection) async throws(CacheError) -> Reply
     ) async throws(CacheError) -> ManyKeysResult<Reply> {
         let groups = try self.router.group(count: count, nodeIndex: nodeIndex, writtenKey: writtenKey)
-        let results = await self.fanOut(groups, request)
+        let results = await self.fanOut(groups, traced: operation, request)
         if let next = self.rerouted(results) {
             return try await next.manyKeys(operation, count: count, nodeIndex: nodeIndex, writtenKey: writtenKey, request)
         }
@@ -406,21 +425,37 @@ final class RedisBackend: CacheBackend {
 
     /// Runs `request` once per group, every node at once (the only task group of the many-key calls), and returns
     /// the outcomes in the order of `groups`. Records each node's success or failure for the failure policy.
+    ///
+    /// With tracing on and `operation` given, each node's request is a child span of the current call's span, named
+    /// `operation`, with the node's attributes and its key count (for groups with keys).
     func fanOut<Value: Sendable>(
         _ groups: [CacheRingRouter.Group],
+        traced operation: String? = nil,
         _ request: @escaping @Sendable (CacheNodeClient, CacheKeySelection) async throws(CacheError) -> Value
     ) async -> [NodeResult<Value>] {
         @Sendable func run(_ group: CacheRingRouter.Group) async -> NodeResult<Value> {
             let node = self.nodes[group.node]
+            #if Tracing
+                let span = operation.flatMap { operation in
+                    self.tracer?.startNodeSpan(operation, node: node, keyCount: group.selection.count > 0 ? group.selection.count : nil)
+                }
+                defer { span?.end() }
+            #endif
             do throws(CacheError) {
                 let value = try await request(node, group.selection)
                 self.recordSuccess(node)
                 return NodeResult(node: node, result: .success(value))
             } catch {
                 self.recordFailure(node, error)
+                #if Tracing
+                    if let span { CacheTracer.record(error, on: span) }
+                #endif
                 return NodeResult(node: node, result: .failure(error))
             }
         }
+        #if Tracing
+            if operation != nil, self.tracer != nil { CacheTracer.annotateCurrent(nodes: groups.map { self.nodes[$0.node].name }) }
+        #endif
         if groups.count == 1 {
             return [await run(groups[0])]
         }

@@ -1,3 +1,7 @@
+#if Tracing
+    import Tracing
+#endif
+
 /// Everything a ``Cache`` needs: the backend, its nodes, the ring, pools, timeouts, TLS and key defaults.
 ///
 /// A plain value with sane defaults, usable from code without any file:
@@ -49,6 +53,16 @@ public struct CacheConfiguration: Sendable {
     public var failurePolicy: CacheFailurePolicy = .fail
     /// How often ``Cache/run()`` pings every node to mark it down or up; nil turns active checks off. Default: 5 s.
     public var healthCheckInterval: Duration? = .seconds(5)
+    #if Tracing
+        /// Where the cache's spans go (swift-distributed-tracing); nil turns tracing off.
+        ///
+        /// Default: `InstrumentationSystem.tracer` as it is when the configuration is made, so bootstrap the tracing
+        /// system before making the configuration (or the cache from a URL or a config file). The cache reads this once,
+        /// when it is created: with nil or the `NoOpTracer` (nothing bootstrapped) its calls open no span at all and pay
+        /// nothing for tracing. ``Cache/reload(configuration:)`` does not change it. Only with the package trait
+        /// `Tracing` (on by default).
+        public var tracer: (any Tracer)? = InstrumentationSystem.tracer
+    #endif
 
     /// The ring settings: twemproxy's `hash` and `hash_tag`.
     public struct Ring: Sendable, Hashable {
