@@ -4,7 +4,7 @@ SWIFT_BUILD_FLAGS ?=
 # Unit-test targets: no server needed, so they also run under the sanitizers.
 UNIT_TESTS = RESPTests|CacheRingTests|CachePoolTests|CacheTLSTests|CachesTests
 
-.PHONY: all deps build demo test check lint soak bench bench-compare clean
+.PHONY: all deps build demo test check lint soak bench bench-compare check-traits clean
 
 all: build
 
@@ -30,12 +30,17 @@ test: deps
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
-## check: the formatting lint, then the unit tests under ThreadSanitizer and AddressSanitizer (separate build folders)
-check: deps lint
+## check: the formatting lint, the trait-free builds, then the unit tests under ThreadSanitizer and AddressSanitizer
+## (separate build folders)
+check: deps lint check-traits
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	SWIFT=$(SWIFT) scripts/sanitized-tests.sh thread '$(UNIT_TESTS)'
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp SWIFT=$(SWIFT) scripts/sanitized-tests.sh address '$(UNIT_TESTS)'
+
+## check-traits: a dependent with Caches' default traits off builds without Yams & co.; the package builds with no trait
+check-traits:
+	scripts/check-traits.sh
 
 ## soak: the load test at full length (10,000 tasks for 20 s)
 soak: deps

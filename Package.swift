@@ -12,17 +12,28 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Caches", targets: ["Caches"]),
-        // The codec and the ring on their own, for the micro-benchmarks in Benchmarks/.
-        .library(name: "RESP", targets: ["RESP"]),
-        .library(name: "CacheRing", targets: ["CacheRing"]),
+        // Unstable, for the micro-benchmarks in Benchmarks/ only: the codec and the ring on their own. Their API
+        // may change in any release; depend on `Caches`.
+        .library(name: "_CachesRESPForBenchmarks", targets: ["RESP"]),
+        .library(name: "_CachesRingForBenchmarks", targets: ["CacheRing"]),
         .executable(name: "caches", targets: ["CachesCLI"]),
     ],
+    // Optional parts a service can leave out (`.package(url: …, traits: [])`); the default keeps them all.
     traits: [
+        .trait(
+            name: "ConfigFiles",
+            description: "YAML and JSON config files and their watcher (swift-configuration, Yams, swift-system)"
+        ),
+        .trait(
+            name: "ServiceLifecycleSupport",
+            description: "Cache conforms to ServiceLifecycle's Service and stops on graceful shutdown"
+        ),
+        .trait(name: "MetricsSupport", description: "Per-node counters, timers and gauges through swift-metrics"),
         .trait(
             name: "Tracing",
             description: "Spans for every Cache call through swift-distributed-tracing (the tracer of CacheConfiguration)"
         ),
-        .default(enabledTraits: ["Tracing"]),
+        .default(enabledTraits: ["ConfigFiles", "ServiceLifecycleSupport", "MetricsSupport", "Tracing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -83,11 +94,15 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["ConfigFiles"])),
+                .product(name: "SystemPackage", package: "swift-system", condition: .when(traits: ["ConfigFiles"])),
+                .product(name: "Yams", package: "Yams", condition: .when(traits: ["ConfigFiles"])),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["MetricsSupport"])),
+                .product(
+                    name: "ServiceLifecycle",
+                    package: "swift-service-lifecycle",
+                    condition: .when(traits: ["ServiceLifecycleSupport"])
+                ),
                 .product(name: "Tracing", package: "swift-distributed-tracing", condition: .when(traits: ["Tracing"])),
             ],
             swiftSettings: swiftSettings
@@ -99,6 +114,7 @@ let package = Package(
                 "Caches", "CacheRing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -151,10 +167,18 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Configuration", package: "swift-configuration", condition: .when(traits: ["ConfigFiles"])),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(
+                    name: "ServiceLifecycle",
+                    package: "swift-service-lifecycle",
+                    condition: .when(traits: ["ServiceLifecycleSupport"])
+                ),
+                .product(
+                    name: "ServiceLifecycleTestKit",
+                    package: "swift-service-lifecycle",
+                    condition: .when(traits: ["ServiceLifecycleSupport"])
+                ),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing", condition: .when(traits: ["Tracing"])),
             ],
             resources: [.copy("Fixtures")],
@@ -168,8 +192,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["MetricsSupport"])),
+                .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["MetricsSupport"])),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing", condition: .when(traits: ["Tracing"])),
             ],
             swiftSettings: swiftSettings

@@ -18,8 +18,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Caches", package: "swift-caches"),
-                .product(name: "RESP", package: "swift-caches"),
-                .product(name: "CacheRing", package: "swift-caches"),
+                .product(name: "_CachesRESPForBenchmarks", package: "swift-caches"),
+                .product(name: "_CachesRingForBenchmarks", package: "swift-caches"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),

@@ -1,11 +1,17 @@
 import Logging
-import ServiceLifecycle
 import Synchronization
 
-// MARK: Service
+#if ServiceLifecycleSupport
+    import ServiceLifecycle
 
-extension Cache: Service {
-    /// Runs the cache as a ServiceLifecycle service: connects it (unless it is connected already), serves until
+    extension Cache: Service {}
+#endif
+
+// MARK: Run
+
+extension Cache {
+    /// Runs the cache as a ServiceLifecycle service (with the package trait `ServiceLifecycleSupport`, on by
+    /// default; without it, `run()` runs until its task is cancelled): connects it (unless it is connected already), serves until
     /// graceful shutdown or cancellation, then disconnects it.
     ///
     /// Add the cache to a `ServiceGroup` beside the services that use it:
@@ -51,9 +57,13 @@ extension Cache: Service {
             self.logger.debug("cache service runs on the existing connection")
         }
         self.logger.debug("cache service running")
-        await cancelWhenGracefulShutdown {
+        #if ServiceLifecycleSupport
+            await cancelWhenGracefulShutdown {
+                await self.serve(poolMetricsInterval: poolMetricsInterval)
+            }
+        #else
             await self.serve(poolMetricsInterval: poolMetricsInterval)
-        }
+        #endif
         self.logger.debug("cache service stopping")
         if self.isConnected {
             try? await self.disconnect()
@@ -81,12 +91,14 @@ extension Cache: Service {
                     }
                 }
             }
-            if self.configurationFile != nil {
-                group.addTask {
-                    // Live topology: the config file is polled, and a changed topology is swapped in.
-                    await self.watchConfigurationFile()
+            #if ConfigFiles
+                if self.configurationFile != nil {
+                    group.addTask {
+                        // Live topology: the config file is polled, and a changed topology is swapped in.
+                        await self.watchConfigurationFile()
+                    }
                 }
-            }
+            #endif
             // Waits here until the service is cancelled (graceful shutdown cancels it), starting each job as it
             // is added. The stream ends on cancellation.
             for await job in self.service.jobs {

@@ -23,7 +23,7 @@ struct CacheOptions: ParsableArguments {
         if let url = self.url {
             return try CacheConfiguration(url: CacheURL(url))
         }
-        return try await CacheConfiguration.load(fromFile: self.config)
+        return try await loadConfigurationFile(self.config)
     }
 
     /// A cache over the configuration; not connected yet.
@@ -38,4 +38,16 @@ struct CacheOptions: ParsableArguments {
         let cache = try await self.makeCache()
         return try await cache.withConnection(body)
     }
+}
+
+/// Reads a config file, or says that this build cannot (the package trait `ConfigFiles` is off).
+func loadConfigurationFile(_ path: String) async throws -> CacheConfiguration {
+    #if ConfigFiles
+        return try await CacheConfiguration.load(fromFile: path)
+    #else
+        throw CacheError(
+            .invalidConfiguration,
+            "\(path): this caches was built without config files (package trait ConfigFiles); give --url instead"
+        )
+    #endif
 }

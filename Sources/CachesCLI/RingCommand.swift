@@ -246,8 +246,8 @@ struct RingDiffCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let oldConfiguration = try await CacheConfiguration.load(fromFile: self.old)
-        let newConfiguration = try await CacheConfiguration.load(fromFile: self.new)
+        let oldConfiguration = try await loadConfigurationFile(self.old)
+        let newConfiguration = try await loadConfigurationFile(self.new)
         let oldRing = try oldConfiguration.makeRing()
         let newRing = try newConfiguration.makeRing()
         let keys = try sampleKeys(self.keys, oldConfiguration)
