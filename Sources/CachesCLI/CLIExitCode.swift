@@ -19,6 +19,8 @@ enum CLIExitCode {
     static let node = ExitCode(3)
     /// The node refused the command: `incr` of a non-number, a wrong type, a stored value that is not JSON.
     static let refused = ExitCode(4)
+    /// The command `get-or-set` ran to compute a value exited non-zero (nothing was stored).
+    static let commandFailed = ExitCode(5)
 
     /// The help text's table.
     static let help = """
@@ -28,6 +30,7 @@ enum CLIExitCode {
           2  usage: bad arguments, config file or URL; a value that is not JSON text
           3  node or connection error: node down, timeout, TLS, protocol; health with a node down; bench errors
           4  refused: incr/decr of a non-number, wrong type, a stored value that is not JSON
+          5  get-or-set: the command that computes the value failed
         """
 
     /// The exit code for a cache error.

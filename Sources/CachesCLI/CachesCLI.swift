@@ -16,6 +16,7 @@ struct CachesCLI: AsyncParsableCommand {
               caches get greeting --json
               caches incr visits --by 5 --config config/tls.yaml
               caches ttl greeting
+              caches get-or-set report:daily --ttl 3600 --lock --string -- ./make-report.sh
               caches clear --prefix-only --yes
               caches ring locate user:1 user:2 --json
               caches ring stats --keys 100000
@@ -28,7 +29,8 @@ struct CachesCLI: AsyncParsableCommand {
             """,
         subcommands: [
             GetCommand.self, SetCommand.self, AddCommand.self, DeleteCommand.self, IncrCommand.self, DecrCommand.self,
-            TouchCommand.self, TTLCommand.self, ClearCommand.self, RingCommand.self, HealthCommand.self, BenchCommand.self, DemoCommand.self,
+            TouchCommand.self, TTLCommand.self, GetOrSetCommand.self, ClearCommand.self, RingCommand.self, HealthCommand.self, BenchCommand.self,
+            DemoCommand.self,
         ]
     )
 

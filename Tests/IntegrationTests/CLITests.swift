@@ -590,13 +590,19 @@ enum CLIProcess {
         var standardError: String
     }
 
-    /// Runs `executable`; its standard input is `standardInput` when given, else empty (`/dev/null`).
-    static func run(_ executable: String, arguments: [String], standardInput: String? = nil) async throws -> Output {
+    /// Runs `executable`; its standard input is `standardInput` when given, else empty (`/dev/null`). Its standard
+    /// error goes to `standardErrorPath` when given, so a test can watch it while the process runs.
+    static func run(
+        _ executable: String,
+        arguments: [String],
+        standardInput: String? = nil,
+        standardErrorPath: String? = nil
+    ) async throws -> Output {
         let directory = NSTemporaryDirectory() + "caches-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let stdoutPath = directory + "/stdout"
-        let stderrPath = directory + "/stderr"
+        let stderrPath = standardErrorPath ?? directory + "/stderr"
         var stdinPath = "/dev/null"
         if let standardInput {
             stdinPath = directory + "/stdin"
