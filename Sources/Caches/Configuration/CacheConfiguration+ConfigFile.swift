@@ -19,23 +19,14 @@ extension CacheConfiguration {
     /// `nodes[0].password` is `CACHES_NODES_0_PASSWORD`, `tls.keyPassphrase` is `CACHES_TLS_KEY_PASSPHRASE`.
     /// Passwords and key passphrases are read as secrets, so swift-configuration redacts them wherever it prints.
     ///
-    /// Keys (all optional except `nodes`, each node's `host`; durations say their unit):
-    /// - `defaults.ttl` (int seconds > 0; absent: no expiry), `defaults.version` (string or int),
-    ///   `defaults.keyPrefix` (string)
-    /// - `ring.hash` (`fnv1a_64` (default) or any other of twemproxy's twelve names, ``CacheHashFunction``), `ring.hashTag` (two characters, e.g. `"{}"`)
-    /// - `pool.minConnections` (int, default 1), `pool.maxConnections` (int, default 10, at most 10,000),
-    ///   `pool.waitTimeoutMs` (default 1000), `pool.idleTimeoutMs` (default 60000), `pool.keepaliveMs` (default 30000;
-    ///   0 turns it off). Every `…Ms` key is at most `Int32.max` (about 24.8 days).
-    /// - `timeouts.connectMs` (default 2000), `timeouts.commandMs` (default 1000)
-    /// - `clientName` (string, sent with `CLIENT SETNAME`)
-    /// - `tls`: `enabled` (bool, default true when `tls` is present), `caFile` or `caDirectory` (neither: the
-    ///   system trust store), `certificateFile`, `keyFile`, `keyPassphrase` (secret), `serverName`,
-    ///   `minimumVersion` (`"1.2"` (default) or `"1.3"`), `verification` (`full` (default),
-    ///   `no-hostname-verification`, `none`). Relative file paths are relative to the config file's directory;
-    ///   every file must be readable when the configuration is loaded.
-    /// - `nodes` (a list, at least one): `name` (the ketama identity, default `host:port`), `host`, `port`
-    ///   (default 6379), `weight` (int ≥ 1, default 1), `db`, `username`, `password` (secret), and `tls` with the
-    ///   keys above, each overriding the cache-wide `tls` value of the same key.
+    /// Keys: every key of ``CacheSettings/all`` (the README's "Settings" table, `caches config settings`), all
+    /// optional except `nodes` (at least one) and each node's `host`. Durations (`pool.waitTimeout`,
+    /// `pool.idleTimeout`, `pool.keepalive`, `timeouts.connect`, `timeouts.command`, `healthCheck`, `ejectRetry`)
+    /// are a number with an optional unit `ms`, `s`, `m` or `h` (`250ms`, `1.5s`, `2m`; a bare number is seconds);
+    /// the old keys `pool.waitTimeoutMs`, …, `ejectRetryMs` (integer milliseconds) are still read as deprecated
+    /// aliases, and giving both the old and the new key is an error. `tls` and each node's `tls` take the same TLS
+    /// keys, a node's overriding the cache-wide value of the same key; relative file paths are relative to the
+    /// config file's directory, and every file must be readable when the configuration is loaded.
     ///
     /// - Parameters:
     ///   - path: The file's path.

@@ -279,13 +279,24 @@ public enum CacheSettings {
     /// (`failurePolicy` before the eject options).
     public static let all: [CacheSetting] = [
         CacheSetting(
-            "defaults.ttl", code: "defaultTTL", url: .option("ttl"), kind: .integer, minimum: 1, default: "none (no expiry)", example: "600",
+            "defaults.ttl",
+            code: "defaultTTL",
+            url: .option("ttl"),
+            kind: .integer,
+            minimum: 1,
+            default: "none (no expiry)",
+            example: "600",
             rangeMessage: "must be a positive number of seconds (leave it out for no expiry)",
             "The ttl in whole seconds for writes that give none.",
             .cache(read: { $0.defaultTTL.map { .integer($0) } }, apply: { if case .integer(let n) = $1 { $0.defaultTTL = n } })
         ),
         CacheSetting(
-            "defaults.version", code: "defaultVersion", url: .option("version"), kind: .string, default: "none", example: "2",
+            "defaults.version",
+            code: "defaultVersion",
+            url: .option("version"),
+            kind: .string,
+            default: "none",
+            example: "2",
             "The key version for calls that give none (`prefix:version:key`).",
             .cache(
                 read: { $0.defaultVersion.description.isEmpty ? nil : .string($0.defaultVersion.description) },
@@ -293,20 +304,35 @@ public enum CacheSettings {
             )
         ),
         CacheSetting(
-            "defaults.keyPrefix", code: "keyPrefix", url: .option("key_prefix"), kind: .string, default: "empty", example: "forum",
+            "defaults.keyPrefix",
+            code: "keyPrefix",
+            url: .option("key_prefix"),
+            kind: .string,
+            default: "empty",
+            example: "forum",
             "The first field of every stored key.",
             .cache(read: { $0.keyPrefix.isEmpty ? nil : .string($0.keyPrefix) }, apply: { if case .string(let t) = $1 { $0.keyPrefix = t } })
         ),
         CacheSetting(
-            "ring.hash", code: "ring.hash", url: .option("hash"), kind: .choice(CacheHashFunction.allCases.map(\.rawValue)), default: "fnv1a_64",
-            example: "murmur", "twemproxy's key hash.",
+            "ring.hash",
+            code: "ring.hash",
+            url: .option("hash"),
+            kind: .choice(CacheHashFunction.allCases.map(\.rawValue)),
+            default: "fnv1a_64",
+            example: "murmur",
+            "twemproxy's key hash.",
             .cache(
                 read: { .string($0.ring.hash.rawValue) },
                 apply: { if case .string(let t) = $1, let hash = CacheHashFunction(rawValue: t) { $0.ring.hash = hash } }
             )
         ),
         CacheSetting(
-            "ring.hashTag", code: "ring.hashTag", url: .option("hash_tag"), kind: .string, default: "none", example: "{}",
+            "ring.hashTag",
+            code: "ring.hashTag",
+            url: .option("hash_tag"),
+            kind: .string,
+            default: "none",
+            example: "{}",
             rule: { value in
                 guard case .string(let tag) = value, tag.count != 2 || tag.utf8.count != 2 else { return nil }
                 return "must be exactly two ASCII characters, got \(String(reflecting: tag))"
@@ -315,49 +341,105 @@ public enum CacheSettings {
             .cache(read: { $0.ring.hashTag.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.ring.hashTag = t } })
         ),
         CacheSetting(
-            "pool.minConnections", code: "pool.minimumConnections", url: .option("minsize"), kind: .integer, minimum: 0,
-            maximum: CacheConfiguration.maximumPoolConnections, default: "1", example: "2",
+            "pool.minConnections",
+            code: "pool.minimumConnections",
+            url: .option("minsize"),
+            kind: .integer,
+            minimum: 0,
+            maximum: CacheConfiguration.maximumPoolConnections,
+            default: "1",
+            example: "2",
             "Connections opened at connect and kept open, per node.",
             .cache(read: { .integer($0.pool.minimumConnections) }, apply: { if case .integer(let n) = $1 { $0.pool.minimumConnections = n } })
         ),
         CacheSetting(
-            "pool.maxConnections", code: "pool.maximumConnections", url: .option("maxsize"), kind: .integer, minimum: 1,
-            maximum: CacheConfiguration.maximumPoolConnections, default: "10", example: "20",
+            "pool.maxConnections",
+            code: "pool.maximumConnections",
+            url: .option("maxsize"),
+            kind: .integer,
+            minimum: 1,
+            maximum: CacheConfiguration.maximumPoolConnections,
+            default: "10",
+            example: "20",
             "The most connections to one node.",
             .cache(read: { .integer($0.pool.maximumConnections) }, apply: { if case .integer(let n) = $1 { $0.pool.maximumConnections = n } })
         ),
         CacheSetting(
-            "pool.waitTimeout", code: "pool.connectionWaitTimeout", url: .option("wait_timeout"), deprecatedKey: "pool.waitTimeoutMs", kind: .duration, minimum: 1,
-            maximum: longest, default: "1s", example: "250ms", "How long a call may wait for a usable connection.",
+            "pool.waitTimeout",
+            code: "pool.connectionWaitTimeout",
+            url: .option("wait_timeout"),
+            deprecatedKey: "pool.waitTimeoutMs",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            default: "1s",
+            example: "250ms",
+            "How long a call may wait for a usable connection.",
             .cache(
                 read: { .duration($0.pool.connectionWaitTimeout) },
                 apply: { if case .duration(let d?) = $1 { $0.pool.connectionWaitTimeout = d } }
             )
         ),
         CacheSetting(
-            "pool.idleTimeout", code: "pool.idleTimeout", url: .option("idle_timeout"), deprecatedKey: "pool.idleTimeoutMs", kind: .duration, minimum: 1,
-            maximum: longest, default: "1m", example: "90s", "Connections above the minimum idle this long are closed.",
+            "pool.idleTimeout",
+            code: "pool.idleTimeout",
+            url: .option("idle_timeout"),
+            deprecatedKey: "pool.idleTimeoutMs",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            default: "1m",
+            example: "90s",
+            "Connections above the minimum idle this long are closed.",
             .cache(read: { .duration($0.pool.idleTimeout) }, apply: { if case .duration(let d?) = $1 { $0.pool.idleTimeout = d } })
         ),
         CacheSetting(
-            "pool.keepalive", code: "pool.keepaliveInterval", url: .option("keepalive"), deprecatedKey: "pool.keepaliveMs", kind: .duration, minimum: 1,
-            maximum: longest, zeroTurnsOff: true, default: "30s", example: "0",
+            "pool.keepalive",
+            code: "pool.keepaliveInterval",
+            url: .option("keepalive"),
+            deprecatedKey: "pool.keepaliveMs",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            zeroTurnsOff: true,
+            default: "30s",
+            example: "0",
             "Idle connections are sent a PING this often; 0 turns keepalive off.",
             .cache(read: { .duration($0.pool.keepaliveInterval) }, apply: { if case .duration(let d) = $1 { $0.pool.keepaliveInterval = d } })
         ),
         CacheSetting(
-            "timeouts.connect", code: "connectTimeout", url: .option("connect_timeout"), deprecatedKey: "timeouts.connectMs", kind: .duration,
-            minimum: 1, maximum: longest, default: "2s", example: "1500ms",
+            "timeouts.connect",
+            code: "connectTimeout",
+            url: .option("connect_timeout"),
+            deprecatedKey: "timeouts.connectMs",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            default: "2s",
+            example: "1500ms",
             "How long opening a connection (TCP, TLS handshake, AUTH, SELECT) may take.",
             .cache(read: { .duration($0.connectTimeout) }, apply: { if case .duration(let d?) = $1 { $0.connectTimeout = d } })
         ),
         CacheSetting(
-            "timeouts.command", code: "commandTimeout", url: .option("timeout"), deprecatedKey: "timeouts.commandMs", kind: .duration, minimum: 1,
-            maximum: longest, default: "1s", example: "2s", "How long a command may wait for its reply.",
+            "timeouts.command",
+            code: "commandTimeout",
+            url: .option("timeout"),
+            deprecatedKey: "timeouts.commandMs",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            default: "1s",
+            example: "2s",
+            "How long a command may wait for its reply.",
             .cache(read: { .duration($0.commandTimeout) }, apply: { if case .duration(let d?) = $1 { $0.commandTimeout = d } })
         ),
         CacheSetting(
-            "clientName", code: "clientName", url: .option("client_name"), kind: .string, default: "none", example: "web-1",
+            "clientName",
+            code: "clientName",
+            url: .option("client_name"),
+            kind: .string,
+            default: "none",
+            example: "web-1",
             rule: { value in
                 guard case .string(let name) = value,
                     name.isEmpty || name.contains(where: { $0 == " " || $0 == "\n" || $0 == "\r" })
@@ -368,14 +450,27 @@ public enum CacheSettings {
             .cache(read: { $0.clientName.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.clientName = t } })
         ),
         CacheSetting(
-            "healthCheck", code: "healthCheckInterval", url: .option("health_check"), deprecatedKey: "healthCheckMs", kind: .duration, minimum: 1,
-            maximum: longest, zeroTurnsOff: true, default: "5s", example: "250ms",
+            "healthCheck",
+            code: "healthCheckInterval",
+            url: .option("health_check"),
+            deprecatedKey: "healthCheckMs",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            zeroTurnsOff: true,
+            default: "5s",
+            example: "250ms",
             "How often the cache's run loop pings every node to mark it down or up; 0 turns checks off.",
             .cache(read: { .duration($0.healthCheckInterval) }, apply: { if case .duration(let d) = $1 { $0.healthCheckInterval = d } })
         ),
         CacheSetting(
-            "failurePolicy", code: "failurePolicy", url: .option("failure_policy"), kind: .choice(["fail", "miss", "eject"]), default: "fail",
-            example: "eject", "What calls for a down node's keys do: fail, miss, or eject the node from the ring.",
+            "failurePolicy",
+            code: "failurePolicy",
+            url: .option("failure_policy"),
+            kind: .choice(["fail", "miss", "eject"]),
+            default: "fail",
+            example: "eject",
+            "What calls for a down node's keys do: fail, miss, or eject the node from the ring.",
             .cache(
                 read: { configuration in
                     switch configuration.failurePolicy {
@@ -396,8 +491,16 @@ public enum CacheSettings {
             )
         ),
         CacheSetting(
-            "ejectAfterFailures", code: "failurePolicy.eject afterFailures", url: .option("eject_after"), kind: .integer, minimum: 1, maximum: 1_000_000, default: "3",
-            example: "5", appliesOnlyWith: ("failurePolicy", "eject"), "Consecutive failures after which a node is ejected.",
+            "ejectAfterFailures",
+            code: "failurePolicy.eject afterFailures",
+            url: .option("eject_after"),
+            kind: .integer,
+            minimum: 1,
+            maximum: 1_000_000,
+            default: "3",
+            example: "5",
+            appliesOnlyWith: ("failurePolicy", "eject"),
+            "Consecutive failures after which a node is ejected.",
             .cache(
                 read: { if case .eject(let n, _, _) = $0.failurePolicy { .integer(n) } else { nil } },
                 apply: { configuration, value in
@@ -407,8 +510,16 @@ public enum CacheSettings {
             )
         ),
         CacheSetting(
-            "ejectRetry", code: "failurePolicy.eject retryAfter", url: .option("eject_retry"), deprecatedKey: "ejectRetryMs", kind: .duration, minimum: 1,
-            maximum: longest, default: "30s", example: "1500ms", appliesOnlyWith: ("failurePolicy", "eject"),
+            "ejectRetry",
+            code: "failurePolicy.eject retryAfter",
+            url: .option("eject_retry"),
+            deprecatedKey: "ejectRetryMs",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            default: "30s",
+            example: "1500ms",
+            appliesOnlyWith: ("failurePolicy", "eject"),
             "How long an ejected node stays out before it is tried again.",
             .cache(
                 read: { if case .eject(_, let d, _) = $0.failurePolicy { .duration(d) } else { nil } },
@@ -419,8 +530,15 @@ public enum CacheSettings {
             )
         ),
         CacheSetting(
-            "ejectJournalKeys", code: "failurePolicy.eject journalLimit", url: .option("eject_journal"), kind: .integer, minimum: 0, maximum: 10_000_000,
-            default: "10000", example: "0", appliesOnlyWith: ("failurePolicy", "eject"),
+            "ejectJournalKeys",
+            code: "failurePolicy.eject journalLimit",
+            url: .option("eject_journal"),
+            kind: .integer,
+            minimum: 0,
+            maximum: 10_000_000,
+            default: "10000",
+            example: "0",
+            appliesOnlyWith: ("failurePolicy", "eject"),
             "Keys written while a node is out, remembered to delete on its return; 0 remembers none.",
             .cache(
                 read: { if case .eject(_, _, let j) = $0.failurePolicy { .integer(j) } else { nil } },
@@ -432,49 +550,113 @@ public enum CacheSettings {
         ),
         // Per node.
         CacheSetting(
-            "name", .node, code: "nodes[i].name", url: .perHost("names"), kind: .string, default: "host:port", example: "cache-a",
+            "name",
+            .node,
+            code: "nodes[i].name",
+            url: .perHost("names"),
+            kind: .string,
+            default: "host:port",
+            example: "cache-a",
             rule: { $0 == .string("") ? "must not be empty" : nil },
             "The node's stable identity on the ring (twemproxy's server name).",
             .node(read: { $0.name.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.name = t } })
         ),
         CacheSetting(
-            "host", .node, code: "nodes[i].host", url: .authority(option: nil), kind: .string, default: "required (URL: localhost)", example: "10.0.0.7",
-            rule: { $0 == .string("") ? "is required" : nil }, "The host name or address.",
+            "host",
+            .node,
+            code: "nodes[i].host",
+            url: .authority(option: nil),
+            kind: .string,
+            default: "required (URL: localhost)",
+            example: "10.0.0.7",
+            rule: { $0 == .string("") ? "is required" : nil },
+            "The host name or address.",
             .node(read: { .string($0.host) }, apply: { if case .string(let t) = $1 { $0.host = t } })
         ),
         CacheSetting(
-            "port", .node, code: "nodes[i].port", url: .authority(option: nil), kind: .integer, minimum: 1, maximum: 65535, default: "6379",
-            example: "7001", "The port.",
+            "port",
+            .node,
+            code: "nodes[i].port",
+            url: .authority(option: nil),
+            kind: .integer,
+            minimum: 1,
+            maximum: 65535,
+            default: "6379",
+            example: "7001",
+            "The port.",
             .node(read: { .integer($0.port) }, apply: { if case .integer(let n) = $1 { $0.port = n } })
         ),
         CacheSetting(
-            "weight", .node, code: "nodes[i].weight", url: .perHost("weights"), kind: .integer, minimum: 1, maximum: Int(UInt32.max), default: "1",
-            example: "3", rangeMessage: "must be at least 1", "The ring weight.",
+            "weight",
+            .node,
+            code: "nodes[i].weight",
+            url: .perHost("weights"),
+            kind: .integer,
+            minimum: 1,
+            maximum: Int(UInt32.max),
+            default: "1",
+            example: "3",
+            rangeMessage: "must be at least 1",
+            "The ring weight.",
             .node(read: { .integer(Int($0.weight)) }, apply: { if case .integer(let n) = $1 { $0.weight = UInt32(n) } })
         ),
         CacheSetting(
-            "db", .node, code: "nodes[i].database", url: .authority(option: "db"), kind: .integer, minimum: 0, maximum: Int(Int32.max), default: "none",
-            example: "3", rangeMessage: "must be at least 0", "The database selected with `SELECT` (URL: the path or `db`).",
+            "db",
+            .node,
+            code: "nodes[i].database",
+            url: .authority(option: "db"),
+            kind: .integer,
+            minimum: 0,
+            maximum: Int(Int32.max),
+            default: "none",
+            example: "3",
+            rangeMessage: "must be at least 0",
+            "The database selected with `SELECT` (URL: the path or `db`).",
             .node(read: { $0.database.map { .integer($0) } }, apply: { if case .integer(let n) = $1 { $0.database = n } })
         ),
         CacheSetting(
-            "username", .node, code: "nodes[i].username", url: .authority(option: "username"), kind: .string, default: "none", example: "app",
+            "username",
+            .node,
+            code: "nodes[i].username",
+            url: .authority(option: "username"),
+            kind: .string,
+            default: "none",
+            example: "app",
             "The ACL user name for `AUTH`.",
             .node(read: { $0.username.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.username = t } })
         ),
         CacheSetting(
-            "password", .node, code: "nodes[i].password", url: .authority(option: "password"), kind: .string, default: "none", secret: true,
-            example: "s3cret", "The password for `AUTH`.",
+            "password",
+            .node,
+            code: "nodes[i].password",
+            url: .authority(option: "password"),
+            kind: .string,
+            default: "none",
+            secret: true,
+            example: "s3cret",
+            "The password for `AUTH`.",
             .node(read: { $0.password.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.password = t } })
         ),
         // TLS, cache-wide (`tls.…`) and per node (`nodes[i].tls.…`).
         CacheSetting(
-            "enabled", .tls, code: "tls != nil", url: .option("tls"), kind: .bool, default: "false (true when `tls` is given)", example: "true",
+            "enabled",
+            .tls,
+            code: "tls != nil",
+            url: .option("tls"),
+            kind: .bool,
+            default: "false (true when `tls` is given)",
+            example: "true",
             "TLS on (URL: also `ssl=true` or `rediss://`); a node cannot turn off the cache-wide TLS.",
             .tls(read: { _ in .bool(true) }, apply: { _, _ in })
         ),
         CacheSetting(
-            "caFile", .tls, code: "tls.trust .caFile", url: .option("tls_ca_file"), kind: .file, default: "system trust store", example: "ca.pem",
+            "caFile",
+            .tls,
+            code: "tls.trust .caFile",
+            url: .option("tls_ca_file"),
+            kind: .file,
+            default: "system trust store",
+            example: "ca.pem",
             "The CA certificates (PEM) that verify the server; not with caDirectory.",
             .tls(
                 read: { if case .caFile(let path) = $0.trust { .string(path) } else { nil } },
@@ -482,7 +664,13 @@ public enum CacheSettings {
             )
         ),
         CacheSetting(
-            "caDirectory", .tls, code: "tls.trust .caDirectory", url: .option("tls_ca_dir"), kind: .directory, default: "system trust store", example: "ca.d",
+            "caDirectory",
+            .tls,
+            code: "tls.trust .caDirectory",
+            url: .option("tls_ca_dir"),
+            kind: .directory,
+            default: "system trust store",
+            example: "ca.d",
             "A directory of hashed CA certificates; not with caFile.",
             .tls(
                 read: { if case .caDirectory(let path) = $0.trust { .string(path) } else { nil } },
@@ -490,36 +678,73 @@ public enum CacheSettings {
             )
         ),
         CacheSetting(
-            "certificateFile", .tls, code: "tls.certificateFile", url: .option("tls_cert_file"), kind: .file, default: "none", example: "client.pem",
+            "certificateFile",
+            .tls,
+            code: "tls.certificateFile",
+            url: .option("tls_cert_file"),
+            kind: .file,
+            default: "none",
+            example: "client.pem",
             "The client certificate (PEM), for servers that ask for one.",
             .tls(read: { $0.certificateFile.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.certificateFile = t } })
         ),
         CacheSetting(
-            "keyFile", .tls, code: "tls.keyFile", url: .option("tls_key_file"), kind: .file, default: "none", example: "client.key",
+            "keyFile",
+            .tls,
+            code: "tls.keyFile",
+            url: .option("tls_key_file"),
+            kind: .file,
+            default: "none",
+            example: "client.key",
             "The client certificate's private key (PEM); needs certificateFile.",
             .tls(read: { $0.keyFile.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.keyFile = t } })
         ),
         CacheSetting(
-            "keyPassphrase", .tls, code: "tls.keyPassphrase", url: .option("tls_key_passphrase"), kind: .string, default: "none", secret: true,
-            example: "hunter2", "The passphrase of an encrypted keyFile.",
+            "keyPassphrase",
+            .tls,
+            code: "tls.keyPassphrase",
+            url: .option("tls_key_passphrase"),
+            kind: .string,
+            default: "none",
+            secret: true,
+            example: "hunter2",
+            "The passphrase of an encrypted keyFile.",
             .tls(read: { $0.keyPassphrase.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.keyPassphrase = t } })
         ),
         CacheSetting(
-            "serverName", .tls, code: "tls.serverName", url: .option("tls_server_name"), kind: .string, default: "the host", example: "cache.internal",
+            "serverName",
+            .tls,
+            code: "tls.serverName",
+            url: .option("tls_server_name"),
+            kind: .string,
+            default: "the host",
+            example: "cache.internal",
             "The name sent with SNI and checked against the certificate.",
             .tls(read: { $0.serverName.map { .string($0) } }, apply: { if case .string(let t) = $1 { $0.serverName = t } })
         ),
         CacheSetting(
-            "minimumVersion", .tls, code: "tls.minimumVersion", url: .option("tls_min_version"), kind: .choice(["1.2", "1.3"]), default: "1.2",
-            example: "1.3", "The oldest TLS version accepted.",
+            "minimumVersion",
+            .tls,
+            code: "tls.minimumVersion",
+            url: .option("tls_min_version"),
+            kind: .choice(["1.2", "1.3"]),
+            default: "1.2",
+            example: "1.3",
+            "The oldest TLS version accepted.",
             .tls(
                 read: { .string($0.minimumVersion.rawValue) },
                 apply: { if case .string(let t) = $1, let v = CacheTLSConfiguration.Version(rawValue: t) { $0.minimumVersion = v } }
             )
         ),
         CacheSetting(
-            "verification", .tls, code: "tls.verification", url: .option("tls_verify"), kind: .choice(["full", "no-hostname-verification", "none"]),
-            default: "full", example: "no-hostname-verification", "How the server's certificate is checked.",
+            "verification",
+            .tls,
+            code: "tls.verification",
+            url: .option("tls_verify"),
+            kind: .choice(["full", "no-hostname-verification", "none"]),
+            default: "full",
+            example: "no-hostname-verification",
+            "How the server's certificate is checked.",
             .tls(
                 read: { .string($0.verification.rawValue) },
                 apply: { if case .string(let t) = $1, let v = CacheTLSConfiguration.Verification(rawValue: t) { $0.verification = v } }
@@ -579,6 +804,10 @@ public enum CacheSettings {
         var name = "CACHES"
         for component in path.split(separator: ".") {
             name += "_"
+            if component == "<i>" {
+                name += component
+                continue
+            }
             var previous: Character? = nil
             for character in component {
                 if character.isUppercase, let previous, previous.isLowercase || previous.isNumber { name += "_" }
