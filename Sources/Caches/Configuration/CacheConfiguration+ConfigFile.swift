@@ -67,9 +67,13 @@ extension CacheConfiguration {
         guard let snapshot = file.snapshot() as? CacheConfigFileSnapshot else {
             throw CacheError(.invalidConfiguration, "\(path): the file provider returned an unexpected snapshot")
         }
+        // The secret settings' variables end in `_PASSWORD` and `_KEY_PASSPHRASE` (from the table).
+        let secretSuffixes = CacheSettings.all.filter(\.isSecret).map {
+            "_" + CacheSettings.environmentVariable(for: $0.key).dropFirst("CACHES_".count)
+        }
         let secretVariable: SecretsSpecifier<String, String> = .dynamic { name, _ in
             let upper = name.uppercased()
-            return upper.hasSuffix("_PASSWORD") || upper.hasSuffix("_PASSPHRASE")
+            return secretSuffixes.contains { upper.hasSuffix($0) }
         }
         let variables: EnvironmentVariablesProvider =
             if let environment {

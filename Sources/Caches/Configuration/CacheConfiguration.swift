@@ -153,8 +153,8 @@ public struct CacheConfiguration: Sendable {
     /// The longest duration any setting may have, in milliseconds: `Int32.max` ms, about 24.8 days.
     ///
     /// Durations become NIO `TimeAmount`s (64-bit nanoseconds) and deadlines `now + duration`; this bound keeps
-    /// every such conversion and sum far from overflow, so no setting can trap. The config file's `…Ms` keys and the
-    /// URL's seconds options have the same bound.
+    /// every such conversion and sum far from overflow, so no setting can trap. Every duration of
+    /// ``CacheSettings/all`` (files, URLs, the environment) has this bound.
     public static let maximumDurationMilliseconds = Int(Int32.max)
 
     /// The most connections a node's pool may have (`pool.maximumConnections`, the URL's `maxsize`).
