@@ -919,8 +919,8 @@ extension CacheSettings {
     /// The settings table in Markdown, as in the README's "Settings" section (`caches config settings --markdown`).
     public static func markdownTable() -> String {
         var lines = [
-            "| Key in files | URL option | Environment variable | Type | Range | Default | Meaning |",
-            "|---|---|---|---|---|---|---|",
+            "| Key in files | URL option | Environment variable | Type | Range | Default | Meaning | In code |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         func code(_ text: String) -> String { text.isEmpty ? "" : "`\(text.replacing("|", with: "\\|"))`" }
         for setting in self.all {
@@ -940,7 +940,7 @@ extension CacheSettings {
             let range = setting.rangeDescription
             let cells = [
                 key, url, code(setting.environmentVariable), type, range.isEmpty ? "" : range.replacing("|", with: "\\|"),
-                setting.defaultText, setting.meaning.replacing("|", with: "\\|"),
+                setting.defaultText, setting.meaning.replacing("|", with: "\\|"), code(setting.property),
             ]
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
