@@ -186,7 +186,6 @@ public struct CacheConfiguration: Sendable {
         for setting in CacheSettings.all where setting.scope == .cache {
             try check(setting, setting.key, setting.value(in: self))
         }
-        try self.validateCodeOnlyDurations()
         if self.pool.minimumConnections > self.pool.maximumConnections {
             throw CacheError(
                 .invalidConfiguration,
@@ -218,28 +217,6 @@ public struct CacheConfiguration: Sendable {
                 )
             }
         }
-    }
-}
-
-extension CacheConfiguration {
-    /// Checks the durations that only code sets (not in ``CacheSettings/all``), comparing `Duration`s only (no
-    /// conversion that could trap).
-    private func validateCodeOnlyDurations() throws(CacheError) {
-        let maximum = Duration.milliseconds(Self.maximumDurationMilliseconds)
-        func check(_ name: String, _ value: Duration, positive: Bool) throws(CacheError) {
-            if positive ? value <= .zero : value < .zero {
-                throw CacheError(.invalidConfiguration, "\(name) must be \(positive ? "positive" : "at least zero"), got \(value)")
-            }
-            if value > maximum {
-                throw CacheError(
-                    .invalidConfiguration,
-                    "\(name) must be at most \(Self.maximumDurationMilliseconds) ms (about 24.8 days), got \(value)"
-                )
-            }
-        }
-        try check("pool.initialBackoff", self.pool.initialBackoff, positive: true)
-        try check("pool.maximumBackoff", self.pool.maximumBackoff, positive: false)
-        try check("pool.shutdownGracePeriod", self.pool.shutdownGracePeriod, positive: false)
     }
 }
 

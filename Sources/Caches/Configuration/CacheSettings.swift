@@ -220,7 +220,7 @@ public struct CacheSetting: Sendable {
             }
         case .duration(let duration?):
             if let minimum = self.minimum, duration < .milliseconds(minimum) {
-                let least = minimum <= 1 ? "positive" : "at least \(minimum) ms"
+                let least = minimum == 0 ? "at least zero" : minimum == 1 ? "positive" : "at least \(minimum) ms"
                 return .init("must be \(least)\(self.zeroTurnsOff ? " (0 turns it off)" : ""), got \(duration)")
             }
             if let maximum = self.maximum, duration > .milliseconds(maximum) {
@@ -246,7 +246,7 @@ public struct CacheSetting: Sendable {
         switch self.kind {
         case .choice(let words): return words.joined(separator: ", ")
         case .duration:
-            let low = self.zeroTurnsOff ? "0 (off)" : "> 0"
+            let low = self.zeroTurnsOff ? "0 (off)" : self.minimum == 0 ? "≥ 0" : "> 0"
             return "\(low) … \(self.maximum.map { CacheSettings.format(duration: .milliseconds($0)) } ?? "")"
         case .integer:
             switch (self.minimum, self.maximum) {
@@ -406,6 +406,53 @@ public enum CacheSettings {
             example: "0",
             "Idle connections are sent a PING this often; 0 turns keepalive off.",
             .cache(read: { .duration($0.pool.keepaliveInterval) }, apply: { if case .duration(let d) = $1 { $0.pool.keepaliveInterval = d } })
+        ),
+        CacheSetting(
+            "pool.initialBackoff",
+            code: "pool.initialBackoff",
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            default: "100ms",
+            example: "250ms",
+            "The first reconnect delay after a failure; it doubles (±20 % jitter) up to pool.maximumBackoff.",
+            .cache(read: { .duration($0.pool.initialBackoff) }, apply: { if case .duration(let d?) = $1 { $0.pool.initialBackoff = d } })
+        ),
+        CacheSetting(
+            "pool.maximumBackoff",
+            code: "pool.maximumBackoff",
+            kind: .duration,
+            minimum: 0,
+            maximum: longest,
+            default: "5s",
+            example: "10s",
+            "The longest reconnect delay.",
+            .cache(read: { .duration($0.pool.maximumBackoff) }, apply: { if case .duration(let d?) = $1 { $0.pool.maximumBackoff = d } })
+        ),
+        CacheSetting(
+            "pool.loadThreshold",
+            code: "pool.loadThreshold",
+            kind: .integer,
+            minimum: 0,
+            maximum: 4095,
+            default: "32",
+            example: "64",
+            "In-flight commands on every connection above which another connection is opened.",
+            .cache(read: { .integer($0.pool.loadThreshold) }, apply: { if case .integer(let n) = $1 { $0.pool.loadThreshold = n } })
+        ),
+        CacheSetting(
+            "pool.shutdownGracePeriod",
+            code: "pool.shutdownGracePeriod",
+            kind: .duration,
+            minimum: 0,
+            maximum: longest,
+            default: "5s",
+            example: "10s",
+            "How long disconnect() lets in-flight commands finish before closing.",
+            .cache(
+                read: { .duration($0.pool.shutdownGracePeriod) },
+                apply: { if case .duration(let d?) = $1 { $0.pool.shutdownGracePeriod = d } }
+            )
         ),
         CacheSetting(
             "timeouts.connect",
