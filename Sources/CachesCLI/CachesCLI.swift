@@ -23,14 +23,16 @@ struct CachesCLI: AsyncParsableCommand {
               caches ring diff config/local.yaml config/bigger.yaml
               caches health --url 'redis://127.0.0.1:7001,127.0.0.1:7002?weights=1,2&names=a,b'
               caches bench -c 50 -n 200000 --ops get,set,getMany:100 --value-size 100
+              caches config check --config config/production.example.yaml
+              caches config settings --markdown
               caches demo --url 'redis://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003?weights=1,2,1'
 
             \(CLIExitCode.help)
             """,
         subcommands: [
             GetCommand.self, SetCommand.self, AddCommand.self, DeleteCommand.self, IncrCommand.self, DecrCommand.self,
-            TouchCommand.self, TTLCommand.self, GetOrSetCommand.self, ClearCommand.self, RingCommand.self, HealthCommand.self, BenchCommand.self,
-            DemoCommand.self,
+            TouchCommand.self, TTLCommand.self, GetOrSetCommand.self, ClearCommand.self, RingCommand.self, HealthCommand.self,
+            BenchCommand.self, DemoCommand.self, ConfigCommand.self,
         ]
     )
 

@@ -93,6 +93,6 @@ import Testing
             nodes: [.init(name: "a", host: "h1", port: 7001), .init(name: "", host: "h2", port: 7002)]
         )
         let error = #expect(throws: CacheError.self) { try configuration.validate() }
-        #expect(error?.message.contains("nodes[1].name is empty") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("nodes[1].name (nodes[i].name): must not be empty") == true, "\(error?.message ?? "")")
     }
 }

@@ -327,7 +327,7 @@
         func unknownKeys() async throws {
             #expect(
                 try await self.failure(twoNodes + "\nnodez: 1\n")
-                    == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectJournalKeys, ejectRetryMs, failurePolicy, healthCheckMs, nodes, pool, ring, timeouts, tls)"
+                    == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectJournalKeys, ejectRetry, failurePolicy, healthCheck, nodes, pool, ring, timeouts, tls)"
             )
             #expect(
                 try await self.failure(twoNodes + "\n    wieght: 2\n")
@@ -357,8 +357,39 @@
             )
             #expect(
                 try await self.failure(twoNodes + "\ntimeouts:\n  commandMs: 1.5\n")
-                    == "DIR/cache.yaml: timeouts.commandMs: expected an integer, got \"1.5\""
+                    == "DIR/cache.yaml: timeouts.commandMs: expected an integer (milliseconds), got \"1.5\""
             )
+            #expect(
+                try await self.failure(twoNodes + "\ntimeouts:\n  command: 1.5 s\n")
+                    == "DIR/cache.yaml: timeouts.command: expected a duration (a number with an optional unit ms, s, m or h; a bare number is seconds), got \"1.5 s\""
+            )
+        }
+
+        @Test("durations: a number with an optional unit ms, s, m or h, a bare number in seconds; the old …Ms keys still read")
+        func durationForm() async throws {
+            let directory = try ConfigDirectory()
+            let file = try directory.write(
+                "cache.yaml",
+                "timeouts:\n  command: 1.5\n  connect: 250ms\npool:\n  idleTimeout: 2m\n  waitTimeout: 2s\n  keepalive: 0\nhealthCheck: 1h\n"
+                    + twoNodes
+            )
+            let configuration = try await CacheConfiguration.load(fromFile: file, environment: [:])
+            #expect(configuration.commandTimeout == .milliseconds(1500))
+            #expect(configuration.connectTimeout == .milliseconds(250))
+            #expect(configuration.pool.idleTimeout == .seconds(120))
+            #expect(configuration.pool.connectionWaitTimeout == .seconds(2))
+            #expect(configuration.pool.keepaliveInterval == nil)
+            #expect(configuration.healthCheckInterval == .seconds(3600))
+            let old = try directory.write("old.yaml", "timeouts:\n  commandMs: 1500\n" + twoNodes)
+            #expect(try await CacheConfiguration.load(fromFile: old, environment: [:]).commandTimeout == .milliseconds(1500))
+            #expect(
+                try await self.failure(twoNodes + "\ntimeouts:\n  command: 1s\n  commandMs: 1000\n")
+                    == "DIR/cache.yaml: timeouts.command: give timeouts.command or the deprecated timeouts.commandMs (milliseconds), not both"
+            )
+            let environment = ["CACHES_TIMEOUTS_COMMAND": "3s"]
+            #expect(try await CacheConfiguration.load(fromFile: file, environment: environment).commandTimeout == .seconds(3))
+            // The new key from the environment and the deprecated one in the file are given both.
+            await #expect(throws: CacheError.self) { try await CacheConfiguration.load(fromFile: old, environment: environment) }
         }
 
         @Test("a duplicate node name")

@@ -47,7 +47,9 @@ struct InputLimitsTests {
         ]
     )
     func urlDurationsOutOfRange(option: String) throws {
-        for value in ["1e10", "1e20", "1e308", "9223372036854775807", "2147484", "inf", "nan", "-0", "0", "-1", "1e-400"] {
+        // 0 turns the health check off (as in files); every other duration must be positive.
+        let values = ["1e10", "1e20", "1e308", "9223372036854775807", "2147484", "inf", "nan", "-0", "-1", "1e-400", "1 s", "5d"]
+        for value in values + (option == "health_check" ? [] : ["0"]) {
             let error = #expect(throws: CacheError.self, "\(option)=\(value)") {
                 try configuration(url: "redis://127.0.0.1:6379?\(option)=\(value)")
             }
@@ -56,8 +58,12 @@ struct InputLimitsTests {
         }
         // The largest accepted value: Int32.max milliseconds.
         _ = try configuration(url: "redis://127.0.0.1:6379?\(option)=2147483.647")
-        let error = #expect(throws: CacheError.self) { try configuration(url: "redis://127.0.0.1:6379?\(option)=1e20") }
-        #expect(error?.message.hasSuffix("is too large (at most 2147483.647 seconds)") == true, "\(error?.message ?? "")")
+        _ = try configuration(url: "redis://127.0.0.1:6379?\(option)=2147483647ms")
+        let error = #expect(throws: CacheError.self) { try configuration(url: "redis://127.0.0.1:6379?\(option)=2147484") }
+        #expect(
+            error?.message.hasSuffix("must be at most 2147483647 ms (about 24.8 days), got \"2147484\"") == true,
+            "\(error?.message ?? "")"
+        )
         #expect(throws: CacheError.self) { try Cache(url: "redis://127.0.0.1:6379?\(option)=1e10") }
     }
 

@@ -291,6 +291,50 @@ import Testing
         #expect(result.standardError.contains("/nonexistent/caches.json"))
     }
 
+    // MARK: Config
+
+    @Test func configSettingsPrintsTheTableAndItsMarkdown() async throws {
+        let text = try await self.caches("config", "settings")
+        #expect(text.status == 0)
+        for setting in CacheSettings.all {
+            #expect(text.standardOutput.contains(setting.path + "  "), "\(setting.path)")
+            #expect(text.standardOutput.contains(setting.environmentVariable))
+        }
+        let markdown = try await self.caches("config", "settings", "--markdown")
+        #expect(markdown.status == 0)
+        #expect(markdown.standardOutput == CacheSettings.markdownTable())
+    }
+
+    @Test func configCheckPrintsTheResolvedSettingsWithoutSecrets() async throws {
+        let url = "redis://:s3cret@127.0.0.1:7001,127.0.0.1:7002?weights=1,2&names=a,b&timeout=250ms&failure_policy=eject"
+        let check = try await self.caches("config", "check", "--url", url)
+        #expect(check.status == 0, "\(check.standardError)")
+        #expect(check.standardOutput.contains("timeouts.command: 250ms\n"))
+        #expect(check.standardOutput.contains("nodes[1].weight: 2\n"))
+        #expect(check.standardOutput.contains("nodes[0].password: ***\n"))
+        #expect(check.standardOutput.contains("failurePolicy: eject\n"))
+        #expect(!check.standardOutput.contains("s3cret"))
+        let json = try self.object(try await self.caches("config", "check", "--url", url, "--json"))
+        #expect(json["nodes[1].name"] as? String == "b")
+        #expect(json["nodes[1].password"] as? String == "***")
+
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = try await self.caches("config", "check", "--config", root.appendingPathComponent("config/local.yaml").path)
+        #expect(file.status == 0, "\(file.standardError)")
+        #expect(file.standardOutput.contains("nodes[2].name: node-c\n"))
+        #expect(file.standardOutput.contains("timeouts.connect: 2s\n"))
+
+        let bad = try await self.caches("config", "check", "--url", "redis://:s3cret@h1,h2?weights=1,0")
+        #expect(bad.status == 2)
+        #expect(bad.standardError.contains("weights: item 2 of 2"), "\(bad.standardError)")
+        #expect(!bad.standardError.contains("s3cret"))
+        let badDuration = try await self.caches("config", "check", "--url", "redis://h?timeout=5d")
+        #expect(badDuration.status == 2)
+        #expect(badDuration.standardError.contains("timeout"), "\(badDuration.standardError)")
+        let missing = try await self.caches("config", "check", "--config", "/nonexistent/caches.yaml")
+        #expect(missing.status == 2)
+    }
+
     // MARK: Ring
 
     @Test func ringLocateAgreesWithTheLibrary() async throws {

@@ -12,23 +12,14 @@
         /// `nodes[0].password` is `CACHES_NODES_0_PASSWORD`, `tls.keyPassphrase` is `CACHES_TLS_KEY_PASSPHRASE`.
         /// Passwords and key passphrases are read as secrets, so swift-configuration redacts them wherever it prints.
         ///
-        /// Keys (all optional except `nodes`, each node's `host`; durations say their unit):
-        /// - `defaults.ttl` (int seconds > 0; absent: no expiry), `defaults.version` (string or int),
-        ///   `defaults.keyPrefix` (string)
-        /// - `ring.hash` (`fnv1a_64` (default) or any other of twemproxy's twelve names, ``CacheHashFunction``), `ring.hashTag` (two characters, e.g. `"{}"`)
-        /// - `pool.minConnections` (int, default 1), `pool.maxConnections` (int, default 10, at most 10,000),
-        ///   `pool.waitTimeoutMs` (default 1000), `pool.idleTimeoutMs` (default 60000), `pool.keepaliveMs` (default 30000;
-        ///   0 turns it off). Every `…Ms` key is at most `Int32.max` (about 24.8 days).
-        /// - `timeouts.connectMs` (default 2000), `timeouts.commandMs` (default 1000)
-        /// - `clientName` (string, sent with `CLIENT SETNAME`)
-        /// - `tls`: `enabled` (bool, default true when `tls` is present), `caFile` or `caDirectory` (neither: the
-        ///   system trust store), `certificateFile`, `keyFile`, `keyPassphrase` (secret), `serverName`,
-        ///   `minimumVersion` (`"1.2"` (default) or `"1.3"`), `verification` (`full` (default),
-        ///   `no-hostname-verification`, `none`). Relative file paths are relative to the config file's directory;
-        ///   every file must be readable when the configuration is loaded.
-        /// - `nodes` (a list, at least one): `name` (the ketama identity, default `host:port`), `host`, `port`
-        ///   (default 6379), `weight` (int ≥ 1, default 1), `db`, `username`, `password` (secret), and `tls` with the
-        ///   keys above, each overriding the cache-wide `tls` value of the same key.
+        /// Keys: every key of ``CacheSettings/all`` (the README's "Settings" table, `caches config settings`), all
+        /// optional except `nodes` (at least one) and each node's `host`. Durations (`pool.waitTimeout`,
+        /// `pool.idleTimeout`, `pool.keepalive`, `timeouts.connect`, `timeouts.command`, `healthCheck`, `ejectRetry`)
+        /// are a number with an optional unit `ms`, `s`, `m` or `h` (`250ms`, `1.5s`, `2m`; a bare number is seconds);
+        /// the old keys `pool.waitTimeoutMs`, …, `ejectRetryMs` (integer milliseconds) are still read as deprecated
+        /// aliases, and giving both the old and the new key is an error. `tls` and each node's `tls` take the same TLS
+        /// keys, a node's overriding the cache-wide value of the same key; relative file paths are relative to the
+        /// config file's directory, and every file must be readable when the configuration is loaded.
         ///
         /// - Parameters:
         ///   - path: The file's path.
@@ -69,9 +60,13 @@
             guard let snapshot = file.snapshot() as? CacheConfigFileSnapshot else {
                 throw CacheError(.invalidConfiguration, "\(path): the file provider returned an unexpected snapshot")
             }
+            // The secret settings' variables end in `_PASSWORD` and `_KEY_PASSPHRASE` (from the table).
+            let secretSuffixes = CacheSettings.all.filter(\.isSecret).map {
+                "_" + CacheSettings.environmentVariable(for: $0.key).dropFirst("CACHES_".count)
+            }
             let secretVariable: SecretsSpecifier<String, String> = .dynamic { name, _ in
                 let upper = name.uppercased()
-                return upper.hasSuffix("_PASSWORD") || upper.hasSuffix("_PASSPHRASE")
+                return secretSuffixes.contains { upper.hasSuffix($0) }
             }
             let variables: EnvironmentVariablesProvider =
                 if let environment {
@@ -104,7 +99,7 @@
 
     // MARK: Schema
 
-    /// The keys a config file may hold.
+    /// The keys a config file may hold, from ``CacheSettings/all``.
     enum ConfigFileSchema {
         enum Expected: Equatable {
             case mapping
@@ -112,37 +107,38 @@
             case value
         }
 
-        static let tlsKeys = [
-            "enabled", "caFile", "caDirectory", "certificateFile", "keyFile", "keyPassphrase", "serverName",
-            "minimumVersion", "verification",
-        ]
+        static let tlsKeys = CacheSettings.all.filter { $0.scope == .tls }.map(\.key)
 
-        /// Paths with list indices written `#`.
+        /// Paths with list indices written `#`: every setting's key and deprecated key, and the mappings above them.
         static let paths: [String: Expected] = {
-            var paths: [String: Expected] = [
-                "": .mapping,
-                "defaults": .mapping, "defaults.ttl": .value, "defaults.version": .value, "defaults.keyPrefix": .value,
-                "ring": .mapping, "ring.hash": .value, "ring.hashTag": .value,
-                "pool": .mapping, "pool.minConnections": .value, "pool.maxConnections": .value,
-                "pool.waitTimeoutMs": .value, "pool.idleTimeoutMs": .value, "pool.keepaliveMs": .value,
-                "timeouts": .mapping, "timeouts.connectMs": .value, "timeouts.commandMs": .value,
-                "clientName": .value,
-                "failurePolicy": .value, "ejectAfterFailures": .value, "ejectRetryMs": .value, "ejectJournalKeys": .value, "healthCheckMs": .value,
-                "tls": .mapping,
-                "nodes": .list, "nodes.#": .mapping,
-                "nodes.#.name": .value, "nodes.#.host": .value, "nodes.#.port": .value, "nodes.#.weight": .value,
-                "nodes.#.db": .value, "nodes.#.username": .value, "nodes.#.password": .value,
-                "nodes.#.tls": .mapping,
-            ]
-            for key in tlsKeys {
-                paths["tls." + key] = .value
-                paths["nodes.#.tls." + key] = .value
+            var paths: [String: Expected] = ["": .mapping, "nodes": .list, "nodes.#": .mapping, "tls": .mapping, "nodes.#.tls": .mapping]
+            func add(_ path: String) {
+                paths[path] = .value
+                var parts = path.split(separator: ".").dropLast()
+                while !parts.isEmpty {
+                    let parent = parts.joined(separator: ".")
+                    if paths[parent] == nil { paths[parent] = .mapping }
+                    parts = parts.dropLast()
+                }
+            }
+            for setting in CacheSettings.all {
+                for key in [setting.key] + (setting.deprecatedKey.map { [$0] } ?? []) {
+                    switch setting.scope {
+                    case .cache: add(key)
+                    case .node: add("nodes.#." + key)
+                    case .tls:
+                        add("tls." + key)
+                        add("nodes.#.tls." + key)
+                    }
+                }
             }
             return paths
         }()
 
+        static let secretKeys = Set(CacheSettings.all.filter(\.isSecret).map(\.key))
+
         static func isSecret(_ key: String) -> Bool {
-            key.hasSuffix(".password") || key.hasSuffix(".keyPassphrase") || key == "password" || key == "keyPassphrase"
+            secretKeys.contains(String(key.split(separator: ".").last ?? ""))
         }
 
         /// The schema path of a file path: list indices become `#`.
@@ -152,10 +148,13 @@
                 .joined(separator: ".")
         }
 
-        /// The keys allowed inside a mapping path, for messages.
+        /// The deprecated keys (`…Ms`), accepted but not suggested.
+        static let deprecatedKeys = Set(CacheSettings.all.compactMap(\.deprecatedKey))
+
+        /// The keys allowed inside a mapping path, for messages; deprecated keys are left out.
         static func children(of pattern: String) -> [String] {
             let prefix = pattern.isEmpty ? "" : pattern + "."
-            return paths.keys.filter { $0.hasPrefix(prefix) && $0.count > prefix.count }
+            return paths.keys.filter { $0.hasPrefix(prefix) && $0.count > prefix.count && !deprecatedKeys.contains($0) }
                 .map { String($0.dropFirst(prefix.count)) }
                 .filter { !$0.contains(".") && $0 != "#" }
                 .sorted()
@@ -164,7 +163,8 @@
 
     // MARK: Reading
 
-    /// Reads the fields of one config file through a `ConfigReader`, with messages that name the file and key path.
+    /// Reads the settings of one config file through a `ConfigReader`, driven by ``CacheSettings/all``, with messages
+    /// that name the file and key path.
     struct ConfigFileFields {
         let file: String
         let shapes: [String: CacheConfigFileSnapshot.Shape]
@@ -206,41 +206,78 @@
             }
         }
 
+        /// The reader scoped to a path's parent, and the path's last component as a key.
+        func scoped(_ path: String) -> (ConfigReader, ConfigKey) {
+            let components = path.split(separator: ".").map(String.init)
+            let reader = components.count > 1 ? self.reader.scoped(to: ConfigKey(Array(components.dropLast()))) : self.reader
+            return (reader, ConfigKey([components.last ?? ""]))
+        }
+
+        /// The raw text at a path (file or environment), or nil.
         func string(_ path: String, secret: Bool = false) -> String? {
-            self.reader.string(forKey: ConfigKey(path.split(separator: ".").map(String.init)), isSecret: secret)
+            let (reader, key) = self.scoped(path)
+            return reader.string(forKey: key, isSecret: secret)
         }
 
-        func int(_ path: String, range: ClosedRange<Int>? = nil, rangeMessage: String? = nil) throws(CacheError) -> Int? {
-            guard let text = self.string(path) else { return nil }
-            guard let value = Int(text.trimmingSpaces) else {
-                throw self.error(path, "expected an integer, got \(String(reflecting: text))")
+        /// A value at a path through the typed accessor of the setting's kind; a deprecated key is integer
+        /// milliseconds.
+        func typed(_ setting: CacheSetting, at path: String, milliseconds: Bool = false) throws(CacheError) -> CacheSettingValue? {
+            let (reader, key) = self.scoped(path)
+            if milliseconds {
+                if let number = reader.int(forKey: key) {
+                    return .duration(number == 0 && setting.zeroTurnsOff ? nil : .milliseconds(number))
+                }
+            } else {
+                switch setting.kind {
+                case .integer:
+                    if let number = reader.int(forKey: key) { return .integer(number) }
+                case .bool:
+                    if let flag = reader.bool(forKey: key) { return .bool(flag) }
+                case .string, .file, .directory, .choice, .duration:
+                    // Choices and durations are strings the setting parses (`250ms`, `eject`).
+                    if let text = reader.string(forKey: key, isSecret: setting.isSecret) {
+                        return try self.parsed(setting, text, at: path)
+                    }
+                    return nil
+                }
             }
-            if let range, !range.contains(value) {
-                throw self.error(path, "\(rangeMessage ?? "must be between \(range.lowerBound) and \(range.upperBound)"), got \(value)")
+            // The typed accessors return nil for a value they cannot convert and do not say why: the raw text is read
+            // only to explain the error (or, for an integer with spaces around it, to accept it as before).
+            guard let raw = reader.string(forKey: key, isSecret: setting.isSecret) else { return nil }
+            if milliseconds {
+                guard let number = Int(CacheSettings.trimmed(raw)) else {
+                    throw self.error(path, "expected an integer (milliseconds), got \(String(reflecting: raw))")
+                }
+                return .duration(number == 0 && setting.zeroTurnsOff ? nil : .milliseconds(number))
             }
-            return value
+            return try self.parsed(setting, raw, at: path)
         }
 
-        func bool(_ path: String) throws(CacheError) -> Bool? {
-            guard let text = self.string(path) else { return nil }
-            switch text.trimmingSpaces.lowercased() {
-            case "true", "yes", "on", "1": return true
-            case "false", "no", "off", "0": return false
-            default: throw self.error(path, "expected true or false, got \(String(reflecting: text))")
+        func parsed(_ setting: CacheSetting, _ text: String, at path: String) throws(CacheError) -> CacheSettingValue {
+            switch setting.parse(text) {
+            case .success(let value): return value
+            case .failure(let problem): throw self.error(path, setting.isSecret ? "invalid value" : problem.description)
             }
         }
 
-        func choice<Value>(_ path: String, _ choices: [(String, Value)]) throws(CacheError) -> Value? {
-            guard let text = self.string(path) else { return nil }
-            guard let match = choices.first(where: { $0.0 == text.trimmingSpaces }) else {
-                throw self.error(path, "must be one of \(choices.map(\.0).joined(separator: ", ")), got \(String(reflecting: text))")
+        /// A setting's value at `prefix + key` (or its deprecated key), range-checked; nil when absent.
+        ///
+        /// - Returns: The value and the key path it was read from.
+        func value(_ setting: CacheSetting, prefix: String = "") throws(CacheError) -> (CacheSettingValue, String)? {
+            let path = prefix + setting.key
+            var found = try self.typed(setting, at: path).map { ($0, path) }
+            if let old = setting.deprecatedKey.map({ prefix + $0 }), let value = try self.typed(setting, at: old, milliseconds: true) {
+                if found != nil {
+                    throw self.error(
+                        path,
+                        "give \(CacheSetting.display(path)) or the deprecated \(CacheSetting.display(old)) (milliseconds), not both"
+                    )
+                }
+                found = (value, old)
             }
-            return match.1
-        }
-
-        func milliseconds(_ path: String, allowZero: Bool = false) throws(CacheError) -> Duration? {
-            let minimum = allowZero ? 0 : 1
-            return try self.int(path, range: minimum...Int(Int32.max), rangeMessage: "must be at least \(minimum) ms").map { .milliseconds($0) }
+            guard let (value, at) = found else { return nil }
+            if let problem = setting.problem(with: value) { throw self.error(at, problem.description) }
+            return (value, at)
         }
 
         /// A file path from the config, relative paths taken from the config file's directory.
@@ -248,15 +285,6 @@
             if path.hasPrefix("/") { return path }
             guard let slash = self.file.lastIndex(of: "/") else { return path }
             return String(self.file[...slash]) + path
-        }
-
-        func readableFile(_ path: String, directory: Bool = false) throws(CacheError) -> String? {
-            guard let value = self.string(path) else { return nil }
-            let resolved = self.resolve(value)
-            if let problem = ConfigFileSystem.problem(reading: resolved, directory: directory) {
-                throw self.error(path, problem)
-            }
-            return resolved
         }
 
         /// Whether a mapping path is present in the file or any key under it is set (file or environment).
@@ -268,28 +296,29 @@
         /// The TLS settings at `path`: nil when absent, `.some(nil)` when present and disabled.
         func tls(_ path: String, inheriting base: CacheTLSConfiguration?) throws(CacheError) -> CacheTLSConfiguration?? {
             guard self.isPresent(path, keys: ConfigFileSchema.tlsKeys) else { return nil }
-            if try self.bool(path + ".enabled") == false { return .some(nil) }
-            var tls = base ?? CacheTLSConfiguration()
-            let caFile = try self.readableFile(path + ".caFile")
-            let caDirectory = try self.readableFile(path + ".caDirectory", directory: true)
-            if caFile != nil, caDirectory != nil {
+            var values: [(CacheSetting, CacheSettingValue)] = []
+            for setting in CacheSettings.all where setting.scope == .tls {
+                guard let (value, at) = try self.value(setting, prefix: path + ".") else { continue }
+                if setting.key == "enabled" {
+                    if value == .bool(false) { return .some(nil) }
+                    continue
+                }
+                if setting.kind == .file || setting.kind == .directory, case .string(let text) = value {
+                    let resolved = self.resolve(text)
+                    if let problem = ConfigFileSystem.problem(reading: resolved, directory: setting.kind == .directory) {
+                        throw self.error(at, problem)
+                    }
+                    values.append((setting, .string(resolved)))
+                } else {
+                    values.append((setting, value))
+                }
+            }
+            let keys = Set(values.map(\.0.key))
+            if keys.contains("caFile"), keys.contains("caDirectory") {
                 throw self.error(path + ".caDirectory", "give caFile or caDirectory, not both")
             }
-            if let caFile { tls.trust = .caFile(caFile) }
-            if let caDirectory { tls.trust = .caDirectory(caDirectory) }
-            if let file = try self.readableFile(path + ".certificateFile") { tls.certificateFile = file }
-            if let file = try self.readableFile(path + ".keyFile") { tls.keyFile = file }
-            if let passphrase = self.string(path + ".keyPassphrase", secret: true) { tls.keyPassphrase = passphrase }
-            if let name = self.string(path + ".serverName") { tls.serverName = name }
-            if let version = try self.choice(path + ".minimumVersion", [("1.2", CacheTLSConfiguration.Version.tls12), ("1.3", .tls13)]) {
-                tls.minimumVersion = version
-            }
-            if let verification = try self.choice(
-                path + ".verification",
-                [("full", CacheTLSConfiguration.Verification.full), ("no-hostname-verification", .noHostnameVerification), ("none", .none)]
-            ) {
-                tls.verification = verification
-            }
+            var tls = base ?? CacheTLSConfiguration()
+            for (setting, value) in values { setting.apply(value, to: &tls) }
             if tls.keyFile != nil, tls.certificateFile == nil {
                 throw self.error(path + ".keyFile", "a keyFile needs a certificateFile")
             }
@@ -301,70 +330,23 @@
             try self.checkShape()
             var configuration = CacheConfiguration(backend: .redis)
 
-            configuration.defaultTTL = try self.int(
-                "defaults.ttl",
-                range: 1...Int.max,
-                rangeMessage: "must be a positive number of seconds (leave it out for no expiry)"
-            )
-            if let version = self.string("defaults.version") { configuration.defaultVersion = CacheVersion(version) }
-            if let prefix = self.string("defaults.keyPrefix") { configuration.keyPrefix = prefix }
-
-            if let hash = try self.choice("ring.hash", CacheHashFunction.allCases.map { ($0.rawValue, $0) }) {
-                configuration.ring.hash = hash
+            var given: [(CacheSetting, String)] = []
+            for setting in CacheSettings.all where setting.scope == .cache {
+                guard let (value, at) = try self.value(setting) else { continue }
+                setting.apply(value, to: &configuration)
+                given.append((setting, at))
             }
-            if let tag = self.string("ring.hashTag") {
-                guard tag.count == 2, tag.utf8.count == 2 else {
-                    throw self.error("ring.hashTag", "must be exactly two ASCII characters, got \(String(reflecting: tag))")
-                }
-                configuration.ring.hashTag = tag
-            }
-
-            let most = CacheConfiguration.maximumPoolConnections
-            if let minimum = try self.int("pool.minConnections", range: 0...most) {
-                configuration.pool.minimumConnections = minimum
-            }
-            if let maximum = try self.int("pool.maxConnections", range: 1...most) {
-                configuration.pool.maximumConnections = maximum
+            for (setting, at) in given {
+                guard let (key, wanted) = setting.appliesOnlyWith,
+                    CacheSettings.setting(key)?.value(in: configuration) != .string(wanted)
+                else { continue }
+                throw self.error(at, "only applies with \(key): \(wanted)")
             }
             if configuration.pool.minimumConnections > configuration.pool.maximumConnections {
                 throw self.error(
                     "pool.minConnections",
                     "must not exceed pool.maxConnections (\(configuration.pool.maximumConnections)), got \(configuration.pool.minimumConnections)"
                 )
-            }
-            if let wait = try self.milliseconds("pool.waitTimeoutMs") { configuration.pool.connectionWaitTimeout = wait }
-            if let idle = try self.milliseconds("pool.idleTimeoutMs") { configuration.pool.idleTimeout = idle }
-            if let keepalive = try self.milliseconds("pool.keepaliveMs", allowZero: true) {
-                configuration.pool.keepaliveInterval = keepalive == .zero ? nil : keepalive
-            }
-            if let connect = try self.milliseconds("timeouts.connectMs") { configuration.connectTimeout = connect }
-            if let command = try self.milliseconds("timeouts.commandMs") { configuration.commandTimeout = command }
-            if let name = self.string("clientName") {
-                guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "\n" || $0 == "\r" }) else {
-                    throw self.error("clientName", "must be non-empty and contain no spaces or newlines")
-                }
-                configuration.clientName = name
-            }
-
-            if let interval = try self.milliseconds("healthCheckMs", allowZero: true) {
-                configuration.healthCheckInterval = interval == .zero ? nil : interval
-            }
-            switch self.string("failurePolicy") {
-            case nil, "fail": configuration.failurePolicy = .fail
-            case "miss": configuration.failurePolicy = .miss
-            case "eject":
-                configuration.failurePolicy = .eject(
-                    afterFailures: try self.int("ejectAfterFailures", range: 1...1_000_000) ?? 3,
-                    retryAfter: try self.milliseconds("ejectRetryMs") ?? .seconds(30),
-                    journalLimit: try self.int("ejectJournalKeys", range: 0...10_000_000) ?? 10_000
-                )
-            case let other?:
-                throw self.error("failurePolicy", "must be fail, miss or eject, got \(String(reflecting: other))")
-            }
-            if self.string("failurePolicy") != "eject" {
-                for key in ["ejectAfterFailures", "ejectRetryMs", "ejectJournalKeys"] where self.string(key) != nil {
-                    throw self.error(key, "only applies with failurePolicy: eject")
-                }
             }
 
             let cacheTLS = try self.tls("tls", inheriting: nil)
@@ -380,21 +362,14 @@
             var firstIndex: [String: Int] = [:]
             for index in 0..<count {
                 let path = "nodes.\(index)"
-                guard let host = self.string(path + ".host"), !host.isEmpty else {
-                    throw self.error(path + ".host", "is required")
+                var node = CacheNodeConfiguration(host: "")
+                var hasHost = false
+                for setting in CacheSettings.all where setting.scope == .node {
+                    guard let (value, _) = try self.value(setting, prefix: path + ".") else { continue }
+                    setting.apply(value, to: &node)
+                    hasHost = hasHost || setting.key == "host"
                 }
-                var node = CacheNodeConfiguration(host: host)
-                if let name = self.string(path + ".name") {
-                    guard !name.isEmpty else { throw self.error(path + ".name", "must not be empty") }
-                    node.name = name
-                }
-                if let port = try self.int(path + ".port", range: 1...65535) { node.port = port }
-                if let weight = try self.int(path + ".weight", range: 1...Int(UInt32.max), rangeMessage: "must be at least 1") {
-                    node.weight = UInt32(weight)
-                }
-                node.database = try self.int(path + ".db", range: 0...Int(Int32.max), rangeMessage: "must be at least 0")
-                node.username = self.string(path + ".username")
-                node.password = self.string(path + ".password", secret: true)
+                if !hasHost { throw self.error(path + ".host", "is required") }
                 if let override = try self.tls(path + ".tls", inheriting: configuration.tls) {
                     if override == nil, configuration.tls != nil {
                         throw self.error(path + ".tls.enabled", "cannot turn off the cache-wide tls for one node")
@@ -417,15 +392,6 @@
                 throw CacheError(.invalidConfiguration, "\(self.file): \(error.message)", underlyingError: error)
             }
             return configuration
-        }
-    }
-
-    extension String {
-        fileprivate var trimmingSpaces: Substring {
-            var text = Substring(self)
-            while text.first == " " { text = text.dropFirst() }
-            while text.last == " " { text = text.dropLast() }
-            return text
         }
     }
 #endif

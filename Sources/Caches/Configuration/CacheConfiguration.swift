@@ -153,8 +153,8 @@ public struct CacheConfiguration: Sendable {
     /// The longest duration any setting may have, in milliseconds: `Int32.max` ms, about 24.8 days.
     ///
     /// Durations become NIO `TimeAmount`s (64-bit nanoseconds) and deadlines `now + duration`; this bound keeps
-    /// every such conversion and sum far from overflow, so no setting can trap. The config file's `…Ms` keys and the
-    /// URL's seconds options have the same bound.
+    /// every such conversion and sum far from overflow, so no setting can trap. Every duration of
+    /// ``CacheSettings/all`` (files, URLs, the environment) has this bound.
     public static let maximumDurationMilliseconds = Int(Int32.max)
 
     /// The most connections a node's pool may have (`pool.maximumConnections`, the URL's `maxsize`).
@@ -172,37 +172,25 @@ public struct CacheConfiguration: Sendable {
     /// - Throws: ``CacheError`` with ``CacheError/Code/invalidConfiguration`` (or ``CacheError/Code/invalidArgument``
     ///   for a default ttl of zero or less) naming the setting.
     public func validate() throws(CacheError) {
-        try self.validateDurations()
         if let ttl = self.defaultTTL, ttl <= 0 {
             throw CacheError(
                 .invalidArgument,
                 "'ttl' option can't be set to \(ttl). If you want cache keys to never expire, set it to nil."
             )
         }
-        if self.pool.minimumConnections < 0 || self.pool.maximumConnections < 1
-            || self.pool.minimumConnections > self.pool.maximumConnections
-        {
+        // Every setting of the table: its range and rules, named by key path and property.
+        func check(_ setting: CacheSetting, _ path: String, _ value: CacheSettingValue?, node: String? = nil) throws(CacheError) {
+            guard let value, let problem = setting.problem(with: value) else { return }
+            throw CacheError(.invalidConfiguration, "\(path) (\(setting.property)): \(problem)", node: node)
+        }
+        for setting in CacheSettings.all where setting.scope == .cache {
+            try check(setting, setting.key, setting.value(in: self))
+        }
+        if self.pool.minimumConnections > self.pool.maximumConnections {
             throw CacheError(
                 .invalidConfiguration,
                 "pool: minimumConnections (\(self.pool.minimumConnections)) must be between 0 and maximumConnections (\(self.pool.maximumConnections)), which must be at least 1"
             )
-        }
-        if self.pool.maximumConnections > Self.maximumPoolConnections {
-            throw CacheError(
-                .invalidConfiguration,
-                "pool: maximumConnections must be at most \(Self.maximumPoolConnections), got \(self.pool.maximumConnections)"
-            )
-        }
-        if case .eject(let failures, let retry, let journal) = self.failurePolicy,
-            failures < 1 || retry <= .zero || journal < 0 || journal > 10_000_000
-        {
-            throw CacheError(
-                .invalidConfiguration,
-                "failurePolicy eject needs afterFailures ≥ 1, a positive retryAfter and a journalLimit between 0 and 10000000"
-            )
-        }
-        if let tag = self.ring.hashTag, tag.utf8.count != 2 {
-            throw CacheError(.invalidConfiguration, "ring.hashTag must be exactly two characters, got \(String(reflecting: tag))")
         }
         guard case .redis = self.backend else { return }
         if self.nodes.isEmpty {
@@ -213,23 +201,13 @@ public struct CacheConfiguration: Sendable {
         }
         var seen = Set<String>()
         for (index, node) in self.nodes.enumerated() {
-            if node.weight == 0 {
-                throw CacheError(.invalidConfiguration, "nodes[\(index)].weight must be at least 1", node: node.ketamaName)
+            for setting in CacheSettings.all where setting.scope == .node {
+                try check(setting, "nodes[\(index)].\(setting.key)", setting.value(in: node), node: node.ketamaName)
             }
-            if node.host.isEmpty {
-                throw CacheError(.invalidConfiguration, "nodes[\(index)].host is empty")
-            }
-            if let name = node.name, name.isEmpty {
-                throw CacheError(.invalidConfiguration, "nodes[\(index)].name is empty (leave it nil to use host:port)")
-            }
-            if !(1...65535).contains(node.port) {
-                throw CacheError(.invalidConfiguration, "nodes[\(index)].port must be between 1 and 65535, got \(node.port)")
-            }
-            if let database = node.database, !(0...Int(Int32.max)).contains(database) {
-                throw CacheError(
-                    .invalidConfiguration,
-                    "nodes[\(index)].database must be between 0 and \(Int32.max), got \(database)"
-                )
+            if let tls = node.tls {
+                for setting in CacheSettings.all where setting.scope == .tls {
+                    try check(setting, "nodes[\(index)].tls.\(setting.key)", setting.value(in: tls), node: node.ketamaName)
+                }
             }
             if !seen.insert(node.ketamaName).inserted {
                 throw CacheError(
@@ -238,37 +216,6 @@ public struct CacheConfiguration: Sendable {
                     node: node.ketamaName
                 )
             }
-        }
-    }
-}
-
-extension CacheConfiguration {
-    /// Checks that every duration is in range, comparing `Duration`s only (no conversion that could trap).
-    private func validateDurations() throws(CacheError) {
-        let maximum = Duration.milliseconds(Self.maximumDurationMilliseconds)
-        func check(_ name: String, _ value: Duration?, positive: Bool) throws(CacheError) {
-            guard let value else { return }
-            if positive ? value <= .zero : value < .zero {
-                throw CacheError(.invalidConfiguration, "\(name) must be \(positive ? "positive" : "at least zero"), got \(value)")
-            }
-            if value > maximum {
-                throw CacheError(
-                    .invalidConfiguration,
-                    "\(name) must be at most \(Self.maximumDurationMilliseconds) ms (about 24.8 days), got \(value)"
-                )
-            }
-        }
-        try check("connectTimeout", self.connectTimeout, positive: true)
-        try check("commandTimeout", self.commandTimeout, positive: true)
-        try check("healthCheckInterval", self.healthCheckInterval, positive: true)
-        try check("pool.connectionWaitTimeout", self.pool.connectionWaitTimeout, positive: true)
-        try check("pool.idleTimeout", self.pool.idleTimeout, positive: true)
-        try check("pool.keepaliveInterval", self.pool.keepaliveInterval, positive: true)
-        try check("pool.initialBackoff", self.pool.initialBackoff, positive: true)
-        try check("pool.maximumBackoff", self.pool.maximumBackoff, positive: false)
-        try check("pool.shutdownGracePeriod", self.pool.shutdownGracePeriod, positive: false)
-        if case .eject(_, let retry, _) = self.failurePolicy {
-            try check("failurePolicy eject retryAfter", retry, positive: true)
         }
     }
 }
