@@ -22,5 +22,5 @@ if [ "${#found[@]}" -gt 0 ]; then
 fi
 echo "no optional module compiled (Yams, Configuration, SystemPackage, ServiceLifecycle, Metrics, Tracing)"
 
-echo "== this package with --disable-default-traits"
-swift build --disable-default-traits --scratch-path "$root/.build-notraits/root" "${jobs[@]}"
+echo "== this package and its tests with --disable-default-traits"
+swift build --disable-default-traits --build-tests --scratch-path "$root/.build-notraits/root" "${jobs[@]}"

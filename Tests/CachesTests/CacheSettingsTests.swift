@@ -188,56 +188,58 @@ struct CacheSettingsTests {
         return "redis://\(host)\(port.map { ":" + $0 } ?? "")" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
-    @Test("every setting of the table round-trips through YAML, JSON, a URL, the environment and code")
-    func everySettingRoundTrips() async throws {
-        let directory = FileManager.default.temporaryDirectory.path + "/caches-settings-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory + "/ca.d", withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        for name in ["ca.pem", "client.pem", "client.key"] {
-            try "placeholder\n".write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
-        }
-        let baseEntries = CacheSettings.entries(of: Self.base, revealingSecrets: true)
-        var forms = 0
-        for setting in CacheSettings.all {
-            #expect(Self.code[setting.path] != nil, "\(setting.path) has no code form in CacheSettingsTests.code")
-            for node in setting.scope == .tls ? [false, true] : [false] {
-                let settings = Self.prerequisites(of: setting) + [(setting, setting.example)]
-                let label = node ? "nodes[0].tls.\(setting.key)" : setting.path
-                let code = try Self.fromCode(settings, node: node, directory: directory)
-                let expected = CacheSettings.entries(of: code, revealingSecrets: true)
-                #expect(expected != baseEntries, "\(label): the example \(setting.example) is the default")
-                let concrete = node ? label : setting.path.replacingOccurrences(of: "[i]", with: "[0]")
-                let shown = Self.text(setting, try setting.parse(setting.example).get().description, directory: directory)
-                #expect(expected.contains(.init(path: concrete, value: shown)), "\(label): \(expected)")
+    #if ConfigFiles
+        @Test("every setting of the table round-trips through YAML, JSON, a URL, the environment and code")
+        func everySettingRoundTrips() async throws {
+            let directory = FileManager.default.temporaryDirectory.path + "/caches-settings-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: directory + "/ca.d", withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            for name in ["ca.pem", "client.pem", "client.key"] {
+                try "placeholder\n".write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            }
+            let baseEntries = CacheSettings.entries(of: Self.base, revealingSecrets: true)
+            var forms = 0
+            for setting in CacheSettings.all {
+                #expect(Self.code[setting.path] != nil, "\(setting.path) has no code form in CacheSettingsTests.code")
+                for node in setting.scope == .tls ? [false, true] : [false] {
+                    let settings = Self.prerequisites(of: setting) + [(setting, setting.example)]
+                    let label = node ? "nodes[0].tls.\(setting.key)" : setting.path
+                    let code = try Self.fromCode(settings, node: node, directory: directory)
+                    let expected = CacheSettings.entries(of: code, revealingSecrets: true)
+                    #expect(expected != baseEntries, "\(label): the example \(setting.example) is the default")
+                    let concrete = node ? label : setting.path.replacingOccurrences(of: "[i]", with: "[0]")
+                    let shown = Self.text(setting, try setting.parse(setting.example).get().description, directory: directory)
+                    #expect(expected.contains(.init(path: concrete, value: shown)), "\(label): \(expected)")
 
-                for json in [false, true] {
-                    let name = "\(directory)/\(forms).\(json ? "json" : "yaml")"
+                    for json in [false, true] {
+                        let name = "\(directory)/\(forms).\(json ? "json" : "yaml")"
+                        forms += 1
+                        let text = Self.file(settings, node: node, directory: directory, json: json)
+                        try text.write(toFile: name, atomically: true, encoding: .utf8)
+                        let loaded = try await CacheConfiguration.load(fromFile: name, environment: [:])
+                        #expect(
+                            CacheSettings.entries(of: loaded, revealingSecrets: true) == expected,
+                            "\(label) from \(json ? "JSON" : "YAML"):\n\(text)"
+                        )
+                    }
+                    let empty = "\(directory)/\(forms).yaml"
                     forms += 1
-                    let text = Self.file(settings, node: node, directory: directory, json: json)
-                    try text.write(toFile: name, atomically: true, encoding: .utf8)
-                    let loaded = try await CacheConfiguration.load(fromFile: name, environment: [:])
-                    #expect(
-                        CacheSettings.entries(of: loaded, revealingSecrets: true) == expected,
-                        "\(label) from \(json ? "JSON" : "YAML"):\n\(text)"
-                    )
-                }
-                let empty = "\(directory)/\(forms).yaml"
-                forms += 1
-                try "".write(toFile: empty, atomically: true, encoding: .utf8)
-                let environment = Self.environment(settings, node: node, directory: directory)
-                let fromEnvironment = try await CacheConfiguration.load(fromFile: empty, environment: environment)
-                #expect(CacheSettings.entries(of: fromEnvironment, revealingSecrets: true) == expected, "\(label) from \(environment)")
+                    try "".write(toFile: empty, atomically: true, encoding: .utf8)
+                    let environment = Self.environment(settings, node: node, directory: directory)
+                    let fromEnvironment = try await CacheConfiguration.load(fromFile: empty, environment: environment)
+                    #expect(CacheSettings.entries(of: fromEnvironment, revealingSecrets: true) == expected, "\(label) from \(environment)")
 
-                if !node, let url = Self.url(settings, directory: directory) {
-                    let fromURL = try CacheConfiguration(url: CacheURL(url))
-                    #expect(CacheSettings.entries(of: fromURL, revealingSecrets: true) == expected, "\(label) from \(url)")
-                } else if !node {
-                    #expect(setting.url == nil)
+                    if !node, let url = Self.url(settings, directory: directory) {
+                        let fromURL = try CacheConfiguration(url: CacheURL(url))
+                        #expect(CacheSettings.entries(of: fromURL, revealingSecrets: true) == expected, "\(label) from \(url)")
+                    } else if !node {
+                        #expect(setting.url == nil)
+                    }
                 }
             }
+            #expect(Set(Self.code.keys) == Set(CacheSettings.all.map(\.path)), "CacheSettingsTests.code lists a setting the table lacks")
         }
-        #expect(Set(Self.code.keys) == Set(CacheSettings.all.map(\.path)), "CacheSettingsTests.code lists a setting the table lacks")
-    }
+    #endif
 
     @Test("the README's Settings table is the generated one")
     func readmeTable() throws {

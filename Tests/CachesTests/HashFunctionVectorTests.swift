@@ -161,20 +161,24 @@ private struct ServerEntry {
         let nodes = servers.map { CacheNodeConfiguration(name: $0.name, host: $0.host, port: $0.port, weight: $0.weight) }
         let fromCode = CacheConfiguration(backend: .redis, nodes: nodes, ring: .init(hash: hash, hashTag: config.hashTag))
 
-        let file = FileManager.default.temporaryDirectory.path + "/caches-hash-\(UUID().uuidString).json"
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        let nodeObjects = servers.map { server -> [String: Any] in
-            var object: [String: Any] = ["host": server.host, "port": server.port, "weight": Int(server.weight)]
-            if let name = server.name { object["name"] = name }
-            return object
-        }
-        var ring: [String: Any] = ["hash": config.hash]
-        if let tag = config.hashTag { ring["hashTag"] = tag }
-        let json = try JSONSerialization.data(withJSONObject: ["nodes": nodeObjects, "ring": ring], options: [.sortedKeys])
-        try json.write(to: URL(fileURLWithPath: file))
-        let fromFile = try await CacheConfiguration.load(fromFile: file)
+        #if ConfigFiles
+            let file = FileManager.default.temporaryDirectory.path + "/caches-hash-\(UUID().uuidString).json"
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let nodeObjects = servers.map { server -> [String: Any] in
+                var object: [String: Any] = ["host": server.host, "port": server.port, "weight": Int(server.weight)]
+                if let name = server.name { object["name"] = name }
+                return object
+            }
+            var ring: [String: Any] = ["hash": config.hash]
+            if let tag = config.hashTag { ring["hashTag"] = tag }
+            let json = try JSONSerialization.data(withJSONObject: ["nodes": nodeObjects, "ring": ring], options: [.sortedKeys])
+            try json.write(to: URL(fileURLWithPath: file))
+            let fromFile = try await CacheConfiguration.load(fromFile: file)
 
-        return [("url", fromURL), ("code", fromCode), ("file", fromFile)]
+            return [("url", fromURL), ("code", fromCode), ("file", fromFile)]
+        #else
+            return [("url", fromURL), ("code", fromCode)]
+        #endif
     }
 
     @Test(arguments: AllHashVectors.configIDs)

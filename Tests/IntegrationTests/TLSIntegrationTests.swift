@@ -72,39 +72,41 @@ struct TLSIntegrationTests {
         }
     }
 
-    @Test func keyPassphraseFromTheEnvironmentOpensTheEncryptedKeyOfAConfigFile() async throws {
-        let certificates = try await TestNodes.shared.certificates()
-        try await RedisServer.withServer(tls: Self.mutualTLSFiles(certificates), allowExternal: false) {
-            server in
-            let directory = FileManager.default.temporaryDirectory.path + "/caches-passphrase-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let file = directory + "/cache.yaml"
-            // The file names the encrypted key but not its passphrase.
-            try """
-            nodes:
-              - host: \(server.host)
-                port: \(server.tlsPort ?? 0)
-            tls:
-              caFile: \(certificates.caCertificate)
-              certificateFile: \(certificates.clientCertificate)
-              keyFile: \(certificates.encryptedClientKey)
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-            let environment = ["CACHES_TLS_KEY_PASSPHRASE": certificates.encryptedClientKeyPassphrase]
-            let configuration = try await CacheConfiguration.load(fromFile: file, environment: environment)
-            try await Cache(configuration: configuration).withConnection { cache async throws in
-                try await cache.set("passphrase", "from the environment")
-                #expect(try await cache.get("passphrase", as: String.self) == "from the environment")
-                try await cache.delete("passphrase")
+    #if ConfigFiles
+        @Test func keyPassphraseFromTheEnvironmentOpensTheEncryptedKeyOfAConfigFile() async throws {
+            let certificates = try await TestNodes.shared.certificates()
+            try await RedisServer.withServer(tls: Self.mutualTLSFiles(certificates), allowExternal: false) {
+                server in
+                let directory = FileManager.default.temporaryDirectory.path + "/caches-passphrase-\(UUID().uuidString)"
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                let file = directory + "/cache.yaml"
+                // The file names the encrypted key but not its passphrase.
+                try """
+                nodes:
+                  - host: \(server.host)
+                    port: \(server.tlsPort ?? 0)
+                tls:
+                  caFile: \(certificates.caCertificate)
+                  certificateFile: \(certificates.clientCertificate)
+                  keyFile: \(certificates.encryptedClientKey)
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+                let environment = ["CACHES_TLS_KEY_PASSPHRASE": certificates.encryptedClientKeyPassphrase]
+                let configuration = try await CacheConfiguration.load(fromFile: file, environment: environment)
+                try await Cache(configuration: configuration).withConnection { cache async throws in
+                    try await cache.set("passphrase", "from the environment")
+                    #expect(try await cache.get("passphrase", as: String.self) == "from the environment")
+                    try await cache.delete("passphrase")
+                }
+                // Without it, the key cannot be opened.
+                let withoutPassphrase = try await CacheConfiguration.load(fromFile: file, environment: [:])
+                let error = await #expect(throws: CacheError.self) {
+                    try await Cache(configuration: withoutPassphrase).withConnection { _ async throws in }
+                }
+                #expect(error?.code == .invalidConfiguration, "\(String(describing: error))")
             }
-            // Without it, the key cannot be opened.
-            let withoutPassphrase = try await CacheConfiguration.load(fromFile: file, environment: [:])
-            let error = await #expect(throws: CacheError.self) {
-                try await Cache(configuration: withoutPassphrase).withConnection { _ async throws in }
-            }
-            #expect(error?.code == .invalidConfiguration, "\(String(describing: error))")
         }
-    }
+    #endif
 
     @Test func mutualTLSFailsWithoutClientCertificate() async throws {
         let certificates = try await TestNodes.shared.certificates()
