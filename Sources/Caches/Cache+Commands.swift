@@ -13,14 +13,21 @@ extension Cache {
     /// - Returns: The value, or nil when the key is missing, expired, or holds JSON `null`.
     /// - Throws: ``CacheError``; ``CacheError/Code/decodingFailed`` when the stored value is not JSON or not a `T`.
     public func get<T: Decodable>(_ key: String, as type: T.Type = T.self, version: CacheVersion? = nil) async throws -> T? {
-        try await self.traced(.get) {
-            let value = try await self.read(key, as: T.self, version: version)
-            self.traceHit(value != nil)
-            return value
-        }
+        #if Tracing
+            // The hottest call: without a tracer it is exactly `read`, with no closure between.
+            if self.tracer != nil {
+                return try await self.traced(.get) {
+                    let value = try await self.read(key, as: T.self, version: version)
+                    self.traceHit(value != nil)
+                    return value
+                }
+            }
+        #endif
+        return try await self.read(key, as: T.self, version: version)
     }
 
     /// `get` without its span, for calls that read as part of their own work.
+    @inline(__always)
     func read<T: Decodable>(_ key: String, as type: T.Type, version: CacheVersion?) async throws -> T? {
         let stored = self.makeKey(key, version: version)
         do {
