@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 
 // MARK: Reading
 
@@ -322,6 +323,15 @@ extension Cache {
         }
         guard singleFlight else { return try await compute() }
         let flight = CacheSingleFlight.Key(storedKey: self.makeKey(key, version: version), type: ObjectIdentifier(T.self))
+        #if Tracing
+            // The flight outlives its first caller when that caller is cancelled: it must not annotate that caller's
+            // span, which has ended by then.
+            if self.tracer != nil {
+                return try await self.singleFlight.value(for: flight) {
+                    try await CacheTracer.$current.withValue(nil) { try await compute() }
+                }
+            }
+        #endif
         return try await self.singleFlight.value(for: flight, compute)
     }
 
@@ -413,6 +423,7 @@ extension Cache {
         let backend = try self.backend()
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: lock.wait)
+        var waited = false
         while true {
             let locked: Bool
             do {
@@ -437,6 +448,10 @@ extension Cache {
                 }
             }
             if clock.now >= deadline { break }
+            if !waited {
+                waited = true
+                self.lockWaits.add(1, ordering: .relaxed)
+            }
             try await Task.sleep(for: lock.pollInterval)
             if let value = try await self.read(key, as: T.self, version: version) {
                 return value
@@ -451,6 +466,11 @@ extension Cache {
     /// How many shared `getOrSet` computations are running (each waited for by one caller or more).
     package var inFlightGetOrSetCount: Int {
         self.singleFlight.count
+    }
+
+    /// How many times a `getOrSet` caller found a key's stampede lock held by another holder and waited for it.
+    package var lockWaitCount: Int {
+        self.lockWaits.load(ordering: .relaxed)
     }
 
     /// How many callers wait for a shared `getOrSet` computation.

@@ -47,6 +47,8 @@ public final class Cache: Sendable {
     let singleFlight = CacheSingleFlight()
     /// The refresh-ahead recomputations running in the background (Cache+Commands.swift).
     let refreshes = CacheRefreshes()
+    /// How many times a `getOrSet` caller found a key's stampede lock held by someone else and waited.
+    let lockWaits = Atomic<Int>(0)
     #if Tracing
         /// Where spans go; nil when the configuration has no tracer or the `NoOpTracer`, decided once here so that a
         /// call without tracing tests one pointer and nothing else.

@@ -68,18 +68,25 @@ struct GetOrSetCommand: AsyncParsableCommand {
             ? CacheStampedeLock(ttl: .milliseconds(Int64(self.lockExpiry * 1000)), wait: .milliseconds(Int64(self.lockWait * 1000)))
             : nil
         let runs = NIOLockedValueBox(0)
-        let started = NIOLockedValueBox(0)
         let callers = self.callers
         let (values, node) = try await self.options.withCache { cache in
+            // Said once when a caller waits for another holder's lock, for scripts (and tests) that coordinate processes.
+            let monitor =
+                lock == nil
+                ? nil
+                : Task {
+                    while !Task.isCancelled {
+                        if cache.lockWaitCount > 0 {
+                            printError("caches: get-or-set: waiting for another process's lock")
+                            return
+                        }
+                        try? await Task.sleep(for: .milliseconds(10))
+                    }
+                }
+            defer { monitor?.cancel() }
             let values = try await withThrowingTaskGroup(of: JSONValue.self) { group in
                 for _ in 0..<callers {
                     group.addTask {
-                        // Said once every caller has started, for scripts (and tests) that coordinate processes.
-                        if started.withLockedValue({
-                            $0 += 1; return $0
-                        }) == callers, callers > 1 {
-                            printError("caches: get-or-set: \(callers) callers started")
-                        }
                         return try await cache.getOrSet(
                             self.key.key,
                             as: JSONValue.self,

@@ -271,6 +271,28 @@ struct CacheSettingsTests {
             let text = CacheSettings.format(duration: .milliseconds(milliseconds))
             #expect(try CacheSettings.parseDuration(text).get() == .milliseconds(milliseconds), "\(text)")
         }
+        // Decimals a Double cannot hold exactly do not gain a millisecond: every 3-decimal second up to 100 s.
+        for thousandths in 1...100_000 {
+            let text = "\(thousandths / 1000).\(String(repeating: "0", count: 3 - String(thousandths % 1000).count))\(thousandths % 1000)"
+            guard try CacheSettings.parseDuration(text).get() == .milliseconds(thousandths) else {
+                Issue.record("\(text) is not \(thousandths) ms")
+                break
+            }
+        }
+        #expect(try CacheSettings.parseDuration("0.017m").get() == .milliseconds(1020))
+        // Formatting never traps and rounds a sub-millisecond part up, as parsing does.
+        #expect(CacheSettings.format(duration: .microseconds(1500)) == "2ms")
+        #expect(CacheSettings.format(duration: .seconds(Int64.max)) == "\(Int64.max)s")
+    }
+
+    @Test("a configuration built in code keeps a positive duration under a millisecond; zero is refused")
+    func subMillisecondDurationsInCode() throws {
+        var configuration = CacheConfiguration(backend: .memory(name: "settings"))
+        configuration.commandTimeout = .microseconds(500)
+        try configuration.validate()
+        configuration.commandTimeout = .zero
+        let error = #expect(throws: CacheError.self) { try configuration.validate() }
+        #expect(error?.message.contains("must be positive") == true, "\(error?.message ?? "")")
     }
 
     @Test("the entries never show a secret unless asked")

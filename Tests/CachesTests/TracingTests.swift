@@ -1,5 +1,5 @@
 #if Tracing
-    import Caches
+    @testable import Caches
     import InMemoryTracing
     import Testing
     import Tracing
@@ -91,8 +91,11 @@
             for index in [0, 2, 3] {
                 #expect(spans[index].status?.code == .error)
                 #expect(spans[index].errors.count == 1)
-                #expect(spans[index].errors.first?.error is CacheError)
+                // The code and node only: a CacheError's description names the key ("s", "a").
+                let recorded = try #require(spans[index].errors.first?.error as? CacheSpanError)
+                #expect(!String(describing: recorded).contains("\""), "\(recorded)")
             }
+            #expect(spans.compactMap { ($0.errors.first?.error as? CacheSpanError)?.code } == [.invalidArgument, .decodingFailed, .notNumeric])
             #expect(spans[0].attributes.get("error.type") == .string("invalidArgument"))
             #expect(spans[2].attributes.get("error.type") == .string("decodingFailed"))
             #expect(spans[3].attributes.get("error.type") == .string("notNumeric"))
@@ -160,6 +163,18 @@
                 try await cache.disconnect()
             }
             #expect(observer.finishedSpans.isEmpty)
+        }
+
+        @Test func aCacheKeepsATracerOnlyWhenOneIsSet() async throws {
+            // What makes the no-tracer path one nil test: nil and the NoOpTracer leave the cache without a tracer.
+            for tracer: (any Tracer)? in [nil, NoOpTracer()] {
+                let cache = try await Self.makeCache(tracer)
+                #expect(cache.tracer == nil)
+                try await cache.disconnect()
+            }
+            let cache = try await Self.makeCache(InMemoryTracer())
+            #expect(cache.tracer != nil)
+            try await cache.disconnect()
         }
     }
 #endif

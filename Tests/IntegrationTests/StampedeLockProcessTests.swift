@@ -73,9 +73,10 @@ struct StampedeLockProcessTests {
                 }
             }
             do {
-                try await waitUntil(timeout: .seconds(300), "four processes with all their callers started, one computing") {
-                    errors.allSatisfy { scratch.lines($0).contains("caches: get-or-set: 50 callers started") }
-                        && !scratch.lines(scratch.runs).isEmpty
+                // One process computes; the three others wait for its lock (each says so once).
+                try await waitUntil(timeout: .seconds(300), "one process computing, three waiting for its lock") {
+                    let waiting = errors.filter { scratch.lines($0).contains("caches: get-or-set: waiting for another process's lock") }
+                    return waiting.count == 3 && !scratch.lines(scratch.runs).isEmpty
                 }
             } catch {
                 scratch.openGate()
@@ -111,10 +112,10 @@ struct StampedeLockProcessTests {
             let cache = try Cache(url: url)
             let lockKey = "caches-lock:" + cache.makeKey("hot")
 
-            // A holds the lock (3 s) and computes until it is killed.
+            // A holds the lock (10 minutes: only the test ends it) and computes until it is killed.
             async let holder = CLIProcess.run(
                 CLITests.binary,
-                arguments: ["get-or-set", "hot", "--url", url, "--lock", "--lock-expiry", "3", "--json", "--"]
+                arguments: ["get-or-set", "hot", "--url", url, "--lock", "--lock-expiry", "600", "--json", "--"]
                     + scratch.computation(waits: true)
             )
             try await waitUntil(timeout: .seconds(120), "the holder computing") { !scratch.lines(scratch.runs).isEmpty }
@@ -122,17 +123,27 @@ struct StampedeLockProcessTests {
             kill(holderPID, SIGKILL)
             let killed = try await holder
             #expect(killed.status == 128 + SIGKILL)
-            let remaining = try #require(Int(try await servers[0].cli("PTTL", lockKey).trimmingCharacters(in: .whitespacesAndNewlines)))
-            #expect(remaining > 0, "the dead holder's lock is still there when B starts")
 
-            // B's ten callers wait for the dead holder's lock to expire, then one of them computes.
-            let taker = try await CLIProcess.run(
+            // B's ten callers find the dead holder's lock and wait.
+            let takerErrors = scratch.directory + "/stderr-taker"
+            async let taking = CLIProcess.run(
                 CLITests.binary,
                 arguments: [
-                    "get-or-set", "hot", "--url", url, "--lock", "--lock-expiry", "3", "--lock-wait", "120", "--callers", "10",
+                    "get-or-set", "hot", "--url", url, "--lock", "--lock-expiry", "600", "--lock-wait", "600", "--callers", "10",
                     "--json", "--",
-                ] + scratch.computation(waits: false)
+                ] + scratch.computation(waits: false),
+                standardErrorPath: takerErrors
             )
+            try await waitUntil(timeout: .seconds(120), "B waiting for the dead holder's lock") {
+                scratch.lines(takerErrors).contains("caches: get-or-set: waiting for another process's lock")
+            }
+            #expect(scratch.lines(scratch.runs).count == 1, "B does not compute while the dead holder's lock is there")
+            // The lock expires (sooner than its 600 s, so the test need not wait for them): B takes over.
+            let clock = ContinuousClock()
+            let start = clock.now
+            #expect(try await servers[0].cli("PEXPIRE", lockKey, "300").contains("1"))
+            let taker = try await taking
+            #expect(clock.now - start >= .milliseconds(280), "B finished before the dead holder's lock expired")
             #expect(taker.status == 0, "\(taker.standardError)")
             let object = try self.object(taker)
             let runs = scratch.lines(scratch.runs)

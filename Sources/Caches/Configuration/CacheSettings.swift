@@ -219,7 +219,9 @@ public struct CacheSetting: Sendable {
                 return .init("\(self.rangeMessage ?? self.rangeText()), got \(number)")
             }
         case .duration(let duration?):
-            if let minimum = self.minimum, duration < .milliseconds(minimum) {
+            // A positive minimum of 1 ms means "positive": code may give less than a millisecond (files and URLs
+            // cannot, they round up), as before the table existed.
+            if let minimum = self.minimum, minimum == 1 ? duration <= .zero : duration < .milliseconds(minimum) {
                 let least = minimum == 0 ? "at least zero" : minimum == 1 ? "positive" : "at least \(minimum) ms"
                 return .init("must be \(least)\(self.zeroTurnsOff ? " (0 turns it off)" : ""), got \(duration)")
             }
@@ -826,7 +828,9 @@ public enum CacheSettings {
         guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let value = Double(number) else {
             return .failure(.init(form))
         }
-        let milliseconds = (value * scale).rounded(.up)
+        // To the nearest nanosecond first, so that a decimal the Double cannot hold exactly (2.007 s is
+        // 2007.0000000000002 ms) does not round up a whole millisecond; then sub-millisecond parts round up.
+        let milliseconds = ((value * scale * 1_000_000).rounded() / 1_000_000).rounded(.up)
         guard milliseconds <= Double(self.longest) else {
             return .failure(.init("must be at most \(self.longest) ms (about 24.8 days), got \(String(reflecting: original))"))
         }
@@ -836,7 +840,11 @@ public enum CacheSettings {
     /// A duration in the one form, in the largest unit that keeps it whole: `250ms`, `1500ms`, `30s`, `2m`, `1h`.
     public static func format(duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
-        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        // Sub-millisecond parts round up, as parsing does; a duration too long for whole milliseconds prints in seconds.
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        let part = attoseconds / 1_000_000_000_000_000 + (attoseconds % 1_000_000_000_000_000 > 0 ? 1 : 0)
+        let (milliseconds, overflowAgain) = whole.addingReportingOverflow(part)
+        if overflow || overflowAgain { return "\(seconds)s" }
         if milliseconds == 0 { return "0" }
         for (suffix, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
             return "\(milliseconds / size)\(suffix)"

@@ -69,8 +69,16 @@
 
         /// Records a failure on a span: the error, the error status and `error.type` (the ``CacheError/Code`` of a
         /// ``CacheError``, else the error's type name).
+        ///
+        /// A ``CacheError`` is recorded as a ``CacheSpanError``: its code and node only, since its description names the
+        /// key and its underlying error may quote a stored value. Errors of a `getOrSet` closure are the caller's own
+        /// and are recorded as thrown.
         static func record(_ error: any Error, on span: any Span) {
-            span.recordError(error)
+            if let error = error as? CacheError {
+                span.recordError(CacheSpanError(code: error.code, node: error.node))
+            } else {
+                span.recordError(error)
+            }
             span.setStatus(SpanStatus(code: .error))
             let type: String
             if let error = error as? CacheError {
@@ -152,6 +160,16 @@
         static let hit = "cache.hit"
         /// What `clear(scope:)` removes: `database` or `keyPrefix`.
         static let clearScope = "cache.clear.scope"
+    }
+
+    /// What a span records of a ``CacheError``: the code and the node, never the key, the message or a value.
+    struct CacheSpanError: Error, CustomStringConvertible {
+        let code: CacheError.Code
+        let node: String?
+
+        var description: String {
+            "CacheError.\(self.code)" + (self.node.map { " on node \($0)" } ?? "")
+        }
     }
 #else
     /// Without the `Tracing` trait: never made, so the backends' `tracer` is always nil.
