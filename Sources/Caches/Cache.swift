@@ -39,6 +39,9 @@ public final class Cache: Sendable {
     /// Whether a ``reload(configuration:)`` is running.
     private let reloading: NIOLockedValueBox<Bool> = NIOLockedValueBox(false)
     private let makeBackend: @Sendable (CacheConfiguration) throws -> any CacheBackend
+    /// The near cache (Redis backend with ``CacheConfiguration/NearCache/maxEntries`` above 0), kept across
+    /// reloads and reconnects.
+    let nearCache: CacheNearCache?
     /// The state of ``run()`` (Cache+Service.swift).
     let service = CacheServiceState()
     /// `prefix:defaultVersion:`, the head of every stored key of a call that gives no version.
@@ -87,13 +90,30 @@ public final class Cache: Sendable {
         #else
             let tracer: CacheTracer? = nil
         #endif
+        let nearCache: CacheNearCache?
+        if case .redis = configuration.backend, configuration.nearCache.isEnabled {
+            nearCache = CacheNearCache(
+                limits: .init(
+                    maxEntries: configuration.nearCache.maxEntries,
+                    maxBytes: configuration.nearCache.maxBytes,
+                    maxLifetime: configuration.nearCache.maxLifetime
+                )
+            )
+        } else {
+            nearCache = nil
+        }
+        self.nearCache = nearCache
         switch configuration.backend {
         case .memory(let name):
             self.makeBackend = { _ in MemoryBackend(name: name) }
         case .dummy:
             self.makeBackend = { _ in DummyBackend() }
         case .redis:
-            self.makeBackend = { configuration in try RedisBackend(configuration: configuration, logger: logger, tracer: tracer) }
+            self.makeBackend = { [nearCache] configuration in
+                // Nothing kept from an earlier connection is trusted: its tracking ended with it.
+                nearCache?.removeAll()
+                return try RedisBackend(configuration: configuration, logger: logger, tracer: tracer, nearCache: nearCache)
+            }
         }
     }
 
@@ -234,6 +254,11 @@ public final class Cache: Sendable {
         return backend
     }
 
+    /// The near cache's counters and size, or nil when it is off (see ``CacheConfiguration/nearCache``).
+    public var nearCacheStatistics: CacheNearCacheStatistics? {
+        self.nearCache?.statistics
+    }
+
     // MARK: Topology
 
     /// The configuration in use: the one the cache was created with, or the last one ``reload(configuration:)``
@@ -263,6 +288,7 @@ public final class Cache: Sendable {
         if new.defaultTTL != current.defaultTTL { unchangeable.append("defaults.ttl") }
         if new.defaultVersion.text != current.defaultVersion.text { unchangeable.append("defaults.version") }
         if new.keyPrefix != current.keyPrefix { unchangeable.append("defaults.keyPrefix") }
+        if new.nearCache != current.nearCache { unchangeable.append("nearCache") }
         if !unchangeable.isEmpty {
             throw CacheError(
                 .invalidConfiguration,

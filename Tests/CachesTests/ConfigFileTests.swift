@@ -327,7 +327,7 @@
         func unknownKeys() async throws {
             #expect(
                 try await self.failure(twoNodes + "\nnodez: 1\n")
-                    == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectJournalKeys, ejectRetry, failurePolicy, healthCheck, nodes, pool, ring, timeouts, tls)"
+                    == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectJournalKeys, ejectRetry, failurePolicy, healthCheck, nearCache, nodes, pool, ring, timeouts, tls)"
             )
             #expect(
                 try await self.failure(twoNodes + "\n    wieght: 2\n")

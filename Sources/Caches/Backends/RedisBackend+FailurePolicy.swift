@@ -45,6 +45,8 @@ extension RedisBackend {
         if case .eject(let limit, let retry, _) = self.policy, failures >= limit,
             let index = self.nodes.firstIndex(where: { $0 === node }), self.router.eject(index, for: retry)
         {
+            // Its keys are read from other nodes now: what was read from it may differ from what they hold.
+            self.nearCache?.removeAll(ofNode: node.nearCacheID)
             node.logger.info("node ejected from the ring", metadata: ["cache.retry": "\(retry)"])
         }
     }
@@ -59,6 +61,7 @@ extension RedisBackend {
                 if self.router.isEjected(index) { await self.readmit(index, marked: false) }
             } else if self.router.restore(index) {
                 node.logger.info("node restored to the ring")
+                self.nearCache?.removeAll()
             }
         }
     }
@@ -104,6 +107,8 @@ extension RedisBackend {
                     }
                 }
             }
+            // Its keys are read from it again: entries read from the nodes that stood in for it are stale.
+            self.nearCache?.removeAll()
             node.logger.info(
                 "node re-admitted to the ring",
                 metadata: ["cache.journal.unlinked": "\(unlinked)", "cache.journal.flushed": "\(flushed)"]

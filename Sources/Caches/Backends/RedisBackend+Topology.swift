@@ -69,7 +69,13 @@ extension RedisBackend {
     func successor(for configuration: CacheConfiguration) throws -> RedisTopologyChange {
         var existing: [NodeKey: CacheNodeClient] = [:]
         for (key, node) in zip(self.nodeKeys, self.nodes) { existing[key] = node }
-        let backend = try RedisBackend(configuration: configuration, logger: self.logger, tracer: self.tracer, reusing: existing)
+        let backend = try RedisBackend(
+            configuration: configuration,
+            logger: self.logger,
+            tracer: self.tracer,
+            nearCache: self.nearCache,
+            reusing: existing
+        )
         let old = Set(self.nodes.map(ObjectIdentifier.init))
         let new = Set(backend.nodes.map(ObjectIdentifier.init))
         return RedisTopologyChange(
@@ -85,6 +91,9 @@ extension RedisBackend {
     /// (bounded by the grace period) and closes them.
     func retire(_ change: RedisTopologyChange) async {
         self.successor.withLockedValue { $0 = change.new }
+        // After the swap and after this backend stops filling it: keys may live on other nodes now, and an entry
+        // read from its old node would not see the new node's invalidations.
+        self.nearCache?.removeAll()
         await withTaskGroup(of: Void.self) { group in
             for node in change.removed {
                 group.addTask { await node.shutdown(gracePeriod: self.gracePeriod) }

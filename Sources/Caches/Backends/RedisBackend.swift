@@ -31,14 +31,18 @@ final class RedisBackend: CacheBackend {
     let absorbedFailures = Atomic<Int>(0)
     /// Where spans go; nil without tracing (then no call looks at anything else of tracing).
     let tracer: CacheTracer?
+    /// The near cache, shared by the backends a reload makes; nil when it is off.
+    let nearCache: CacheNearCache?
+    /// Numbers the nodes of near caches (``CacheNodeClient/nearCacheID``), unique in the process.
+    static let nextNearCacheID = Atomic<Int>(0)
 
     var absorbedFailureCount: Int { self.absorbedFailures.load(ordering: .relaxed) }
 
     /// The ring of every configured node.
     var ring: HashRing { self.router.ring }
 
-    convenience init(configuration: CacheConfiguration, logger: Logger, tracer: CacheTracer? = nil) throws {
-        try self.init(configuration: configuration, logger: logger, tracer: tracer, reusing: [:])
+    convenience init(configuration: CacheConfiguration, logger: Logger, tracer: CacheTracer? = nil, nearCache: CacheNearCache? = nil) throws {
+        try self.init(configuration: configuration, logger: logger, tracer: tracer, nearCache: nearCache, reusing: [:])
     }
 
     /// Creates the backend of a configuration, taking the clients of `reusing` for nodes with the same key.
@@ -46,9 +50,11 @@ final class RedisBackend: CacheBackend {
         configuration: CacheConfiguration,
         logger: Logger,
         tracer: CacheTracer?,
+        nearCache: CacheNearCache?,
         reusing existing: [NodeKey: CacheNodeClient]
     ) throws {
         self.tracer = tracer
+        self.nearCache = nearCache
         let ring = try CacheRingRouter.makeRing(configuration)
         self.policy = configuration.failurePolicy
         self.logger = logger
@@ -84,7 +90,8 @@ final class RedisBackend: CacheBackend {
                 clientName: configuration.clientName,
                 connectTimeout: configuration.connectTimeout,
                 commandTimeout: configuration.commandTimeout,
-                tls: tlsContext
+                tls: tlsContext,
+                tracking: nearCache.map { CacheTracking(nearCache: $0, node: Self.nextNearCacheID.wrappingAdd(1, ordering: .relaxed).newValue) }
             )
             nodes.append(CacheNodeClient(settings: settings, pool: configuration.pool, group: group, logger: logger))
         }
@@ -147,24 +154,31 @@ final class RedisBackend: CacheBackend {
     // MARK: Single keys
 
     func get(_ key: String) async throws -> ByteBuffer? {
-        try await self.absorbing(nil, "get") { () throws(CacheError) in try await self.execute(GetCommand(storedKey: key), forKey: key) }
+        if let nearCache = self.nearCache { return try await self.nearGet(key, nearCache) }
+        return try await self.absorbing(nil, "get") { () throws(CacheError) in try await self.execute(GetCommand(storedKey: key), forKey: key) }
     }
 
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
-        try await self.absorbing((), "set") { () throws(CacheError) in
-            try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
+        try await self.nearWrite(key) {
+            try await self.absorbing((), "set") { () throws(CacheError) in
+                try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
+            }
         }
     }
 
     func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool {
-        try await self.absorbing(false, "add") { () throws(CacheError) in
-            try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
+        try await self.nearWrite(key) {
+            try await self.absorbing(false, "add") { () throws(CacheError) in
+                try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key, writing: true)
+            }
         }
     }
 
     func delete(_ key: String) async throws {
-        try await self.absorbing((), "delete") { () throws(CacheError) in
-            try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true)
+        try await self.nearWrite(key) {
+            try await self.absorbing((), "delete") { () throws(CacheError) in
+                try await self.execute(DeleteCommand(storedKey: key), forKey: key, writing: true)
+            }
         }
     }
 
@@ -177,8 +191,10 @@ final class RedisBackend: CacheBackend {
     }
 
     func touch(_ key: String, ttl: Int?) async throws -> Bool {
-        try await self.absorbing(false, "touch") { () throws(CacheError) in
-            try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key, writing: true)
+        try await self.nearWrite(key) {
+            try await self.absorbing(false, "touch") { () throws(CacheError) in
+                try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key, writing: true)
+            }
         }
     }
 
@@ -188,17 +204,22 @@ final class RedisBackend: CacheBackend {
     }
 
     func getWithRemainingTTL(_ key: String) async throws -> (value: ByteBuffer?, milliseconds: Int) {
-        try await self.absorbing((nil, -2), "get") { () throws(CacheError) in
+        if let nearCache = self.nearCache { return try await self.nearGetWithRemainingTTL(key, nearCache) }
+        return try await self.absorbing((nil, -2), "get") { () throws(CacheError) in
             try await self.execute(GetWithTTLCommand(storedKey: key), forKey: key)
         }
     }
 
     func increment(_ key: String, by delta: Int) async throws -> Int {
-        try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key, writing: true)
+        try await self.nearWrite(key) {
+            try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key, writing: true)
+        }
     }
 
     func increment(_ key: String, byFloat delta: Double) async throws -> Double {
-        try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key, writing: true)
+        try await self.nearWrite(key) {
+            try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key, writing: true)
+        }
     }
 
     func nodeName(forKey key: String) -> String? {
@@ -207,7 +228,17 @@ final class RedisBackend: CacheBackend {
 
     /// Sends `command` to the node of `key`; a call that reaches a node a reload removed goes to the node the new
     /// ring names. A call `writing` the key is journaled while the key's own node is ejected.
+    @inline(__always)
     func execute<Command: CacheCommand>(_ command: Command, forKey key: String, writing: Bool = false) async throws(CacheError) -> Command.Reply {
+        try await self.executeOnNode(command, forKey: key, writing: writing).reply
+    }
+
+    /// ``execute(_:forKey:writing:)``, also returning the node that answered.
+    func executeOnNode<Command: CacheCommand>(
+        _ command: Command,
+        forKey key: String,
+        writing: Bool = false
+    ) async throws(CacheError) -> (reply: Command.Reply, node: CacheNodeClient) {
         var backend = self
         while true {
             let node = backend.nodes[try backend.router.nodeIndex(forKey: key, writing: writing)]
@@ -217,7 +248,7 @@ final class RedisBackend: CacheBackend {
             do {
                 let reply = try await node.execute(command)
                 backend.recordSuccess(node)
-                return reply
+                return (reply, node)
             } catch {
                 guard let next = backend.rerouted(after: error, on: node) else {
                     backend.recordFailure(node, error)
@@ -231,6 +262,7 @@ final class RedisBackend: CacheBackend {
     // MARK: Many keys
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
+        if let nearCache = self.nearCache { return try await self.nearGetMany(keys, nearCache, body) }
         let result = try await self.manyKeys("getMany", count: keys.count, nodeIndex: { keys.nodeIndex($1, on: $0) }) {
             node,
             selection throws(CacheError) in
@@ -247,7 +279,11 @@ final class RedisBackend: CacheBackend {
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys(
+        if let nearCache = self.nearCache {
+            nearCache.invalidate(entries.lazy.map(\.key))
+        }
+        defer { self.nearCache?.invalidate(entries.lazy.map(\.key)) }
+        return try await self.manyKeys(
             "setMany",
             count: entries.count,
             nodeIndex: { $0.nodeIndex(forKey: entries[$1].key) },
@@ -258,7 +294,9 @@ final class RedisBackend: CacheBackend {
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyKeys("deleteMany", count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }, writtenKey: { keys[$0] }) {
+        self.nearCache?.invalidate(keys)
+        defer { self.nearCache?.invalidate(keys) }
+        return try await self.manyKeys("deleteMany", count: keys.count, nodeIndex: { $0.nodeIndex(forKey: keys[$1]) }, writtenKey: { keys[$0] }) {
             node,
             selection throws(CacheError) in
             try await node.execute(DeleteManyCommand(keys: keys, selection: selection))
@@ -266,6 +304,8 @@ final class RedisBackend: CacheBackend {
     }
 
     func clear() async throws {
+        self.nearCache?.removeAll()
+        defer { self.nearCache?.removeAll() }
         let results = await self.fanOut(self.router.everyNode, traced: "clear") { node, _ throws(CacheError) in
             try await node.execute(FlushCommand())
         }
@@ -274,6 +314,8 @@ final class RedisBackend: CacheBackend {
     }
 
     func clearCounting() async throws -> Int {
+        self.nearCache?.removeAll()
+        defer { self.nearCache?.removeAll() }
         let results = await self.fanOut(self.router.everyNode, traced: "clear") { node, _ throws(CacheError) in
             try await node.execute(CountingFlushCommand())
         }
@@ -283,6 +325,9 @@ final class RedisBackend: CacheBackend {
     }
 
     func clear(keyPrefix prefix: String) async throws -> Int {
+        // The near cache keeps other prefixes too; emptying it all is simpler than scanning it, and only costs misses.
+        self.nearCache?.removeAll()
+        defer { self.nearCache?.removeAll() }
         let pattern = ScanCommand.pattern(forKeysOf: prefix)
         let results = await self.fanOut(self.router.everyNode, traced: "clear") { node, _ throws(CacheError) in
             try await Self.unlinkKeys(matching: pattern, on: node)

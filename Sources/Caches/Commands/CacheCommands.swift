@@ -478,16 +478,19 @@ struct StatusCommand: CacheCommand {
 }
 
 /// What every new connection sends before it carries requests: `AUTH`, `SELECT`, `CLIENT SETNAME` (each when
-/// configured) and `PING`, in one write.
+/// configured), for a near cache `HELLO 3` and `CLIENT TRACKING ON`, and `PING`, in one write.
 struct ConnectionSetUpCommand: CacheCommand {
     let username: String?
     let password: String?
     let database: Int?
     let clientName: String?
+    /// Whether the connection serves a near cache: it speaks RESP3 and Redis tracks the keys it reads.
+    var tracking = false
 
     var name: CacheCommandName { .ping }
     var replyCount: Int {
         1 + (self.password == nil ? 0 : 1) + (self.database == nil ? 0 : 1) + (self.clientName == nil ? 0 : 1)
+            + (self.tracking ? 2 : 0)
     }
 
     func encode(into encoder: inout RESPCommandEncoder) {
@@ -503,6 +506,13 @@ struct ConnectionSetUpCommand: CacheCommand {
         }
         if let clientName = self.clientName {
             encoder.writeCommand("CLIENT", "SETNAME", clientName)
+        }
+        if self.tracking {
+            // After AUTH: a server with a password refuses HELLO from a client that has not authenticated.
+            // Default tracking mode: the server remembers the keys this connection read and sends their
+            // invalidations to it (see CacheNearCache for why not OPTIN or BCAST).
+            encoder.writeCommand("HELLO", 3)
+            encoder.writeCommand("CLIENT", "TRACKING", "ON")
         }
         encoder.writeCommand("PING")
     }

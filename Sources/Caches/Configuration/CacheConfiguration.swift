@@ -53,6 +53,9 @@ public struct CacheConfiguration: Sendable {
     public var failurePolicy: CacheFailurePolicy = .fail
     /// How often ``Cache/run()`` pings every node to mark it down or up; nil turns active checks off. Default: 5 s.
     public var healthCheckInterval: Duration? = .seconds(5)
+    /// The near cache: hot keys served from process memory, kept coherent by Redis' invalidations. Off by default
+    /// (``NearCache/maxEntries`` 0). Only for the Redis backend.
+    public var nearCache = NearCache()
     #if Tracing
         /// Where the cache's spans go (swift-distributed-tracing); nil turns tracing off.
         ///
@@ -76,6 +79,30 @@ public struct CacheConfiguration: Sendable {
             self.hash = hash
             self.hashTag = hashTag
         }
+    }
+
+    /// The near cache's bounds (see the README's "Near cache").
+    ///
+    /// With ``maxEntries`` above 0, `get`, `getOrSet` and `getMany` serve values read earlier from process memory
+    /// until Redis says they changed: every connection speaks RESP3 with `CLIENT TRACKING ON` (Redis 6 or later).
+    public struct NearCache: Sendable, Hashable {
+        /// The most entries kept; 0 (the default) turns the near cache off.
+        public var maxEntries: Int
+        /// The most bytes kept (keys, values and about 100 bytes per entry). Default: 64 MiB.
+        public var maxBytes: Int
+        /// The longest an entry is served without asking Redis again, whatever its ttl: a bound on what a lost
+        /// invalidation could cost. Default: 60 s.
+        public var maxLifetime: Duration
+
+        /// Creates near-cache settings.
+        public init(maxEntries: Int = 0, maxBytes: Int = 64 << 20, maxLifetime: Duration = .seconds(60)) {
+            self.maxEntries = maxEntries
+            self.maxBytes = maxBytes
+            self.maxLifetime = maxLifetime
+        }
+
+        /// Whether the near cache is on.
+        public var isEnabled: Bool { self.maxEntries > 0 }
     }
 
     /// Connection pool settings, the same for every node.

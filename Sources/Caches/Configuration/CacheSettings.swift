@@ -513,6 +513,42 @@ public enum CacheSettings {
             .cache(read: { .duration($0.healthCheckInterval) }, apply: { if case .duration(let d) = $1 { $0.healthCheckInterval = d } })
         ),
         CacheSetting(
+            "nearCache.maxEntries",
+            code: "nearCache.maxEntries",
+            url: .option("near_cache"),
+            kind: .integer,
+            minimum: 0,
+            maximum: 100_000_000,
+            default: "0",
+            example: "10000",
+            "Entries the near cache keeps in process memory (coherent through Redis' invalidations); 0 turns it off.",
+            .cache(read: { .integer($0.nearCache.maxEntries) }, apply: { if case .integer(let n) = $1 { $0.nearCache.maxEntries = n } })
+        ),
+        CacheSetting(
+            "nearCache.maxBytes",
+            code: "nearCache.maxBytes",
+            url: .option("near_cache_bytes"),
+            kind: .integer,
+            minimum: 1024,
+            maximum: 1 << 40,
+            default: "67108864",
+            example: "1048576",
+            "Bytes the near cache keeps at most: keys, values and about 100 bytes per entry.",
+            .cache(read: { .integer($0.nearCache.maxBytes) }, apply: { if case .integer(let n) = $1 { $0.nearCache.maxBytes = n } })
+        ),
+        CacheSetting(
+            "nearCache.maxLifetime",
+            code: "nearCache.maxLifetime",
+            url: .option("near_cache_lifetime"),
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            default: "60s",
+            example: "5s",
+            "The longest the near cache serves an entry without asking Redis again, whatever its ttl.",
+            .cache(read: { .duration($0.nearCache.maxLifetime) }, apply: { if case .duration(let d?) = $1 { $0.nearCache.maxLifetime = d } })
+        ),
+        CacheSetting(
             "failurePolicy",
             code: "failurePolicy",
             url: .option("failure_policy"),

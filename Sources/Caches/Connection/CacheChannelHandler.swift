@@ -15,6 +15,8 @@ final class CacheChannelHandler: ChannelDuplexHandler {
 
     let state: CacheConnectionState
     let nodeName: String
+    /// Where invalidation pushes go, for a connection of a near-cached node.
+    let tracking: CacheTracking?
     private var context: ChannelHandlerContext?
     private var decoder: NIOSingleStepByteToMessageProcessor<RESPFrameDecoder>
     /// The replies of one read, and the callers they complete: kept to reuse their memory from read to read.
@@ -24,9 +26,10 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     private var timerDeadline: NIODeadline?
     private var closeError: CacheError?
 
-    init(state: CacheConnectionState, nodeName: String) {
+    init(state: CacheConnectionState, nodeName: String, tracking: CacheTracking? = nil) {
         self.state = state
         self.nodeName = nodeName
+        self.tracking = tracking
         self.decoder = NIOSingleStepByteToMessageProcessor(RESPFrameDecoder(), maximumBufferSize: 1 << 30)
     }
 
@@ -90,8 +93,11 @@ final class CacheChannelHandler: ChannelDuplexHandler {
         var failure: CacheError?
         do {
             try self.decoder.process(buffer: buffer) { reply in
-                // RESP3 pushes (invalidations, pub/sub) are not replies to requests; nothing subscribes to them yet.
-                if !reply.isPush {
+                // RESP3 pushes are not replies to requests. Invalidations are applied before the replies read with
+                // them are handed out, though the near cache does not depend on that (see CacheNearCache).
+                if reply.isPush {
+                    self.tracking?.receive(push: reply)
+                } else {
                     self.replies.append(reply)
                 }
             }
@@ -116,6 +122,7 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.tracking?.trackingLost()
         self.fail(CacheError(.connectionClosed, "the connection closed", node: self.nodeName), close: false)
         context.fireChannelInactive()
     }

@@ -22,6 +22,8 @@ final class CacheConnection: Sendable {
         var connectTimeout: Duration
         var commandTimeout: Duration
         var tls: CacheTLSContext?
+        /// For a near-cached node: RESP3 and `CLIENT TRACKING ON` at set-up, and where invalidations go.
+        var tracking: CacheTracking?
     }
 
     let id: Int
@@ -40,7 +42,8 @@ final class CacheConnection: Sendable {
         self.commandTimeout = TimeAmount(settings.commandTimeout)
     }
 
-    /// Opens a connection and runs its set-up (`AUTH`, `SELECT`, `CLIENT SETNAME`, `PING`) before returning it.
+    /// Opens a connection and runs its set-up (`AUTH`, `SELECT`, `CLIENT SETNAME`, for a near cache `HELLO 3` and
+    /// `CLIENT TRACKING ON`, `PING`) before returning it.
     ///
     /// The whole set-up, TLS handshake included, is bounded by the connect timeout.
     static func connect(id: Int, settings: Settings, eventLoop: any EventLoop, logger: Logger) -> EventLoopFuture<CacheConnection> {
@@ -58,7 +61,7 @@ final class CacheConnection: Sendable {
                     if let tls = settings.tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeHandler(host: settings.host, handshakeTimeout: connectTimeout))
                     }
-                    let handler = CacheChannelHandler(state: state, nodeName: settings.nodeName)
+                    let handler = CacheChannelHandler(state: state, nodeName: settings.nodeName, tracking: settings.tracking)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     installed.value = handler
                 }
@@ -114,7 +117,8 @@ final class CacheConnection: Sendable {
             username: settings.username,
             password: settings.password,
             database: settings.database,
-            clientName: settings.clientName
+            clientName: settings.clientName,
+            tracking: settings.tracking != nil
         )
         let promise = self.channel.eventLoop.makePromise(of: RESPReply.self)
         self.submit(replies: setUp.replyCount, deadline: deadline, completion: .promise(promise)) { encoder in
@@ -123,6 +127,13 @@ final class CacheConnection: Sendable {
         let nodeName = self.nodeName
         return promise.futureResult.flatMapThrowing { reply in
             if let message = reply.errorMessage {
+                if settings.tracking != nil, message.contains("HELLO") || message.contains("TRACKING") || message.hasPrefix("NOPROTO") {
+                    throw CacheError(
+                        .server,
+                        "the near cache needs RESP3 and client tracking (HELLO 3, CLIENT TRACKING: Redis 6 or later), and the server refused: \(message)",
+                        node: nodeName
+                    )
+                }
                 throw CacheError(.server, message, node: nodeName)
             }
         }

@@ -23,6 +23,9 @@ final class CacheNodeClient: Sendable {
     /// failed and it has no open connection (its reconnect is pending). Set for the miss policy, whose callers
     /// must not wait on a node that is down.
     let failsFastWhileDown = Atomic<Bool>(false)
+    /// The node's number in the near cache (-1 without one): entries read from it carry it, so losing its tracking
+    /// drops them.
+    var nearCacheID: Int { self.settings.tracking?.node ?? -1 }
 
     init(settings: CacheConnection.Settings, pool poolSettings: CacheConfiguration.Pool, group: any EventLoopGroup, logger: Logger) {
         self.name = settings.nodeName

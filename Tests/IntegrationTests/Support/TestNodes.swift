@@ -13,9 +13,11 @@ enum BackendKind: String, CaseIterable, Sendable, CustomStringConvertible {
     case ring
     /// Three TLS-only Redis nodes behind the ketama ring, weights 1, 2, 1, verified against the test CA.
     case tlsRing
+    /// The plaintext ring with a near cache (RESP3, client tracking) in front of it.
+    case nearRing
 
     /// Every backend that stores values (all but dummy).
-    static let storing: [BackendKind] = [.memory, .redis, .ring, .tlsRing]
+    static let storing: [BackendKind] = [.memory, .redis, .ring, .tlsRing, .nearRing]
 
     var description: String { self.rawValue }
 }
@@ -94,6 +96,13 @@ actor TestNodes {
         case .ring:
             let nodes = try await self.plainNodes()
             return RedisServer.cacheURL(nodes, database: self.database(), options: ["weights=1,2,1", "names=node-a,node-b,node-c"])
+        case .nearRing:
+            let nodes = try await self.plainNodes()
+            return RedisServer.cacheURL(
+                nodes,
+                database: self.database(),
+                options: ["weights=1,2,1", "names=node-a,node-b,node-c", "near_cache=1000"]
+            )
         case .tlsRing:
             let (certificates, nodes) = try await self.tlsSetup()
             return RedisServer.cacheURL(
