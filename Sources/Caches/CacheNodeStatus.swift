@@ -18,6 +18,11 @@ public struct CacheNodeStatus: Sendable, CustomStringConvertible {
     public var inFlightRequests: Int
     /// Callers waiting for a usable connection.
     public var waitingRequests: Int
+    /// With a near cache: the client-tracking flags the node reports for one of the cache's connections
+    /// (`CLIENT TRACKINGINFO`, such as `on`); nil without a near cache or when the node did not answer.
+    public var tracking: String?
+    /// With a near cache: the entries it keeps that were read from this node; nil without a near cache.
+    public var nearCacheEntries: Int?
 
     /// Whether the node answered.
     public var isHealthy: Bool { self.error == nil }
@@ -27,7 +32,9 @@ public struct CacheNodeStatus: Sendable, CustomStringConvertible {
             return "\(self.name) (\(self.address)): DOWN: \(error.message)"
         }
         let micros = self.latency.map { Double($0.components.attoseconds) / 1e12 + Double($0.components.seconds) * 1e6 } ?? 0
+        let near = self.nearCacheEntries.map { ", tracking \(self.tracking ?? "unknown"), \($0) near-cache entries" } ?? ""
         return "\(self.name) (\(self.address)): ok, \(Int(micros)) µs, \(self.keyCount ?? 0) keys, \(self.openConnections) connection(s)"
+            + near
     }
 }
 

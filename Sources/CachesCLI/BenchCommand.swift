@@ -121,11 +121,20 @@ struct BenchCommand: AsyncParsableCommand {
             _ = await workload.run(callers: self.concurrency, stop: .duration(self.warmup), progress: false)
         }
         let showProgress = !self.options.json && isatty(STDOUT_FILENO) == 1
+        let nearBefore = cache.nearCacheStatistics
         let before = CPUTime.now()
         let start = BenchClock.nanoseconds()
         let results = await workload.run(callers: self.concurrency, stop: stop, progress: showProgress)
         let elapsed = BenchClock.nanoseconds() - start
         let cpu = CPUTime.now() - before
+        var nearCache = cache.nearCacheStatistics
+        if let first = nearBefore {
+            nearCache?.hits -= first.hits
+            nearCache?.misses -= first.misses
+            nearCache?.invalidations -= first.invalidations
+            nearCache?.evictions -= first.evictions
+            nearCache?.flushes -= first.flushes
+        }
 
         var keysPerNode: [(String, Int)] = []
         if cache.nodeName(for: workload.keys[0]) != nil {
@@ -141,7 +150,8 @@ struct BenchCommand: AsyncParsableCommand {
             seconds: Double(elapsed) / 1e9,
             cpu: cpu,
             results: results,
-            keysPerNode: keysPerNode
+            keysPerNode: keysPerNode,
+            nearCache: nearCache
         )
     }
 }

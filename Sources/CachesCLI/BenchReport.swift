@@ -11,6 +11,8 @@ struct BenchReport {
     var cpu: CPUTime
     var results: BenchCallerResult
     var keysPerNode: [(String, Int)]
+    /// What the near cache did during the run; nil without one.
+    var nearCache: CacheNearCacheStatistics?
 
     var errors: Int { self.results.errors }
 
@@ -64,6 +66,13 @@ struct BenchReport {
             "cpuMicrosecondsPerOp": CLIJSON.number(calls > 0 ? self.cpu.total * 1e6 / Double(calls) : .nan),
             "operations": .array(operations),
             "keysPerNode": .object(JSONObject(self.keysPerNode.map { ($0.0, JSONValue.int($0.1)) })),
+            "nearCache": self.nearCache.map { near in
+                [
+                    "hitRatio": CLIJSON.number(near.hitRatio), "hits": .int(near.hits), "misses": .int(near.misses),
+                    "invalidations": .int(near.invalidations), "evictions": .int(near.evictions), "entries": .int(near.entries),
+                    "bytes": .int(near.bytes),
+                ]
+            } ?? .null,
             "errors": .int(self.errors),
             "firstError": self.results.firstError.map { .string($0) } ?? .null,
         ]
@@ -102,6 +111,12 @@ struct BenchReport {
                 "keys per node: "
                     + self.keysPerNode.map { "\($0.0) \($0.1) (\(format1(Double($0.1) / Double(self.keyspace) * 100))%)" }
                     .joined(separator: ", ")
+            )
+        }
+        if let near = self.nearCache {
+            Swift.print(
+                "near cache: hit ratio \(format1(near.hitRatio * 100))% (\(near.hits) hits, \(near.misses) misses, "
+                    + "\(near.invalidations) invalidations, \(near.evictions) evictions; \(near.entries) entries, \(near.bytes) bytes)"
             )
         }
         Swift.print("errors: \(self.errors)\(self.results.firstError.map { " (first: \($0))" } ?? "")")

@@ -33,6 +33,8 @@ struct HealthCommand: AsyncParsableCommand {
                             "keys": status.keyCount.map { .int($0) } ?? .null,
                             "openConnections": .int(status.openConnections), "inFlightRequests": .int(status.inFlightRequests),
                             "waitingRequests": .int(status.waitingRequests),
+                            "tracking": status.tracking.map { .string($0) } ?? .null,
+                            "nearCacheEntries": status.nearCacheEntries.map { .int($0) } ?? .null,
                             "error": status.error.map { .string("\($0.code): \($0.message)") } ?? .null,
                         ]
                     }

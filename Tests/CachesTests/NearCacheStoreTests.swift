@@ -25,7 +25,10 @@ struct NearCacheStoreTests {
         #expect(store.value(for: "k") == nil)
         Self.fill(store, "k", "v")
         #expect(store.value(for: "k") == Self.bytes("v"))
-        let token = store.begin("gone")
+        guard case .fill(let token) = store.claim("gone") else {
+            Issue.record("a missing key is not claimed")
+            return
+        }
         store.complete("gone", token: token, value: nil, milliseconds: -2, node: 1, sentAt: CacheNearCache.now())
         #expect(store.statistics.entries == 1)
         let statistics = store.statistics
@@ -63,6 +66,39 @@ struct NearCacheStoreTests {
         #expect(store.value(for: "k") == nil)
     }
 
+    @Test("a read that finds another in flight waits for its value; a failed or invalidated one sends it back")
+    func waiting() async {
+        let store = Self.store()
+        guard case .fill(let token) = store.claim("k") else {
+            Issue.record("the first claim does not fill")
+            return
+        }
+        guard case .wait = store.claim("k") else {
+            Issue.record("the second claim does not wait")
+            return
+        }
+        async let waited = store.wait(for: "k")
+        // The waiter registers before the fill completes or after: either way it gets the value (or a hit).
+        store.complete("k", token: token, value: Self.bytes("v"), milliseconds: -1, node: 1, sentAt: CacheNearCache.now())
+        switch await waited {
+        case .value(let value, _): #expect(value == Self.bytes("v"))
+        case .retry: #expect(store.value(for: "k") == Self.bytes("v"))
+        }
+
+        store.invalidate("k")
+        guard case .fill(let second) = store.claim("k") else {
+            Issue.record("a claim after the invalidation does not fill")
+            return
+        }
+        async let retried = store.wait(for: "k")
+        store.abandon("k", token: second)
+        guard case .retry = await retried else {
+            Issue.record("a waiter of a failed read is not sent back")
+            return
+        }
+        #expect(store.statistics.entries == 0)
+    }
+
     @Test("the key's ttl and the maximum lifetime bound an entry")
     func lifetimes() async throws {
         let store = Self.store(lifetime: .seconds(3600))
@@ -72,8 +108,11 @@ struct NearCacheStoreTests {
         store.complete("k", token: token, value: Self.bytes("v"), milliseconds: 5000, node: 1, sentAt: sentAt)
         #expect(store.value(for: "k") == nil)
         Self.fill(store, "k2", "v", milliseconds: 60_000)
-        let hit = try #require(store.valueWithRemainingTTL(for: "k2"))
-        #expect(hit.milliseconds > 59_000 && hit.milliseconds <= 60_000)
+        guard case .hit(_, let milliseconds) = store.claim("k2") else {
+            Issue.record("k2 is not a hit")
+            return
+        }
+        #expect(milliseconds > 59_000 && milliseconds <= 60_000)
 
         let short = Self.store(lifetime: .milliseconds(1))
         let old = short.begin("k")

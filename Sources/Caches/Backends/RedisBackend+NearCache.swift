@@ -24,18 +24,17 @@ extension RedisBackend {
     /// `get` through the near cache: a valid entry is the answer; otherwise the key is read with its ttl and kept.
     func nearGet(_ key: String, _ nearCache: CacheNearCache) async throws -> ByteBuffer? {
         if let value = nearCache.value(for: key) { return value }
-        return try await self.nearFill(key, nearCache).value
+        return try await self.nearRead(key, nearCache).value
     }
 
     /// `getWithRemainingTTL` through the near cache (for refresh-ahead).
     func nearGetWithRemainingTTL(_ key: String, _ nearCache: CacheNearCache) async throws -> (value: ByteBuffer?, milliseconds: Int) {
-        if let hit = nearCache.valueWithRemainingTTL(for: key) { return (hit.value, hit.milliseconds) }
-        return try await self.nearFill(key, nearCache)
+        try await self.nearRead(key, nearCache)
     }
 
-    /// Reads `key` and its remaining ttl in one round trip (`MULTI`, `GET`, `PTTL`, `EXEC`) and keeps the value,
-    /// unless an invalidation or a write overtook the read (see ``CacheNearCache``).
-    private func nearFill(_ key: String, _ nearCache: CacheNearCache) async throws -> (value: ByteBuffer?, milliseconds: Int) {
+    /// A read that found no valid entry: claims the key and reads it with its remaining ttl in one round trip
+    /// (`MULTI`, `GET`, `PTTL`, `EXEC`), or waits for the read of it already in flight (see ``CacheNearCache``).
+    func nearRead(_ key: String, _ nearCache: CacheNearCache) async throws -> (value: ByteBuffer?, milliseconds: Int) {
         guard self.fillsNearCache else {
             let read = try await self.absorbing((nil, -2), "get") { () throws(CacheError) in
                 try await self.execute(GetWithTTLCommand(storedKey: key), forKey: key)
@@ -43,69 +42,114 @@ extension RedisBackend {
             nearCache.complete(key, token: 0, value: nil, milliseconds: -2, node: -1, sentAt: 0)
             return read
         }
-        // The pending entry goes in before the key is routed: an ejection or a lost connection after this point
-        // removes it, and one before it is already seen by the routing.
-        let token = nearCache.begin(key)
-        defer { nearCache.abandon(key, token: token) }
-        let sentAt = CacheNearCache.now()
-        return try await self.absorbing((nil, -2), "get") { () throws(CacheError) in
-            let (reply, node) = try await self.executeOnNode(GetWithTTLCommand(storedKey: key), forKey: key)
-            nearCache.complete(key, token: token, value: reply.value, milliseconds: reply.milliseconds, node: node.nearCacheID, sentAt: sentAt)
-            return reply
+        while true {
+            switch nearCache.claim(key) {
+            case .hit(let value, let milliseconds):
+                return (value, milliseconds)
+            case .wait:
+                if case .value(let value, let milliseconds) = await nearCache.wait(for: key) { return (value, milliseconds) }
+            case .fill(let token):
+                // The pending entry went in before the key is routed: an ejection or a lost connection after this
+                // point removes it, and one before it is already seen by the routing.
+                defer { nearCache.abandon(key, token: token) }
+                let sentAt = CacheNearCache.now()
+                return try await self.absorbing((nil, -2), "get") { () throws(CacheError) in
+                    let (reply, node) = try await self.executeOnNode(GetWithTTLCommand(storedKey: key), forKey: key)
+                    nearCache.complete(
+                        key,
+                        token: token,
+                        value: reply.value,
+                        milliseconds: reply.milliseconds,
+                        node: node.nearCacheID,
+                        sentAt: sentAt
+                    )
+                    return reply
+                }
+            }
         }
     }
 
-    /// `getMany` through the near cache: hits are answered from memory, the rest is read as usual (one request
-    /// per node, all nodes at once), each with its ttl, and kept.
+    /// `getMany` through the near cache: hits are answered from memory, keys another read is fetching wait for it,
+    /// and the rest is read as usual (one request per node, all nodes at once), each with its ttl, and kept.
     func nearGetMany(
         _ keys: CacheKeys,
         _ nearCache: CacheNearCache,
         _ body: (Int, ByteBuffer?) throws -> Void
     ) async throws -> [CacheBackendFailure] {
+        let fills = self.fillsNearCache
         var missing: [Int] = []
         var missingKeys: [String] = []
+        var tokens: [UInt64] = []
+        var waiting: [(position: Int, key: String)] = []
+        // Every claim is given back however the call ends (a claimed key left pending would hold its waiters).
+        defer {
+            for (key, token) in zip(missingKeys, tokens) { nearCache.abandon(key, token: token) }
+        }
         for position in 0..<keys.count {
             let stored = keys[position]
             if let value = nearCache.value(for: stored) {
                 try body(position, value)
-            } else {
+                continue
+            }
+            guard fills else {
                 missing.append(position)
                 missingKeys.append(stored)
+                continue
+            }
+            switch nearCache.claim(stored) {
+            case .hit(let value, _):
+                try body(position, value)
+            case .wait:
+                waiting.append((position, stored))
+            case .fill(let token):
+                missing.append(position)
+                missingKeys.append(stored)
+                tokens.append(token)
             }
         }
-        guard !missing.isEmpty else { return [] }
-        let fills = self.fillsNearCache
-        let tokens = fills ? missingKeys.map { nearCache.begin($0) } : []
-        defer {
-            for (key, token) in zip(missingKeys, tokens) { nearCache.abandon(key, token: token) }
+        var failures: [CacheBackendFailure] = []
+        if !missing.isEmpty {
+            let sentAt = CacheNearCache.now()
+            let result = try await self.manyKeys(
+                "getMany",
+                count: missing.count,
+                nodeIndex: { [missing] ring, offset in keys.nodeIndex(missing[offset], on: ring) }
+            ) { [missingKeys] node, selection throws(CacheError) in
+                (try await node.execute(GetManyWithTTLCommand(keys: missingKeys, selection: selection)), node.nearCacheID)
+            }
+            for (selection, reply) in result.replies {
+                let (values, node) = reply
+                for (offset, (value, milliseconds)) in values.enumerated() {
+                    let index = selection[offset]
+                    nearCache.complete(
+                        missingKeys[index],
+                        token: fills ? tokens[index] : 0,
+                        value: value,
+                        milliseconds: milliseconds,
+                        node: node,
+                        sentAt: sentAt
+                    )
+                    try body(missing[index], value)
+                }
+            }
+            for selection in result.absorbed {
+                for offset in 0..<selection.count { try body(missing[selection[offset]], nil) }
+            }
+            failures = result.failures.map { failure in (failure.node, failure.indices.map { missing[$0] }, failure.error) }
         }
-        let sentAt = CacheNearCache.now()
-        let result = try await self.manyKeys(
-            "getMany",
-            count: missing.count,
-            nodeIndex: { [missing] ring, offset in keys.nodeIndex(missing[offset], on: ring) }
-        ) { [missingKeys] node, selection throws(CacheError) in
-            (try await node.execute(GetManyWithTTLCommand(keys: missingKeys, selection: selection)), node.nearCacheID)
-        }
-        for (selection, reply) in result.replies {
-            let (values, node) = reply
-            for (offset, (value, milliseconds)) in values.enumerated() {
-                let index = selection[offset]
-                nearCache.complete(
-                    missingKeys[index],
-                    token: fills ? tokens[index] : 0,
-                    value: value,
-                    milliseconds: milliseconds,
-                    node: node,
-                    sentAt: sentAt
-                )
-                try body(missing[index], value)
+        // Keys whose read was already in flight: their values, or (that read failed) a read of their own.
+        for (position, key) in waiting {
+            if case .value(let value, _) = await nearCache.wait(for: key) {
+                try body(position, value)
+                continue
+            }
+            do {
+                try body(position, try await self.nearRead(key, nearCache).value)
+            } catch let error as CacheError where error.node != nil {
+                failures.append((error.node ?? "?", [position], error))
             }
         }
-        for selection in result.absorbed {
-            for offset in 0..<selection.count { try body(missing[selection[offset]], nil) }
-        }
-        return result.failures.map { failure in (failure.node, failure.indices.map { missing[$0] }, failure.error) }
+        return failures
     }
 }
 

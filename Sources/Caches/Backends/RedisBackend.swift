@@ -380,12 +380,15 @@ final class RedisBackend: CacheBackend {
     }
 
     func nodeStatus() async -> [CacheNodeStatus] {
-        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) -> (Duration, Int) in
+        let tracked = self.nearCache != nil
+        let results = await self.fanOut(self.router.everyNode) { node, _ throws(CacheError) -> (Duration, Int, String?) in
             let clock = ContinuousClock()
             let start = clock.now
             let keys = try await node.execute(StatusCommand())
-            return (clock.now - start, keys)
+            let latency = clock.now - start
+            return (latency, keys, tracked ? try await node.execute(TrackingInfoCommand()) : nil)
         }
+        let entries = self.nearCache?.entriesByNode()
         return zip(self.nodes, results).enumerated().map { index, element in
             let (node, result) = element
             let pool = node.pool.statistics
@@ -400,10 +403,12 @@ final class RedisBackend: CacheBackend {
                 inFlightRequests: pool.inFlightRequests,
                 waitingRequests: pool.waitingRequests
             )
+            status.nearCacheEntries = entries.map { $0[node.nearCacheID, default: 0] }
             switch result.result {
-            case .success(let (latency, keys)):
+            case .success(let (latency, keys, tracking)):
                 status.latency = latency
                 status.keyCount = keys
+                status.tracking = tracking
             case .failure(let error):
                 status.error = error
             }
@@ -415,6 +420,7 @@ final class RedisBackend: CacheBackend {
         for node in self.nodes {
             node.recordPoolMetrics()
         }
+        if let nearCache = self.nearCache { nearCache.metrics.record(nearCache.statistics) }
     }
 
     /// What a many-key call got back: each answering node's keys and reply, the keys of nodes whose failure the

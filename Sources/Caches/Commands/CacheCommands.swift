@@ -477,6 +477,42 @@ struct StatusCommand: CacheCommand {
     }
 }
 
+/// `CLIENT TRACKINGINFO`: the tracking flags of the connection that sends it (`on`, `off`, `bcast`, …), joined
+/// by commas, for ``CacheNodeStatus/tracking``.
+struct TrackingInfoCommand: CacheCommand {
+    var name: CacheCommandName { .ping }
+
+    func encode(into encoder: inout RESPCommandEncoder) {
+        encoder.writeCommand("CLIENT", "TRACKINGINFO")
+    }
+
+    func decode(_ reply: RESPReply) throws(CacheError) -> String {
+        // A map in RESP3 (`flags`, `redirect`, `prefixes`), a flat array in RESP2.
+        let pairs: [(key: RESPValue, value: RESPValue)]
+        switch try? reply.value() {
+        case .map(let map)?: pairs = map
+        case .array(let items)? where items.count % 2 == 0:
+            pairs = stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }
+        default: throw self.unexpected(reply, expected: "the tracking information")
+        }
+        for (key, value) in pairs {
+            guard case .bulkString(let name) = key, String(buffer: name) == "flags" else { continue }
+            let flags: [RESPValue]
+            switch value {
+            case .array(let items), .set(let items): flags = items
+            default: flags = [value]
+            }
+            return flags.compactMap { flag -> String? in
+                switch flag {
+                case .bulkString(let text), .simpleString(let text): String(buffer: text)
+                default: nil
+                }
+            }.joined(separator: ",")
+        }
+        throw self.unexpected(reply, expected: "the tracking flags")
+    }
+}
+
 /// What every new connection sends before it carries requests: `AUTH`, `SELECT`, `CLIENT SETNAME` (each when
 /// configured), for a near cache `HELLO 3` and `CLIENT TRACKING ON`, and `PING`, in one write.
 struct ConnectionSetUpCommand: CacheCommand {

@@ -9,10 +9,17 @@ import NIOCore
 /// of its key, the key's ttl in Redis (read with the value), the configured maximum lifetime, or the loss of the
 /// node's tracking (a tracked connection closed, the node flushed, the topology changed).
 ///
-/// **Reads that race with invalidations.** A read first puts a *pending* entry with a fresh token, then asks Redis.
-/// An invalidation, a flush or a local write removes pending entries like any other, so when the reply comes back
-/// its value is stored only if the pending entry with that token is still there: a value that an invalidation
-/// overtook is returned to its caller but never stored.
+/// **Reads that race with invalidations.** A read that misses first *claims* the key: it puts a *pending* entry
+/// with a fresh token, then asks Redis. An invalidation, a flush or a local write removes pending entries like any
+/// other, so when the reply comes back its value is stored only if the pending entry with that token is still
+/// there: a value that an invalidation overtook is returned to its caller but never stored.
+///
+/// **One read per key in flight.** A read that finds a pending entry waits for it (at most as long as that read
+/// takes, which its command timeout bounds) and gets its value, instead of sending its own: a hot key that misses
+/// costs one round trip, not one per caller. It also orders the reads of a key: each starts after the last one
+/// ended, so a value stored is never older than one already returned, even though the node's connections deliver
+/// their replies and invalidations independently. When the awaited read fails or is invalidated, the waiters claim
+/// the key again.
 ///
 /// **Bounds.** At most ``Limits/maxEntries`` entries (pending ones included) and ``Limits/maxBytes`` bytes (keys,
 /// values and a fixed ``entryOverhead`` per entry); the CLOCK policy (one reference bit per entry, set by a hit)
@@ -46,9 +53,29 @@ final class CacheNearCache: Sendable {
         var bytes: Int
         var referenced: Bool
         var used: Bool
-        /// Set on a pending entry when another read of its key returned to its caller first: that read may have
-        /// seen a newer value than this entry's read will bring, so this one is not stored.
+        /// Set on a pending entry when another read of its key returned to its caller first (one that did not
+        /// claim the key): that read may have seen a newer value than this entry's read will bring.
         var overtaken = false
+        /// Reads waiting for this pending entry's read.
+        var waiters: [UnsafeContinuation<Waited, Never>] = []
+    }
+
+    /// What a read that waited for another read of its key gets.
+    enum Waited: Sendable {
+        /// That read's value (nil: the key is missing) and the milliseconds it has left (-1: no expiry).
+        case value(ByteBuffer?, milliseconds: Int)
+        /// That read failed or was invalidated: claim the key again.
+        case retry
+    }
+
+    /// What a read that missed does next (``claim(_:)``).
+    enum Claim {
+        /// A valid entry after all, and its remaining ttl in milliseconds (-1: none).
+        case hit(ByteBuffer, milliseconds: Int)
+        /// Read the key and ``complete(_:token:value:milliseconds:node:sentAt:)`` with this token.
+        case fill(UInt64)
+        /// Another read of the key is in flight: ``wait(for:)`` for it.
+        case wait
     }
 
     private struct Storage {
@@ -61,6 +88,8 @@ final class CacheNearCache: Sendable {
     }
 
     let limits: Limits
+    /// Its metrics, fed from ``statistics`` when the pools' gauges are sampled.
+    let metrics = CacheNearCacheMetrics()
     private let maxLifetimeNanoseconds: UInt64
     private let storage = NIOLockedValueBox(Storage())
 
@@ -77,86 +106,100 @@ final class CacheNearCache: Sendable {
 
     // MARK: Reading
 
-    /// The value of `key` if an entry is there and valid; counts a hit or a miss.
+    /// The value of `key` if an entry is there and valid, counted as a hit; nil otherwise (then ``claim(_:)``
+    /// counts the miss).
     func value(for key: String) -> ByteBuffer? {
         let now = Self.now()
         return self.storage.withLockedValue { storage in
-            guard let slot = storage.index[key], let value = storage.entries[slot].value else {
-                storage.statistics.misses += 1
-                return nil
-            }
-            if storage.entries[slot].servedUntil <= now {
-                Self.remove(slot, from: &storage)
-                storage.statistics.evictions += 1
-                storage.statistics.misses += 1
-                return nil
-            }
+            guard let slot = storage.index[key], let value = storage.entries[slot].value,
+                storage.entries[slot].servedUntil > now
+            else { return nil }
             storage.entries[slot].referenced = true
             storage.statistics.hits += 1
             return value
         }
     }
 
-    /// The value of `key` and the milliseconds it has left in Redis (-1: no expiry), if an entry is valid.
-    func valueWithRemainingTTL(for key: String) -> (value: ByteBuffer, milliseconds: Int)? {
+    /// What a read of `key` that found no valid entry does: use a valid entry after all, wait for the read in
+    /// flight, or claim the key (a pending entry) and read it. Counts a hit or a miss.
+    func claim(_ key: String) -> Claim {
         let now = Self.now()
         return self.storage.withLockedValue { storage in
-            guard let slot = storage.index[key], let value = storage.entries[slot].value else {
-                storage.statistics.misses += 1
-                return nil
+            if let slot = storage.index[key] {
+                let entry = storage.entries[slot]
+                if let value = entry.value {
+                    if entry.servedUntil > now {
+                        storage.entries[slot].referenced = true
+                        storage.statistics.hits += 1
+                        return .hit(value, milliseconds: Self.remaining(entry, now: now))
+                    }
+                    Self.remove(slot, from: &storage)
+                    storage.statistics.evictions += 1
+                } else {
+                    storage.statistics.misses += 1
+                    return .wait
+                }
             }
-            let entry = storage.entries[slot]
-            if entry.servedUntil <= now {
-                Self.remove(slot, from: &storage)
-                storage.statistics.evictions += 1
-                storage.statistics.misses += 1
-                return nil
-            }
-            storage.entries[slot].referenced = true
-            storage.statistics.hits += 1
-            let milliseconds = entry.expiresInRedis == 0 ? -1 : Int((entry.expiresInRedis - now + 999_999) / 1_000_000)
-            return (value, milliseconds)
+            storage.statistics.misses += 1
+            return .fill(self.begin(key, in: &storage))
         }
+    }
+
+    /// Waits for the read in flight of `key` (after ``claim(_:)`` said ``Claim/wait``).
+    func wait(for key: String) async -> Waited {
+        await withUnsafeContinuation { continuation in
+            let waiting = self.storage.withLockedValue { storage in
+                guard let slot = storage.index[key], storage.entries[slot].token != 0 else { return false }
+                storage.entries[slot].waiters.append(continuation)
+                return true
+            }
+            // It ended meanwhile: claim again (a hit now, most likely).
+            if !waiting { continuation.resume(returning: .retry) }
+        }
+    }
+
+    private static func remaining(_ entry: Entry, now: UInt64) -> Int {
+        entry.expiresInRedis == 0 ? -1 : Int((entry.expiresInRedis - min(now, entry.expiresInRedis) + 999_999) / 1_000_000)
     }
 
     // MARK: Filling
 
     /// Puts a pending entry for `key` (replacing any entry) and returns its token, before the read is sent.
     func begin(_ key: String) -> UInt64 {
-        self.storage.withLockedValue { storage in
-            storage.nextToken += 1
-            let token = storage.nextToken
-            if let slot = storage.index[key] {
-                Self.remove(slot, from: &storage)
-            }
-            let bytes = key.utf8.count + Self.entryOverhead
-            self.makeRoom(for: bytes, in: &storage)
-            let entry = Entry(
-                key: key,
-                value: nil,
-                token: token,
-                node: -1,
-                servedUntil: 0,
-                expiresInRedis: 0,
-                bytes: bytes,
-                referenced: false,
-                used: true
-            )
-            Self.insert(entry, into: &storage)
-            return token
+        self.storage.withLockedValue { storage in self.begin(key, in: &storage) }
+    }
+
+    private func begin(_ key: String, in storage: inout Storage) -> UInt64 {
+        storage.nextToken += 1
+        let token = storage.nextToken
+        if let slot = storage.index[key] {
+            Self.remove(slot, from: &storage)
         }
+        let bytes = key.utf8.count + Self.entryOverhead
+        self.makeRoom(for: bytes, in: &storage)
+        let entry = Entry(
+            key: key,
+            value: nil,
+            token: token,
+            node: -1,
+            servedUntil: 0,
+            expiresInRedis: 0,
+            bytes: bytes,
+            referenced: false,
+            used: true
+        )
+        Self.insert(entry, into: &storage)
+        return token
     }
 
     /// Stores the value a read returned, if the pending entry of `token` is still there (nothing invalidated it
-    /// meanwhile) and no other read of the key returned first; removes that entry otherwise (a missing key, a key
-    /// that expires at once).
+    /// meanwhile), and hands it to the reads waiting for it; removes that entry when the key is missing or expires
+    /// at once.
     ///
-    /// Every read of a near-cached key ends here before its caller sees the value, filling or not (`token` 0):
-    /// reads on different connections of a node are not ordered with each other's invalidations, so an older
-    /// value read on one connection could otherwise be stored after a newer one, read on another, was returned.
-    /// A read that returns while another read of the key is pending marks that one overtaken, and one that finds a
-    /// stored value that it did not store removes it. So no caller reads a value older than one any caller had
-    /// already been given.
+    /// A read that did not claim the key (`token` 0: a backend a reload replaced), or whose claim an invalidation
+    /// removed, also ends here before its caller sees its value: a pending read of the key is then marked
+    /// overtaken and not stored, and a stored value is removed, since either may be older than that value (the
+    /// node's connections do not order their replies and invalidations with each other).
     ///
     /// - Parameters:
     ///   - value: The bytes read; copied.
@@ -173,17 +216,18 @@ final class CacheNearCache: Sendable {
         self.storage.withLockedValue { storage in
             guard let slot = storage.index[key] else { return }
             guard token != 0, storage.entries[slot].token == token, !storage.entries[slot].overtaken else {
-                // Another read of the key reached its caller first (this one), or the entry's own read finds it
-                // overtaken: their values may be older than what this read's caller now holds.
-                if storage.entries[slot].token == 0 {
+                // A read that did not claim the key, or whose claim was invalidated, returned to its caller: a
+                // pending read of the key may bring an older value, and a stored one may be older.
+                if storage.entries[slot].token == 0 || storage.entries[slot].token == token {
                     Self.remove(slot, from: &storage)
-                } else if storage.entries[slot].token != token {
-                    storage.entries[slot].overtaken = true
                 } else {
-                    Self.remove(slot, from: &storage)
+                    storage.entries[slot].overtaken = true
                 }
                 return
             }
+            let waiters = storage.entries[slot].waiters
+            storage.entries[slot].waiters = []
+            for waiter in waiters { waiter.resume(returning: .value(value, milliseconds: milliseconds)) }
             guard let copy, milliseconds != -2, milliseconds != 0 else {
                 Self.remove(slot, from: &storage)
                 return
@@ -259,11 +303,23 @@ final class CacheNearCache: Sendable {
         self.storage.withLockedValue { storage in
             guard !storage.index.isEmpty else { return }
             storage.statistics.flushes += 1
+            for entry in storage.entries where !entry.waiters.isEmpty {
+                for waiter in entry.waiters { waiter.resume(returning: .retry) }
+            }
             let statistics = storage.statistics
             storage = Storage()
             storage.statistics = statistics
             storage.statistics.entries = 0
             storage.statistics.bytes = 0
+        }
+    }
+
+    /// How many entries were read from each node (pending ones left out).
+    func entriesByNode() -> [Int: Int] {
+        self.storage.withLockedValue { storage in
+            var counts: [Int: Int] = [:]
+            for entry in storage.entries where entry.used && entry.token == 0 { counts[entry.node, default: 0] += 1 }
+            return counts
         }
     }
 
@@ -288,8 +344,10 @@ final class CacheNearCache: Sendable {
         storage.statistics.bytes += entry.bytes
     }
 
+    /// Frees a slot; reads waiting for it claim the key again.
     private static func remove(_ slot: Int, from storage: inout Storage) {
         let entry = storage.entries[slot]
+        for waiter in entry.waiters { waiter.resume(returning: .retry) }
         storage.index.removeValue(forKey: entry.key)
         storage.statistics.entries -= 1
         storage.statistics.bytes -= entry.bytes

@@ -16,6 +16,17 @@
 /// | `caches.pool.in_flight` | Gauge | | requests sent and not answered yet |
 /// | `caches.pool.waiting` | Gauge | | callers waiting for a usable connection |
 ///
+/// With a near cache (``CacheConfiguration/nearCache``), seven more metrics without dimensions, fed from its
+/// counters whenever the pool gauges are sampled:
+///
+/// | Label | Kind | What |
+/// |---|---|---|
+/// | `caches.near.hits` / `caches.near.misses` | Counter | reads answered from process memory, or not |
+/// | `caches.near.invalidations` | Counter | entries removed by Redis' invalidation pushes |
+/// | `caches.near.evictions` | Counter | entries removed for the bounds, their ttl or their maximum lifetime |
+/// | `caches.near.flushes` | Counter | times entries were dropped wholesale (tracking lost, flush, topology change) |
+/// | `caches.near.entries` / `caches.near.bytes` | Gauge | the near cache's size |
+///
 /// The pool gauges are sampled when a node opens and closes and every second while ``Cache/run()`` runs.
 /// `command` is the Redis command name (`GET`, `MGET`, `SETEX`, `UNLINK`…); a `setMany` with a ttl is counted as
 /// `MSET`. A key that holds JSON `null` counts as a hit (the key exists) though `get` returns nil for it.
@@ -39,6 +50,21 @@ public enum CacheMetrics {
     public static let poolInFlight = "caches.pool.in_flight"
     /// `caches.pool.waiting`: a gauge of callers waiting for a connection, dimension `node`.
     public static let poolWaiting = "caches.pool.waiting"
+
+    /// `caches.near.hits`: a counter of reads the near cache answered.
+    public static let nearHits = "caches.near.hits"
+    /// `caches.near.misses`: a counter of reads the near cache sent to Redis.
+    public static let nearMisses = "caches.near.misses"
+    /// `caches.near.invalidations`: a counter of entries removed by invalidation pushes.
+    public static let nearInvalidations = "caches.near.invalidations"
+    /// `caches.near.evictions`: a counter of entries removed for the bounds or their lifetime.
+    public static let nearEvictions = "caches.near.evictions"
+    /// `caches.near.flushes`: a counter of wholesale drops (tracking lost, a flush, a topology change).
+    public static let nearFlushes = "caches.near.flushes"
+    /// `caches.near.entries`: a gauge of entries kept.
+    public static let nearEntries = "caches.near.entries"
+    /// `caches.near.bytes`: a gauge of bytes kept.
+    public static let nearBytes = "caches.near.bytes"
 
     /// The dimension names.
     public enum Dimension {
