@@ -1,5 +1,6 @@
 import ArgumentParser
 import Caches
+import Foundation
 import Histogram
 import Synchronization
 
@@ -122,6 +123,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let showProgress = !self.options.json && isatty(STDOUT_FILENO) == 1
         let nearBefore = cache.nearCacheStatistics
+        let residentBefore = ResidentMemory.current()
         let before = CPUTime.now()
         let start = BenchClock.nanoseconds()
         let results = await workload.run(callers: self.concurrency, stop: stop, progress: showProgress)
@@ -151,7 +153,10 @@ struct BenchCommand: AsyncParsableCommand {
             cpu: cpu,
             results: results,
             keysPerNode: keysPerNode,
-            nearCache: nearCache
+            nearCache: nearCache,
+            residentBefore: residentBefore,
+            residentAfter: ResidentMemory.current(),
+            peakResident: ResidentMemory.peak()
         )
     }
 }
@@ -189,6 +194,27 @@ struct CPUTime {
     }
 
     var total: Double { self.user + self.system }
+}
+
+/// The process's memory: resident now (`/proc/self/statm`; nil elsewhere) and at its peak (`ru_maxrss`).
+enum ResidentMemory {
+    static func current() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func peak() -> Int {
+        var usage = rusage()
+        #if canImport(Glibc)
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Int(usage.ru_maxrss) * 1024
+        #else
+            getrusage(RUSAGE_SELF, &usage)
+            return Int(usage.ru_maxrss)
+        #endif
+    }
 }
 
 // MARK: - Results

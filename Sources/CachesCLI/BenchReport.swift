@@ -13,6 +13,10 @@ struct BenchReport {
     var keysPerNode: [(String, Int)]
     /// What the near cache did during the run; nil without one.
     var nearCache: CacheNearCacheStatistics?
+    /// Resident memory before and after the measured window, and the process's peak (bytes).
+    var residentBefore: Int?
+    var residentAfter: Int?
+    var peakResident: Int
 
     var errors: Int { self.results.errors }
 
@@ -73,6 +77,10 @@ struct BenchReport {
                     "bytes": .int(near.bytes),
                 ]
             } ?? .null,
+            "residentBytes": [
+                "beforeRun": self.residentBefore.map { .int($0) } ?? .null, "afterRun": self.residentAfter.map { .int($0) } ?? .null,
+                "peak": .int(self.peakResident),
+            ],
             "errors": .int(self.errors),
             "firstError": self.results.firstError.map { .string($0) } ?? .null,
         ]
@@ -113,6 +121,11 @@ struct BenchReport {
                     .joined(separator: ", ")
             )
         }
+        let mebibytes = { (bytes: Int?) in bytes.map { format1(Double($0) / 1_048_576) + " MiB" } ?? "?" }
+        Swift.print(
+            "resident memory: \(mebibytes(self.residentBefore)) before the run, \(mebibytes(self.residentAfter)) after, "
+                + "peak \(mebibytes(self.peakResident))"
+        )
         if let near = self.nearCache {
             Swift.print(
                 "near cache: hit ratio \(format1(near.hitRatio * 100))% (\(near.hits) hits, \(near.misses) misses, "

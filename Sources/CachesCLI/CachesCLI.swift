@@ -32,7 +32,7 @@ struct CachesCLI: AsyncParsableCommand {
         subcommands: [
             GetCommand.self, SetCommand.self, AddCommand.self, DeleteCommand.self, IncrCommand.self, DecrCommand.self,
             TouchCommand.self, TTLCommand.self, GetOrSetCommand.self, ClearCommand.self, RingCommand.self, HealthCommand.self,
-            BenchCommand.self, DemoCommand.self, ConfigCommand.self,
+            BenchCommand.self, NearDelayCommand.self, DemoCommand.self, ConfigCommand.self,
         ]
     )
 

@@ -81,6 +81,29 @@ import Testing
         #expect(try self.object(missJSON)["found"] as? Bool == false)
     }
 
+    @Test func nearCacheHealthBenchAndDelay() async throws {
+        let url = try await TestNodes.shared.url(for: .nearRing)
+        let health = try await self.caches("health", "--json", "--url", url)
+        let nodes = try #require(try self.json(health) as? [[String: Any]], "\(health.standardOutput)")
+        #expect(nodes.count == 3)
+        for node in nodes { #expect(node["tracking"] as? String == "on", "\(node)") }
+
+        let bench = try await self.caches("bench", "--ops", "get", "--keyspace", "100", "-n", "20000", "-c", "10", "--json", "--url", url)
+        #expect(bench.status == 0, "\(bench.standardError)")
+        let near = try #require(try self.object(bench)["nearCache"] as? [String: Any])
+        // After the 1 s warm-up over 100 keys, almost every read is local.
+        #expect((near["hitRatio"] as? Double ?? 0) > 0.9, "\(near)")
+
+        let delay = try await self.caches("near-delay", "-c", "5", "-n", "50", "--key", "delay-\(UUID().uuidString)", "--url", url)
+        #expect(delay.status == 0, "\(delay.standardError)")
+        #expect(delay.standardOutput.contains("50 writes, 5 readers; delay µs p50 "), "\(delay.standardOutput)")
+        #expect(delay.standardOutput.contains("not seen within 1 s: 0;"), "\(delay.standardOutput)")
+
+        let plain = try await self.caches("near-delay", "--url", try await TestNodes.shared.url(for: .redis))
+        #expect(plain.status == 2)
+        #expect(plain.standardError.contains("near_cache=ENTRIES"), "\(plain.standardError)")
+    }
+
     @Test func addOnlyWhenMissing() async throws {
         let url = try await TestNodes.shared.url(for: .redis)
         let first = try await self.caches("add", "lock", #""worker-1""#, "--url", url, "--json")

@@ -88,7 +88,7 @@ public struct CacheConfiguration: Sendable {
     public struct NearCache: Sendable, Hashable {
         /// The most entries kept; 0 (the default) turns the near cache off.
         public var maxEntries: Int
-        /// The most bytes kept (keys, values and about 100 bytes per entry). Default: 64 MiB.
+        /// The most bytes kept (keys, values and 256 bytes per entry for the index, the slot and the buffer). Default: 64 MiB.
         public var maxBytes: Int
         /// The longest an entry is served without asking Redis again, whatever its ttl: a bound on what a lost
         /// invalidation could cost. Default: 60 s.

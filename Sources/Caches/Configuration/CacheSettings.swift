@@ -533,7 +533,7 @@ public enum CacheSettings {
             maximum: 1 << 40,
             default: "67108864",
             example: "1048576",
-            "Bytes the near cache keeps at most: keys, values and about 100 bytes per entry.",
+            "Bytes the near cache keeps at most: keys, values and 256 bytes per entry.",
             .cache(read: { .integer($0.nearCache.maxBytes) }, apply: { if case .integer(let n) = $1 { $0.nearCache.maxBytes = n } })
         ),
         CacheSetting(
