@@ -25,9 +25,10 @@ struct StampedeLockProcessTests {
         }
 
         /// The shell command of a computation: records its `caches` process, waits for the gate (when `waits`),
-        /// then prints that process's value, `"from-PID"`.
+        /// then prints that process's value, `"from-PID"`. It also stops waiting once the scratch directory is gone,
+        /// so a computation whose `caches` was killed does not outlive the test (the gate is removed with it).
         func computation(waits: Bool) -> [String] {
-            let wait = waits ? "while [ ! -e '\(self.gate)' ]; do sleep 0.01; done; " : ""
+            let wait = waits ? "while [ ! -e '\(self.gate)' ] && [ -d '\(self.directory)' ]; do sleep 0.01; done; " : ""
             return ["sh", "-c", "echo $PPID >> '\(self.runs)'; \(wait)echo \"\\\"from-$PPID\\\"\""]
         }
 
