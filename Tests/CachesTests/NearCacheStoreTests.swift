@@ -140,6 +140,22 @@ struct NearCacheStoreTests {
         #expect(store.value(for: "huge") == nil)
     }
 
+    @Test("a sharded store keeps the whole bounds, and flushes reach every shard")
+    func shards() {
+        let store = Self.store(entries: 4096, bytes: 1 << 30)
+        for index in 0..<10_000 { Self.fill(store, "::key:\(index)", "v", node: index % 2) }
+        let statistics = store.statistics
+        #expect(statistics.entries <= 4096)
+        #expect(statistics.entries > 3000)
+        #expect(statistics.evictions >= 10_000 - 4096)
+        let byNode = store.entriesByNode()
+        #expect(byNode[0, default: 0] + byNode[1, default: 0] == statistics.entries)
+        store.removeAll(ofNode: 0)
+        #expect(store.entriesByNode()[0] == nil)
+        #expect(store.statistics.entries == byNode[1, default: 0])
+        #expect(store.statistics.flushes == 1)
+    }
+
     @Test("a node's flush drops its entries and keeps the others'")
     func nodeFlush() {
         let store = Self.store()

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Copies of values read from Redis, kept in process memory and kept coherent by Redis' own invalidations
 /// (server-assisted client-side caching: `HELLO 3`, `CLIENT TRACKING ON`, `invalidate` pushes).
@@ -93,12 +94,35 @@ final class CacheNearCache: Sendable {
     /// Its metrics, fed from ``statistics`` when the pools' gauges are sampled.
     let metrics = CacheNearCacheMetrics()
     private let maxLifetimeNanoseconds: UInt64
-    private let storage = NIOLockedValueBox(Storage())
+    /// The entries, in shards by key, each with its own lock and its own share of the bounds: a hot-key load on
+    /// every core contends for one shard's lock only when the keys fall in the same shard.
+    private let shards: [NIOLockedValueBox<Storage>]
+    /// Each shard's share of ``Limits/maxEntries`` and ``Limits/maxBytes``.
+    private let shardMaxEntries: Int
+    private let shardMaxBytes: Int
+    /// Wholesale drops (``CacheNearCacheStatistics/flushes``), counted once for all shards.
+    private let flushes = Atomic<Int>(0)
 
     init(limits: Limits) {
         self.limits = limits
+        // One shard per 256 entries, up to 16: a small near cache keeps its exact bounds in one shard.
+        let count = max(1, min(16, limits.maxEntries / 256))
+        self.shards = (0..<count).map { _ in NIOLockedValueBox(Storage()) }
+        self.shardMaxEntries = max(1, limits.maxEntries / count)
+        self.shardMaxBytes = max(1, limits.maxBytes / count)
         let lifetime = limits.maxLifetime.components
         self.maxLifetimeNanoseconds = UInt64(max(0, lifetime.seconds)) * 1_000_000_000 + UInt64(max(0, lifetime.attoseconds / 1_000_000_000))
+    }
+
+    /// The shard of `key`: FNV-1a over its last eight bytes (the end of a stored key is what differs most).
+    @inline(__always)
+    private func shard(_ key: String) -> NIOLockedValueBox<Storage> {
+        if self.shards.count == 1 { return self.shards[0] }
+        var hash: UInt32 = 2_166_136_261
+        for byte in key.utf8.reversed().prefix(8) {
+            hash = (hash ^ UInt32(byte)) &* 16_777_619
+        }
+        return self.shards[Int(hash % UInt32(self.shards.count))]
     }
 
     @inline(__always)
@@ -112,7 +136,7 @@ final class CacheNearCache: Sendable {
     /// counts the miss).
     func value(for key: String) -> ByteBuffer? {
         let now = Self.now()
-        return self.storage.withLockedValue { storage in
+        return self.shard(key).withLockedValue { storage in
             guard let slot = storage.index[key], let value = storage.entries[slot].value,
                 storage.entries[slot].servedUntil > now
             else { return nil }
@@ -126,7 +150,7 @@ final class CacheNearCache: Sendable {
     /// flight, or claim the key (a pending entry) and read it. Counts a hit or a miss.
     func claim(_ key: String) -> Claim {
         let now = Self.now()
-        return self.storage.withLockedValue { storage in
+        return self.shard(key).withLockedValue { storage in
             if let slot = storage.index[key] {
                 let entry = storage.entries[slot]
                 if let value = entry.value {
@@ -150,7 +174,7 @@ final class CacheNearCache: Sendable {
     /// Waits for the read in flight of `key` (after ``claim(_:)`` said ``Claim/wait``).
     func wait(for key: String) async -> Waited {
         await withUnsafeContinuation { continuation in
-            let waiting = self.storage.withLockedValue { storage in
+            let waiting = self.shard(key).withLockedValue { storage in
                 guard let slot = storage.index[key], storage.entries[slot].token != 0 else { return false }
                 storage.entries[slot].waiters.append(continuation)
                 return true
@@ -168,7 +192,7 @@ final class CacheNearCache: Sendable {
 
     /// Puts a pending entry for `key` (replacing any entry) and returns its token, before the read is sent.
     func begin(_ key: String) -> UInt64 {
-        self.storage.withLockedValue { storage in self.begin(key, in: &storage) }
+        self.shard(key).withLockedValue { storage in self.begin(key, in: &storage) }
     }
 
     private func begin(_ key: String, in storage: inout Storage) -> UInt64 {
@@ -215,7 +239,7 @@ final class CacheNearCache: Sendable {
             copy.writeImmutableBuffer(value)
             return copy
         }
-        self.storage.withLockedValue { storage in
+        self.shard(key).withLockedValue { storage in
             guard let slot = storage.index[key] else { return }
             guard token != 0, storage.entries[slot].token == token, !storage.entries[slot].overtaken else {
                 // A read that did not claim the key, or whose claim was invalidated, returned to its caller: a
@@ -235,7 +259,7 @@ final class CacheNearCache: Sendable {
                 return
             }
             let bytes = key.utf8.count + copy.readableBytes + Self.entryOverhead
-            if bytes > self.limits.maxBytes {
+            if bytes > self.shardMaxBytes {
                 Self.remove(slot, from: &storage)
                 return
             }
@@ -249,7 +273,7 @@ final class CacheNearCache: Sendable {
             storage.entries[slot].referenced = true
             storage.statistics.bytes += bytes - storage.entries[slot].bytes
             storage.entries[slot].bytes = bytes
-            if storage.statistics.bytes > self.limits.maxBytes {
+            if storage.statistics.bytes > self.shardMaxBytes {
                 // Evict others first: the new entry's reference bit is set, so the hand passes it once.
                 self.makeRoom(for: 0, in: &storage)
             }
@@ -258,7 +282,7 @@ final class CacheNearCache: Sendable {
 
     /// Removes the pending entry of `token` (its read failed).
     func abandon(_ key: String, token: UInt64) {
-        self.storage.withLockedValue { storage in
+        self.shard(key).withLockedValue { storage in
             guard let slot = storage.index[key], storage.entries[slot].token == token else { return }
             Self.remove(slot, from: &storage)
         }
@@ -268,9 +292,9 @@ final class CacheNearCache: Sendable {
 
     /// Removes the entries of `keys` (a write through this cache, or an invalidation push when `pushed`).
     func invalidate(_ keys: some Sequence<String>, pushed: Bool = false) {
-        self.storage.withLockedValue { storage in
-            for key in keys {
-                guard let slot = storage.index[key] else { continue }
+        for key in keys {
+            self.shard(key).withLockedValue { storage in
+                guard let slot = storage.index[key] else { return }
                 Self.remove(slot, from: &storage)
                 if pushed { storage.statistics.invalidations += 1 }
             }
@@ -279,7 +303,7 @@ final class CacheNearCache: Sendable {
 
     /// Removes the entry of `key`.
     func invalidate(_ key: String) {
-        self.storage.withLockedValue { storage in
+        self.shard(key).withLockedValue { storage in
             guard let slot = storage.index[key] else { return }
             Self.remove(slot, from: &storage)
         }
@@ -288,46 +312,67 @@ final class CacheNearCache: Sendable {
     /// Removes every entry read from `node`, and every pending entry (their node is not known yet): the node's
     /// invalidations can no longer be trusted to arrive (its tracked connection closed) or it was flushed.
     func removeAll(ofNode node: Int) {
-        self.storage.withLockedValue { storage in
-            guard !storage.index.isEmpty else { return }
-            storage.statistics.flushes += 1
-            for slot in storage.entries.indices where storage.entries[slot].used {
-                let entry = storage.entries[slot]
-                if entry.node == node || entry.token != 0 {
-                    Self.remove(slot, from: &storage)
+        var emptied = false
+        for shard in self.shards {
+            shard.withLockedValue { storage in
+                guard !storage.index.isEmpty else { return }
+                emptied = true
+                for slot in storage.entries.indices where storage.entries[slot].used {
+                    let entry = storage.entries[slot]
+                    if entry.node == node || entry.token != 0 {
+                        Self.remove(slot, from: &storage)
+                    }
                 }
             }
         }
+        if emptied { self.flushes.add(1, ordering: .relaxed) }
     }
 
     /// Removes every entry (a topology change, an ejection, `clear()`).
     func removeAll() {
-        self.storage.withLockedValue { storage in
-            guard !storage.index.isEmpty else { return }
-            storage.statistics.flushes += 1
-            for entry in storage.entries where !entry.waiters.isEmpty {
-                for waiter in entry.waiters { waiter.resume(returning: .retry) }
+        var emptied = false
+        for shard in self.shards {
+            shard.withLockedValue { storage in
+                guard !storage.index.isEmpty else { return }
+                emptied = true
+                for entry in storage.entries where !entry.waiters.isEmpty {
+                    for waiter in entry.waiters { waiter.resume(returning: .retry) }
+                }
+                let statistics = storage.statistics
+                storage = Storage()
+                storage.statistics = statistics
+                storage.statistics.entries = 0
+                storage.statistics.bytes = 0
             }
-            let statistics = storage.statistics
-            storage = Storage()
-            storage.statistics = statistics
-            storage.statistics.entries = 0
-            storage.statistics.bytes = 0
         }
+        if emptied { self.flushes.add(1, ordering: .relaxed) }
     }
 
     /// How many entries were read from each node (pending ones left out).
     func entriesByNode() -> [Int: Int] {
-        self.storage.withLockedValue { storage in
-            var counts: [Int: Int] = [:]
-            for entry in storage.entries where entry.used && entry.token == 0 { counts[entry.node, default: 0] += 1 }
-            return counts
+        var counts: [Int: Int] = [:]
+        for shard in self.shards {
+            shard.withLockedValue { storage in
+                for entry in storage.entries where entry.used && entry.token == 0 { counts[entry.node, default: 0] += 1 }
+            }
         }
+        return counts
     }
 
     /// The counters and the size now.
     var statistics: Statistics {
-        self.storage.withLockedValue { $0.statistics }
+        var total = Statistics()
+        for shard in self.shards {
+            let statistics = shard.withLockedValue { $0.statistics }
+            total.hits += statistics.hits
+            total.misses += statistics.misses
+            total.invalidations += statistics.invalidations
+            total.evictions += statistics.evictions
+            total.entries += statistics.entries
+            total.bytes += statistics.bytes
+        }
+        total.flushes = self.flushes.load(ordering: .relaxed)
+        return total
     }
 
     // MARK: Slots
@@ -371,8 +416,8 @@ final class CacheNearCache: Sendable {
     /// entry of `bytes` fits.
     private func makeRoom(for bytes: Int, in storage: inout Storage) {
         while storage.statistics.entries > 0
-            && (storage.statistics.entries + (bytes > 0 ? 1 : 0) > self.limits.maxEntries
-                || storage.statistics.bytes + bytes > self.limits.maxBytes)
+            && (storage.statistics.entries + (bytes > 0 ? 1 : 0) > self.shardMaxEntries
+                || storage.statistics.bytes + bytes > self.shardMaxBytes)
         {
             if storage.hand >= storage.entries.count { storage.hand = 0 }
             let slot = storage.hand
