@@ -145,10 +145,11 @@ struct NearCacheTests {
         try await Fixture.with { fixture in
             // A key of node-a, which the reload removes: it moves to another node, which holds another value.
             var key = ""
-            for candidate in (0..<1000).map({ "key-\($0)" }) where fixture.near.nodeName(for: candidate) == "node-a" {
+            for candidate in (0..<1000).map({ _ in "key-\(UUID().uuidString)" }) where fixture.near.nodeName(for: candidate) == "node-a" {
                 key = candidate
                 break
             }
+            try #require(!key.isEmpty, "no key of node-a among 1000")
             try await fixture.near.set(key, "on-a")
             try await fixture.readUntilKept(key, expecting: "on-a")
             var configuration = fixture.near.activeConfiguration
@@ -220,6 +221,43 @@ struct NearCacheTests {
             #expect(statistics.entries <= 100)
             #expect(statistics.bytes <= 20000)
             #expect(statistics.evictions > 0)
+        }
+    }
+
+    @Test("getMany calls that share keys of a down node each end with that node's failure", .timeLimit(.minutes(1)))
+    func sharedKeysOfADownNode() async throws {
+        try await Fixture.with { fixture in
+            var down: [String] = []
+            var up: [String] = []
+            // Keys that differ only in a counter cluster on the ring (fnv1a_64): random ones spread.
+            for candidate in (0..<400).map({ _ in "shared-\(UUID().uuidString)" }) {
+                if fixture.near.nodeName(for: candidate) == "node-a" { down.append(candidate) } else { up.append(candidate) }
+            }
+            try #require(down.count >= 10 && up.count >= 5, "node-a got \(down.count) of 400 keys")
+            try await fixture.other.setMany(up.map { ($0, "v") })
+            await fixture.servers[0].kill()
+            // Until the closed connection has been noticed, its flush could free the claims these calls leave.
+            try await waitUntil("the cache to see node-a down") {
+                do {
+                    _ = try await fixture.near.get(down[0], as: String.self)
+                    return false
+                } catch {
+                    return true
+                }
+            }
+            // Each call claims some of the down node's keys and waits for the others' claims (duplicates included):
+            // a claim left pending while its caller waits would make them wait for each other.
+            let keys = down.prefix(10) + down.prefix(10) + up.prefix(5)
+            try await withThrowingTaskGroup(of: CacheManyResult<String>.self) { group in
+                for offset in 0..<8 {
+                    let rotated = Array(keys.dropFirst(offset) + keys.prefix(offset))
+                    group.addTask { try await fixture.near.getManyPartial(rotated, as: String.self) }
+                }
+                for try await result in group {
+                    #expect(Set(result.failedKeys) == Set(down.prefix(10)), "\(result.failures)")
+                    for key in up.prefix(5) { #expect(result.values[key] == .some("v")) }
+                }
+            }
         }
     }
 

@@ -137,6 +137,9 @@ extension RedisBackend {
             }
             failures = result.failures.map { failure in (failure.node, failure.indices.map { missing[$0] }, failure.error) }
         }
+        // Give back the claims of keys whose node failed before waiting for other reads: two calls that each wait
+        // for a key the other claimed would otherwise wait for each other.
+        for (key, token) in zip(missingKeys, tokens) { nearCache.abandon(key, token: token) }
         // Keys whose read was already in flight: their values, or (that read failed) a read of their own.
         for (position, key) in waiting {
             if case .value(let value, _) = await nearCache.wait(for: key) {
