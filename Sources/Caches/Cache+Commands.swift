@@ -31,6 +31,13 @@ extension Cache {
     @inline(__always)
     func read<T: Decodable>(_ key: String, as type: T.Type, version: CacheVersion?) async throws -> T? {
         let stored = self.makeKey(key, version: version)
+        // A near-cache hit is answered here: no lock, no backend reference (a hit is the first thing the backend's
+        // `get` would try, and every entry is dropped before the cache connects again).
+        if let nearCache = self.nearCacheReference, self.connectedForNearHits.load(ordering: .acquiring),
+            let bytes = nearCache._withUnsafeGuaranteedRef({ $0.value(for: stored) })
+        {
+            return try self.decode(T.self, from: bytes, key: key)
+        }
         do {
             let bytes = try await self.backend().get(stored)
             return try self.decode(T.self, from: bytes, key: key)

@@ -42,6 +42,12 @@ public final class Cache: Sendable {
     /// The near cache (Redis backend with ``CacheConfiguration/NearCache/maxEntries`` above 0), kept across
     /// reloads and reconnects.
     let nearCache: CacheNearCache?
+    /// ``nearCache`` unretained, for the hit path: both cores would otherwise write its reference count on every
+    /// read of a hot key (``nearCache`` keeps it alive as long as the cache).
+    let nearCacheReference: Unmanaged<CacheNearCache>?
+    /// Whether the cache is connected, readable without the state's lock: a near-cache hit tests this and nothing
+    /// else of the cache's shared state (see `read`), so the hot-key reads of every core share no written memory.
+    let connectedForNearHits = Atomic<Bool>(false)
     /// The state of ``run()`` (Cache+Service.swift).
     let service = CacheServiceState()
     /// `prefix:defaultVersion:`, the head of every stored key of a call that gives no version.
@@ -103,6 +109,7 @@ public final class Cache: Sendable {
             nearCache = nil
         }
         self.nearCache = nearCache
+        self.nearCacheReference = nearCache.map { Unmanaged.passUnretained($0) }
         switch configuration.backend {
         case .memory(let name):
             self.makeBackend = { _ in MemoryBackend(name: name) }
@@ -216,7 +223,10 @@ public final class Cache: Sendable {
         do {
             let backend = try self.makeBackend(self.activeConfiguration)
             try await backend.connect()
-            self.state.withLockedValue { $0 = .connected(backend) }
+            self.state.withLockedValue { state in
+                state = .connected(backend)
+                self.connectedForNearHits.store(true, ordering: .releasing)
+            }
             self.logger.debug("cache connected")
         } catch {
             self.state.withLockedValue { $0 = .disconnected }
@@ -234,6 +244,7 @@ public final class Cache: Sendable {
                 throw CacheError(.notConnected, "the cache is not connected")
             }
             state = .disconnecting
+            self.connectedForNearHits.store(false, ordering: .releasing)
             return backend
         }
         self.refreshes.cancelAll()

@@ -45,6 +45,7 @@ struct RedisTopologyChange: CacheBackendReload {
 
     /// Closes the new nodes of a change that was not applied.
     func abandon() async {
+        self.new.detachHooks()
         await withTaskGroup(of: Void.self) { group in
             for node in self.added {
                 group.addTask { await node.shutdown(gracePeriod: .zero) }
@@ -91,6 +92,7 @@ extension RedisBackend {
     /// (bounded by the grace period) and closes them.
     func retire(_ change: RedisTopologyChange) async {
         self.successor.withLockedValue { $0 = change.new }
+        self.detachHooks()
         // After the swap and after this backend stops filling it: keys may live on other nodes now, and an entry
         // read from its old node would not see the new node's invalidations.
         self.nearCache?.removeAll()

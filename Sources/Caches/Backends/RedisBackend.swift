@@ -101,12 +101,19 @@ final class RedisBackend: CacheBackend {
         self.nodes = nodes
         self.nodeKeys = keys
         self.router = CacheRingRouter(ring: ring, health: nodes.map(\.health), journalLimit: configuration.failurePolicy.journalLimit)
+        // A strong reference, dropped by `detachHooks()` when the backend's life ends (disconnect, or a reload that
+        // replaced or abandoned it): a weak one would give the backend a side table, and every retain and release of
+        // it on the hot path would take the runtime's slow, contended path.
         self.router.onReadmissionDue.withLockedValue { hook in
-            hook = { [weak self] index in
-                guard let self else { return }
+            hook = { index in
                 Task { await self.readmit(index, marked: true) }
             }
         }
+    }
+
+    /// Breaks the reference cycle through the router's re-admission hook (see `init`): no more re-admissions start.
+    func detachHooks() {
+        self.router.onReadmissionDue.withLockedValue { $0 = nil }
     }
 
     // MARK: Lifecycle
@@ -144,6 +151,7 @@ final class RedisBackend: CacheBackend {
     }
 
     func disconnect() async {
+        self.detachHooks()
         await withTaskGroup(of: Void.self) { group in
             for node in self.nodes {
                 group.addTask { await node.shutdown(gracePeriod: self.gracePeriod) }

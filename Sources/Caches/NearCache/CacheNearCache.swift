@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
@@ -96,7 +99,10 @@ final class CacheNearCache: Sendable {
     private let maxLifetimeNanoseconds: UInt64
     /// The entries, in shards by key, each with its own lock and its own share of the bounds: a hot-key load on
     /// every core contends for one shard's lock only when the keys fall in the same shard.
-    private let shards: [NIOLockedValueBox<Storage>]
+    private let shards: [Shard]
+    /// The same shards, unretained: a hit reaches its shard through these without touching the shard's reference
+    /// count, which both cores would otherwise write on every read (``shards`` keeps them alive).
+    private let shardReferences: [Unmanaged<Shard>]
     /// Each shard's share of ``Limits/maxEntries`` and ``Limits/maxBytes``.
     private let shardMaxEntries: Int
     private let shardMaxBytes: Int
@@ -107,22 +113,46 @@ final class CacheNearCache: Sendable {
         self.limits = limits
         // One shard per 256 entries, up to 16: a small near cache keeps its exact bounds in one shard.
         let count = max(1, min(16, limits.maxEntries / 256))
-        self.shards = (0..<count).map { _ in NIOLockedValueBox(Storage()) }
+        self.shards = (0..<count).map { _ in Shard() }
+        self.shardReferences = self.shards.map { Unmanaged.passUnretained($0) }
         self.shardMaxEntries = max(1, limits.maxEntries / count)
         self.shardMaxBytes = max(1, limits.maxBytes / count)
         let lifetime = limits.maxLifetime.components
         self.maxLifetimeNanoseconds = UInt64(max(0, lifetime.seconds)) * 1_000_000_000 + UInt64(max(0, lifetime.attoseconds / 1_000_000_000))
     }
 
-    /// The shard of `key`: FNV-1a over its last eight bytes (the end of a stored key is what differs most).
+    /// One shard: its entries behind its own lock.
+    private final class Shard: Sendable {
+        let storage = Mutex(Storage())
+
+        func withLockedValue<Result: Sendable>(_ body: (inout Storage) -> Result) -> Result {
+            self.storage.withLock { body(&$0) }
+        }
+    }
+
+    /// Runs `body` on the shard of `key` (FNV-1a over its last eight bytes: the end of a stored key is what
+    /// differs most), under the shard's lock.
     @inline(__always)
-    private func shard(_ key: String) -> NIOLockedValueBox<Storage> {
-        if self.shards.count == 1 { return self.shards[0] }
+    private func withShard<Result: Sendable>(_ key: String, _ body: (inout Storage) -> Result) -> Result {
+        var index = 0
+        if self.shardReferences.count > 1 {
+            let hash =
+                key.utf8.withContiguousStorageIfAvailable { Self.tailHash($0[max(0, $0.count - 8)...]) }
+                ?? Self.tailHash(Array(key.utf8.suffix(8))[...])
+            index = Int(hash % UInt32(self.shardReferences.count))
+        }
+        return self.shardReferences[index]._withUnsafeGuaranteedRef { $0.withLockedValue(body) }
+    }
+
+    /// FNV-1a of a key's last bytes, read from contiguous memory (the generic walk of a reversed UTF-8 view cost more
+    /// than the rest of a hit's lookup).
+    @inline(__always)
+    private static func tailHash<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt32 {
         var hash: UInt32 = 2_166_136_261
-        for byte in key.utf8.reversed().prefix(8) {
+        for byte in bytes {
             hash = (hash ^ UInt32(byte)) &* 16_777_619
         }
-        return self.shards[Int(hash % UInt32(self.shards.count))]
+        return hash
     }
 
     @inline(__always)
@@ -130,13 +160,36 @@ final class CacheNearCache: Sendable {
         UInt64(NIODeadline.now().uptimeNanoseconds)
     }
 
+    /// A time on ``now()``'s clock that is never earlier than ``now()``, for the hit test: on Linux the kernel's
+    /// last tick (`CLOCK_MONOTONIC_COARSE`, a load instead of a clock read) plus the tick's length, so an entry
+    /// stops being served up to one tick early, never late.
+    @inline(__always)
+    static func notBeforeNow() -> UInt64 {
+        #if os(Linux)
+            var time = timespec()
+            clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+            return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec) + Self.coarseTick
+        #else
+            return Self.now()
+        #endif
+    }
+
+    #if os(Linux)
+        /// The length of a `CLOCK_MONOTONIC_COARSE` tick.
+        private static let coarseTick: UInt64 = {
+            var resolution = timespec()
+            guard clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) == 0 else { return 1_000_000_000 }
+            return UInt64(resolution.tv_sec) * 1_000_000_000 + UInt64(resolution.tv_nsec)
+        }()
+    #endif
+
     // MARK: Reading
 
     /// The value of `key` if an entry is there and valid, counted as a hit; nil otherwise (then ``claim(_:)``
     /// counts the miss).
     func value(for key: String) -> ByteBuffer? {
-        let now = Self.now()
-        return self.shard(key).withLockedValue { storage in
+        let now = Self.notBeforeNow()
+        return self.withShard(key) { storage in
             guard let slot = storage.index[key], let value = storage.entries[slot].value,
                 storage.entries[slot].servedUntil > now
             else { return nil }
@@ -150,7 +203,7 @@ final class CacheNearCache: Sendable {
     /// flight, or claim the key (a pending entry) and read it. Counts a hit or a miss.
     func claim(_ key: String) -> Claim {
         let now = Self.now()
-        return self.shard(key).withLockedValue { storage in
+        return self.withShard(key) { storage in
             if let slot = storage.index[key] {
                 let entry = storage.entries[slot]
                 if let value = entry.value {
@@ -174,7 +227,7 @@ final class CacheNearCache: Sendable {
     /// Waits for the read in flight of `key` (after ``claim(_:)`` said ``Claim/wait``).
     func wait(for key: String) async -> Waited {
         await withUnsafeContinuation { continuation in
-            let waiting = self.shard(key).withLockedValue { storage in
+            let waiting = self.withShard(key) { storage in
                 guard let slot = storage.index[key], storage.entries[slot].token != 0 else { return false }
                 storage.entries[slot].waiters.append(continuation)
                 return true
@@ -192,7 +245,7 @@ final class CacheNearCache: Sendable {
 
     /// Puts a pending entry for `key` (replacing any entry) and returns its token, before the read is sent.
     func begin(_ key: String) -> UInt64 {
-        self.shard(key).withLockedValue { storage in self.begin(key, in: &storage) }
+        self.withShard(key) { storage in self.begin(key, in: &storage) }
     }
 
     private func begin(_ key: String, in storage: inout Storage) -> UInt64 {
@@ -239,7 +292,7 @@ final class CacheNearCache: Sendable {
             copy.writeImmutableBuffer(value)
             return copy
         }
-        self.shard(key).withLockedValue { storage in
+        self.withShard(key) { storage in
             guard let slot = storage.index[key] else { return }
             guard token != 0, storage.entries[slot].token == token, !storage.entries[slot].overtaken else {
                 // A read that did not claim the key, or whose claim was invalidated, returned to its caller: a
@@ -282,7 +335,7 @@ final class CacheNearCache: Sendable {
 
     /// Removes the pending entry of `token` (its read failed).
     func abandon(_ key: String, token: UInt64) {
-        self.shard(key).withLockedValue { storage in
+        self.withShard(key) { storage in
             guard let slot = storage.index[key], storage.entries[slot].token == token else { return }
             Self.remove(slot, from: &storage)
         }
@@ -293,7 +346,7 @@ final class CacheNearCache: Sendable {
     /// Removes the entries of `keys` (a write through this cache, or an invalidation push when `pushed`).
     func invalidate(_ keys: some Sequence<String>, pushed: Bool = false) {
         for key in keys {
-            self.shard(key).withLockedValue { storage in
+            self.withShard(key) { storage in
                 guard let slot = storage.index[key] else { return }
                 Self.remove(slot, from: &storage)
                 if pushed { storage.statistics.invalidations += 1 }
@@ -303,7 +356,7 @@ final class CacheNearCache: Sendable {
 
     /// Removes the entry of `key`.
     func invalidate(_ key: String) {
-        self.shard(key).withLockedValue { storage in
+        self.withShard(key) { storage in
             guard let slot = storage.index[key] else { return }
             Self.remove(slot, from: &storage)
         }
