@@ -219,6 +219,45 @@
             try await service.value
         }
 
+        @Test("a backend is released once disconnected, or once a reload replaced or abandoned it")
+        func backendsAreReleased() async throws {
+            let servers = try await TestNodes.shared.plainNodes()
+            let database = await TestNodes.shared.database()
+            func node(_ name: String, _ server: RedisServer) -> CacheNodeConfiguration {
+                CacheNodeConfiguration(name: name, host: server.host, port: server.port, database: database)
+            }
+            // Ejection with a journal: the configuration whose router holds a re-admission hook.
+            var configuration = CacheConfiguration(backend: .redis, nodes: [node("node-a", servers[0]), node("node-b", servers[1])])
+            configuration.failurePolicy = .eject(afterFailures: 2, retryAfter: .seconds(1), journalLimit: 100)
+            weak var disconnected: RedisBackend?
+            weak var retired: RedisBackend?
+            weak var abandoned: RedisBackend?
+            var next = configuration
+            next.nodes = [node("node-b", servers[1]), node("node-c", servers[2])]
+            do {
+                let backend = try RedisBackend(configuration: configuration, logger: Logger(label: "test"))
+                disconnected = backend
+                try await backend.connect()
+                await backend.disconnect()
+            }
+            do {
+                let old = try RedisBackend(configuration: configuration, logger: Logger(label: "test"))
+                try await old.connect()
+                let replaced = try old.successor(for: next)
+                let refused = try old.successor(for: next)
+                retired = old
+                abandoned = refused.new
+                await replaced.start()
+                await refused.start()
+                await refused.abandon()
+                await old.retire(replaced)
+                await replaced.new.disconnect()
+            }
+            #expect(disconnected == nil, "a disconnected backend is freed (its router's hook no longer holds it)")
+            #expect(retired == nil, "a backend a reload replaced is freed")
+            #expect(abandoned == nil, "a backend built for a reload that was not applied is freed")
+        }
+
         @Test("a call that reaches a removed node after the swap goes to the node the new ring names")
         func callsOnARetiredBackendAreRerouted() async throws {
             let servers = try await TestNodes.shared.plainNodes()

@@ -110,6 +110,21 @@ struct NearCacheTests {
         }
     }
 
+    @Test("a disconnected cache answers no read from its entries, and a reconnected one reads Redis again")
+    func noHitsWhileDisconnected() async throws {
+        try await Fixture.with { fixture in
+            try await fixture.near.set("k", "v1")
+            try await fixture.readUntilKept("k", expecting: "v1")
+            try await fixture.near.disconnect()
+            let refused = await #expect(throws: CacheError.self) { try await fixture.near.get("k", as: String.self) }
+            #expect(refused?.code == .notConnected)
+            // Written while nobody tracked the key for this cache: the old entry must not come back.
+            try await fixture.other.set("k", "v2")
+            try await fixture.near.connect()
+            #expect(try await fixture.near.get("k", as: String.self) == "v2")
+        }
+    }
+
     @Test("FLUSHDB empties the node's entries")
     func flush() async throws {
         try await Fixture.with { fixture in
