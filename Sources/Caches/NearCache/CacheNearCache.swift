@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Copies of values read from Redis, kept in process memory and kept coherent by Redis' own invalidations
 /// (server-assisted client-side caching: `HELLO 3`, `CLIENT TRACKING ON`, `invalidate` pushes).
@@ -160,12 +161,12 @@ final class CacheNearCache: Sendable {
         UInt64(NIODeadline.now().uptimeNanoseconds)
     }
 
-    /// A time on ``now()``'s clock that is never earlier than ``now()``, for the hit test: on Linux the kernel's
+    /// A time on ``now()``'s clock that is never earlier than ``now()``, for the hit test: with Glibc the kernel's
     /// last tick (`CLOCK_MONOTONIC_COARSE`, a load instead of a clock read) plus the tick's length, so an entry
     /// stops being served up to one tick early, never late.
     @inline(__always)
     static func notBeforeNow() -> UInt64 {
-        #if os(Linux)
+        #if canImport(Glibc)
             var time = timespec()
             clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
             return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec) + Self.coarseTick
@@ -174,7 +175,7 @@ final class CacheNearCache: Sendable {
         #endif
     }
 
-    #if os(Linux)
+    #if canImport(Glibc)
         /// The length of a `CLOCK_MONOTONIC_COARSE` tick.
         private static let coarseTick: UInt64 = {
             var resolution = timespec()
