@@ -48,7 +48,7 @@ extension CacheCommand {
 /// The name a request is counted under (`caches.commands` and `caches.command.duration`, dimension `command`) and
 /// logged under (`cache.command`). Requests name themselves: ``CacheCommand/name``.
 enum CacheCommandName: Int, CaseIterable, Sendable, CustomStringConvertible {
-    case get, mget, set, setex, mset, unlink, expire, persist, ttl, incrby, incrbyfloat, flushdb, ping, dbsize, scan, eval
+    case get, mget, set, setex, mset, unlink, expire, persist, ttl, incrby, incrbyfloat, flushdb, ping, dbsize, scan, eval, cluster
 
     var description: String {
         switch self {
@@ -68,6 +68,7 @@ enum CacheCommandName: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .dbsize: "DBSIZE"
         case .scan: "SCAN"
         case .eval: "EVAL"
+        case .cluster: "CLUSTER"
         }
     }
 }

@@ -1,0 +1,61 @@
+import Testing
+
+@testable import CacheRing
+
+/// Redis Cluster's key → slot function. `Tests/IntegrationTests/ClusterTests.swift` checks it against a real
+/// server's `CLUSTER KEYSLOT` over 100,000 random keys; these are the cases the specification spells out.
+@Suite("Cluster slots")
+struct ClusterSlotTests {
+    @Test("CRC-16/XMODEM of the whole key, modulo 16384, as the Redis documentation's examples")
+    func documentedSlots() {
+        // CRC-16/XMODEM("123456789") is 0x31C3, the specification's check value.
+        #expect(ClusterSlot.slot(forKey: "123456789") == 0x31C3)
+        // The cluster tutorial's redirections and CLUSTER KEYSLOT's documented examples.
+        #expect(ClusterSlot.slot(forKey: "foo") == 12182)
+        #expect(ClusterSlot.slot(forKey: "hello") == 866)
+        #expect(ClusterSlot.slot(forKey: "somekey") == 11058)
+        #expect(ClusterSlot.slot(forKey: "foo{hash_tag}") == 2515)
+        #expect(ClusterSlot.slot(forKey: "") == 0)
+    }
+
+    @Test("the hash tag: the first non-empty {…}, else the whole key")
+    func hashTags() {
+        func slot(_ key: String) -> Int { ClusterSlot.slot(forKey: key) }
+        #expect(slot("{user1000}.following") == slot("user1000"))
+        #expect(slot("{user1000}.followers") == slot("{user1000}.following"))
+        #expect(slot("forum:1:{user:42}") == slot("user:42"))
+        // An empty tag hashes the whole key; only the first `{` counts.
+        #expect(slot("foo{}{bar}") != slot("bar"))
+        #expect(slot("foo{}{bar}") == Self.crcSlot("foo{}{bar}"))
+        #expect(slot("foo{{bar}}zap") == slot("{bar"))
+        #expect(slot("foo{bar}{zap}") == slot("bar"))
+        // No closing brace: the whole key.
+        #expect(slot("foo{bar") == Self.crcSlot("foo{bar"))
+        #expect(slot("}{") == Self.crcSlot("}{"))
+        // Multi-byte UTF-8 inside and around a tag.
+        #expect(slot("€{ключ}ü") == slot("ключ"))
+    }
+
+    @Test("every slot is within 0..<16384 and the key's bytes decide it, however the string is stored")
+    func range() {
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let length = Int.random(in: 0..<40, using: &random)
+            let key = String((0..<length).map { _ in Character(Unicode.Scalar(UInt8.random(in: 32..<127, using: &random))) })
+            let slot = ClusterSlot.slot(forKey: key)
+            #expect((0..<ClusterSlot.count).contains(slot))
+            // A bridged or substring-backed copy has the same bytes, so the same slot.
+            #expect(ClusterSlot.slot(forKey: String(Substring(key))) == slot)
+        }
+    }
+
+    /// CRC-16/XMODEM of the whole key, bit by bit (independent of the table the implementation uses).
+    static func crcSlot(_ key: String) -> Int {
+        var crc: UInt16 = 0
+        for byte in key.utf8 {
+            crc ^= UInt16(byte) << 8
+            for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        }
+        return Int(crc & 0x3fff)
+    }
+}

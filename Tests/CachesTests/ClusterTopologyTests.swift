@@ -1,0 +1,113 @@
+import NIOCore
+import RESP
+import Testing
+
+@testable import Caches
+
+/// Parsing a cluster's slot map from `CLUSTER SHARDS` (RESP2 and RESP3 shapes) and `CLUSTER SLOTS`.
+@Suite("Cluster topology")
+struct ClusterTopologyTests {
+    static func bulk(_ text: String) -> RESPValue { RESPValue(bulkString: text) }
+    static func int(_ value: Int) -> RESPValue { .integer(Int64(value)) }
+
+    /// One node of a `CLUSTER SHARDS` reply, as Redis 7 sends it.
+    static func shardNode(id: String, port: Int, role: String, health: String = "online", tlsPort: Int? = nil, resp3: Bool) -> RESPValue {
+        var pairs: [(String, RESPValue)] = [("id", bulk(id)), ("port", int(port))]
+        if let tlsPort { pairs.append(("tls-port", int(tlsPort))) }
+        pairs += [
+            ("ip", bulk("127.0.0.1")), ("endpoint", bulk("127.0.0.1")), ("hostname", bulk("")), ("role", bulk(role)),
+            ("replication-offset", int(42)), ("health", bulk(health)),
+        ]
+        return Self.fields(pairs, resp3: resp3)
+    }
+
+    static func fields(_ pairs: [(String, RESPValue)], resp3: Bool) -> RESPValue {
+        resp3 ? .map(pairs.map { (key: bulk($0.0), value: $0.1) }) : .array(pairs.flatMap { [bulk($0.0), $0.1] })
+    }
+
+    static func shardsReply(resp3: Bool, tlsPorts: Bool = false) -> RESPValue {
+        func shard(_ ranges: [ClosedRange<Int>], _ nodes: [RESPValue]) -> RESPValue {
+            fields([("slots", .array(ranges.flatMap { [int($0.lowerBound), int($0.upperBound)] })), ("nodes", .array(nodes))], resp3: resp3)
+        }
+        func node(_ id: String, _ port: Int, _ role: String, health: String = "online") -> RESPValue {
+            shardNode(id: id, port: port, role: role, health: health, tlsPort: tlsPorts ? port + 1000 : nil, resp3: resp3)
+        }
+        return .array([
+            shard([10923...16383], [node("c", 7002, "master"), node("f", 7005, "replica")]),
+            shard([0...5460], [node("d", 7003, "replica"), node("a", 7000, "master")]),
+            // Two ranges, one replica failed.
+            shard([5461...6000, 6001...10922], [node("b", 7001, "master"), node("e", 7004, "replica", health: "fail")]),
+        ])
+    }
+
+    @Test("CLUSTER SHARDS in RESP2 and RESP3: primaries, online replicas, every slot")
+    func shards() throws {
+        for resp3 in [false, true] {
+            let topology = try ClusterTopology.parse(shards: Self.shardsReply(resp3: resp3), tls: false)
+            #expect(topology.shards.map { $0.primary?.port } == [7000, 7001, 7002], "ordered by first slot")
+            #expect(topology.shards.map { $0.replicas.map(\.port) } == [[7003], [], [7005]], "the failed replica is left out")
+            #expect(topology.shards[0].primary == .init(host: "127.0.0.1", port: 7000, id: "a"))
+            #expect(topology.uncoveredSlots == 0)
+            #expect(topology.shard(forSlot: 0)?.primary?.port == 7000)
+            #expect(topology.shard(forSlot: 5460)?.primary?.port == 7000)
+            #expect(topology.shard(forSlot: 5461)?.primary?.port == 7001)
+            #expect(topology.shard(forSlot: 10922)?.primary?.port == 7001)
+            #expect(topology.shard(forSlot: 16383)?.primary?.port == 7002)
+        }
+    }
+
+    @Test("with TLS, a node's tls-port is used")
+    func tlsPorts() throws {
+        let topology = try ClusterTopology.parse(shards: Self.shardsReply(resp3: true, tlsPorts: true), tls: true)
+        #expect(topology.shards.map { $0.primary?.port } == [8000, 8001, 8002])
+        let plain = try ClusterTopology.parse(shards: Self.shardsReply(resp3: true, tlsPorts: true), tls: false)
+        #expect(plain.shards.map { $0.primary?.port } == [7000, 7001, 7002])
+    }
+
+    @Test("CLUSTER SLOTS: ranges of one primary form one shard, and the map equals the one CLUSTER SHARDS gives")
+    func slots() throws {
+        func node(_ port: Int, _ id: String) -> RESPValue { .array([Self.bulk("127.0.0.1"), Self.int(port), Self.bulk(id), .array([])]) }
+        let reply = RESPValue.array([
+            .array([Self.int(0), Self.int(5460), node(7000, "a"), node(7003, "d")]),
+            .array([Self.int(5461), Self.int(6000), node(7001, "b")]),
+            .array([Self.int(6001), Self.int(10922), node(7001, "b")]),
+            .array([Self.int(10923), Self.int(16383), node(7002, "c"), node(7005, "f")]),
+        ])
+        let topology = try ClusterTopology.parse(slots: reply)
+        #expect(topology.shards.count == 3)
+        #expect(topology.shards[1].slots == [5461...6000, 6001...10922])
+        let fromShards = try ClusterTopology.parse(shards: Self.shardsReply(resp3: false), tls: false)
+        #expect(topology == fromShards)
+    }
+
+    @Test("slots nobody serves are counted; overlapping or out-of-range slots and odd shapes are protocol errors")
+    func errors() throws {
+        let partial = try ClusterTopology.parse(
+            slots: .array([.array([Self.int(0), Self.int(99), .array([Self.bulk("127.0.0.1"), Self.int(7000)])])])
+        )
+        #expect(partial.uncoveredSlots == 16_384 - 100)
+        #expect(partial.shard(forSlot: 100) == nil)
+        #expect(partial.shards[0].primary?.id == nil)
+
+        let overlap = #expect(throws: CacheError.self) {
+            try ClusterTopology.parse(
+                slots: .array([
+                    .array([Self.int(0), Self.int(10), .array([Self.bulk("127.0.0.1"), Self.int(7000), Self.bulk("a")])]),
+                    .array([Self.int(10), Self.int(20), .array([Self.bulk("127.0.0.1"), Self.int(7001), Self.bulk("b")])]),
+                ])
+            )
+        }
+        #expect(overlap?.code == .protocolViolation)
+        #expect(overlap?.message.contains("slot 10") == true)
+
+        let outside = #expect(throws: CacheError.self) {
+            try ClusterTopology.parse(slots: .array([.array([Self.int(16000), Self.int(16384), .array([Self.bulk("h"), Self.int(1)])])]))
+        }
+        #expect(outside?.message.contains("16000...16384") == true)
+
+        for malformed: RESPValue in [.integer(3), .array([.integer(1)]), .array([.array([Self.int(1), Self.int(0), .array([])])])] {
+            #expect(throws: CacheError.self) { try ClusterTopology.parse(slots: malformed) }
+            #expect(throws: CacheError.self) { try ClusterTopology.parse(shards: malformed, tls: false) }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import CacheRing
+import Logging
+import NIOCore
+import RESP
+import RedisTestSupport
+import Testing
+
+@testable import Caches
+
+/// The cluster router's foundations against real cluster-enabled servers: the key → slot function and the slot map
+/// read from `CLUSTER SHARDS` and `CLUSTER SLOTS` of a 6-node cluster (3 primaries, 3 replicas) the test creates.
+@Suite("Redis Cluster: slots and topology", .serialized)
+struct ClusterTests {
+    /// `CLUSTER KEYSLOT key`, as the server computes it.
+    struct KeySlotCommand: CacheCommand {
+        let storedKey: String
+        var name: CacheCommandName { .cluster }
+
+        func encode(into encoder: inout RESPCommandEncoder) {
+            encoder.writeCommand("CLUSTER", "KEYSLOT", self.storedKey)
+        }
+
+        func decode(_ reply: RESPReply) throws(CacheError) -> Int {
+            guard let slot = reply.integer else { throw self.unexpected(reply, expected: "a slot") }
+            return Int(slot)
+        }
+    }
+
+    /// Runs `body` with a backend whose nodes are `servers`, in order (for sending commands to one node directly),
+    /// and disconnects it afterwards.
+    static func withBackend<T>(_ servers: [RedisServer], _ body: (RedisBackend) async throws -> T) async throws -> T {
+        let nodes = servers.map { CacheNodeConfiguration(name: $0.address, host: $0.host, port: $0.port) }
+        let backend = try RedisBackend(configuration: CacheConfiguration(backend: .redis, nodes: nodes), logger: Logger(label: "test"))
+        try await backend.connect()
+        do {
+            let result = try await body(backend)
+            await backend.disconnect()
+            return result
+        } catch {
+            await backend.disconnect()
+            throw error
+        }
+    }
+
+    /// Random keys of the shapes that matter to the slot rule: stored keys with and without tags, empty tags, nested
+    /// and unclosed braces, unicode, long keys.
+    static func randomKeys(_ count: Int) -> [String] {
+        var random = SplitMix64(seed: 0x5107)
+        let pieces = ["{", "}", "{}", "user", ":", "€", "ключ", "🦊", "a", "Z", "9", " ", "{tag}", "}{", "\u{0}"]
+        return (0..<count).map { index in
+            let length = index % 100 == 0 ? 200 + Int(random.next() % 400) : Int(random.next() % 12)
+            var key = index % 3 == 0 ? "forum:\(random.next() % 5):" : ""
+            for _ in 0..<length { key += pieces[Int(random.next() % UInt64(pieces.count))] }
+            return key
+        }
+    }
+
+    @Test("ClusterSlot equals CLUSTER KEYSLOT for 100,000 random keys", .timeLimit(.minutes(3)))
+    func slotsMatchTheServer() async throws {
+        // A cluster-enabled server answers CLUSTER KEYSLOT before it joins a cluster.
+        let clusterEnabled = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        try await RedisServer.withServer(extraArguments: clusterEnabled, allowExternal: false) { server in
+            try await Self.withBackend([server]) { backend in
+                let keys = Self.randomKeys(100_000)
+                #expect(Set(keys).count > 50_000)
+                // 50 callers share the node's connection, so the requests are pipelined.
+                let mismatches = try await withThrowingTaskGroup(of: [String].self) { group in
+                    for caller in 0..<50 {
+                        group.addTask {
+                            var wrong: [String] = []
+                            for index in stride(from: caller, to: keys.count, by: 50) {
+                                let key = keys[index]
+                                let server = try await backend.nodes[0].execute(KeySlotCommand(storedKey: key))
+                                if server != ClusterSlot.slot(forKey: key) { wrong.append(key) }
+                            }
+                            return wrong
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                #expect(mismatches.isEmpty, "first mismatches: \(mismatches.prefix(5).map { $0.debugDescription })")
+            }
+        }
+    }
+
+    @Test("CLUSTER SHARDS and CLUSTER SLOTS of a 3 + 3 cluster give one map that routes every key to its owner", .timeLimit(.minutes(3)))
+    func topologyOfARealCluster() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 1) { cluster in
+            let (shards, slots) = try await Self.withBackend([cluster.nodes[0]]) { probe in
+                // Replicas report "loading" until their first sync is done: wait for all of them to be online.
+                var shards = try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterShardsCommand()), tls: false)
+                try await waitUntil(timeout: .seconds(30), "every replica to be online") {
+                    shards = try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterShardsCommand()), tls: false)
+                    return shards.shards.allSatisfy { $0.replicas.count == 1 }
+                }
+                return (shards, try ClusterTopology.parse(slots: try await probe.nodes[0].execute(ClusterSlotsCommand())))
+            }
+            #expect(shards.shards.count == 3)
+            #expect(shards.uncoveredSlots == 0)
+            #expect(slots == shards, "both commands describe the same map")
+            let ports = Set(cluster.nodes.map(\.port))
+            let primaries = shards.shards.compactMap(\.primary)
+            let replicas = shards.shards.flatMap(\.replicas)
+            #expect(Set(primaries.map(\.port)).union(replicas.map(\.port)) == ports, "every node appears once")
+            #expect(primaries.allSatisfy { $0.host == "127.0.0.1" && $0.id?.count == 40 })
+
+            // Each key written to the primary the map names is accepted; written to another primary, it is MOVED.
+            let servers = primaries.map { primary in cluster.nodes.first { $0.port == primary.port }! }
+            try await Self.withBackend(servers) { writer in
+                for key in Self.randomKeys(1_000) {
+                    let owner = try #require(shards.shardIndex(forSlot: ClusterSlot.slot(forKey: key)))
+                    try await writer.nodes[owner].execute(SetCommand(storedKey: key, value: ByteBuffer(string: "v"), ttl: nil))
+                }
+                let key = "forum:1:{user:42}"
+                let owner = try #require(shards.shardIndex(forSlot: ClusterSlot.slot(forKey: key)))
+                let moved = await #expect(throws: CacheError.self) {
+                    try await writer.nodes[(owner + 1) % 3].execute(SetCommand(storedKey: key, value: ByteBuffer(string: "v"), ttl: nil))
+                }
+                #expect(moved?.message.contains("MOVED \(ClusterSlot.slot(forKey: key))") == true, "\(moved.map { "\($0)" } ?? "")")
+            }
+        }
+    }
+}
