@@ -111,3 +111,34 @@ struct ClusterTopologyTests {
         }
     }
 }
+
+/// Reading redirections out of cluster error replies, and `ASKING` in front of a command.
+@Suite("Cluster redirections")
+struct ClusterRedirectionTests {
+    @Test("MOVED, ASK, TRYAGAIN and CLUSTERDOWN are read from server errors; anything else is not a redirection")
+    func parsing() {
+        func redirection(_ message: String) -> ClusterRedirection? {
+            ClusterRedirection(CacheError(.server, message, node: "n"))
+        }
+        #expect(redirection("MOVED 3999 127.0.0.1:6381") == .moved(slot: 3999, to: .init(host: "127.0.0.1", port: 6381)))
+        #expect(redirection("ASK 3999 127.0.0.1:6381") == .ask(slot: 3999, to: .init(host: "127.0.0.1", port: 6381)))
+        #expect(redirection("MOVED 0 [::1]:7000") == .moved(slot: 0, to: .init(host: "::1", port: 7000)))
+        #expect(redirection("MOVED 16383 :7000") == .moved(slot: 16383, to: .init(host: "", port: 7000)), "a node without its own address")
+        #expect(redirection("TRYAGAIN Multiple keys request during rehashing of slot") == .tryAgain)
+        #expect(redirection("CLUSTERDOWN The cluster is down") == .clusterDown)
+        for other in ["ERR unknown command", "MOVED", "MOVED 16384 h:1", "MOVED x h:1", "ASK 1 h", "ASK 1 h:0", "MOVEDX 1 h:1", ""] {
+            #expect(redirection(other) == nil, "\(other)")
+        }
+        #expect(ClusterRedirection(CacheError(.timeout, "MOVED 1 h:1")) == nil, "only server errors redirect")
+    }
+
+    @Test("ASKING goes first in the same write and the command's own reply is decoded")
+    func asking() throws {
+        let command = AskingCommand(inner: GetCommand(storedKey: "{a}k"))
+        #expect(CacheCommandTests.encoded(command) == CacheCommandTests.command("ASKING") + CacheCommandTests.command("GET", "{a}k"))
+        #expect(command.replyCount == 2)
+        #expect(command.name == .get)
+        #expect(command.key == "{a}k")
+        #expect(try command.decode(CacheCommandTests.reply("$3\r\n\"v\"\r\n")) == ByteBuffer(string: "\"v\""))
+    }
+}

@@ -117,6 +117,42 @@ struct ClusterTests {
                     try await writer.nodes[(owner + 1) % 3].execute(SetCommand(storedKey: key, value: ByteBuffer(string: "v"), ttl: nil))
                 }
                 #expect(moved?.message.contains("MOVED \(ClusterSlot.slot(forKey: key))") == true, "\(moved.map { "\($0)" } ?? "")")
+                let owning = try #require(shards.shards[owner].primary)
+                #expect(
+                    moved.flatMap(ClusterRedirection.init)
+                        == .moved(slot: ClusterSlot.slot(forKey: key), to: .init(host: owning.host, port: owning.port))
+                )
+            }
+        }
+    }
+
+    @Test("a slot being migrated: the source answers ASK for a key it lacks, and ASKING + the command reach the target", .timeLimit(.minutes(3)))
+    func askDuringMigration() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
+            let topology = try await Self.withBackend([cluster.nodes[0]]) { probe in
+                try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterShardsCommand()), tls: false)
+            }
+            let key = "forum:1:{migrating}"
+            let slot = ClusterSlot.slot(forKey: key)
+            let sourceIndex = try #require(topology.shardIndex(forSlot: slot))
+            let source = try #require(topology.shards[sourceIndex].primary)
+            let target = try #require(topology.shards[(sourceIndex + 1) % 3].primary)
+            func server(_ endpoint: ClusterTopology.Endpoint) -> RedisServer { cluster.nodes.first { $0.port == endpoint.port }! }
+            _ = try await server(target).cli("CLUSTER", "SETSLOT", String(slot), "IMPORTING", try #require(source.id))
+            _ = try await server(source).cli("CLUSTER", "SETSLOT", String(slot), "MIGRATING", try #require(target.id))
+
+            try await Self.withBackend([server(source), server(target)]) { backend in
+                let (sourceNode, targetNode) = (backend.nodes[0], backend.nodes[1])
+                let value = ByteBuffer(string: "\"v\"")
+                let asked = await #expect(throws: CacheError.self) { try await sourceNode.execute(GetCommand(storedKey: key)) }
+                #expect(asked.flatMap(ClusterRedirection.init) == .ask(slot: slot, to: .init(host: target.host, port: target.port)))
+                // Without ASKING the target still sends the key back to the slot's owner.
+                let moved = await #expect(throws: CacheError.self) {
+                    try await targetNode.execute(SetCommand(storedKey: key, value: value, ttl: nil))
+                }
+                #expect(moved.flatMap(ClusterRedirection.init) == .moved(slot: slot, to: .init(host: source.host, port: source.port)))
+                try await targetNode.execute(AskingCommand(inner: SetCommand(storedKey: key, value: value, ttl: nil)))
+                #expect(try await targetNode.execute(AskingCommand(inner: GetCommand(storedKey: key))) == value)
             }
         }
     }
