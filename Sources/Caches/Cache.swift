@@ -115,6 +115,8 @@ public final class Cache: Sendable {
             self.makeBackend = { _ in MemoryBackend(name: name) }
         case .dummy:
             self.makeBackend = { _ in DummyBackend() }
+        case .redisCluster:
+            self.makeBackend = { configuration in try RedisClusterBackend(configuration: configuration, logger: logger) }
         case .redis:
             self.makeBackend = { [nearCache] configuration in
                 // Nothing kept from an earlier connection is trusted: its tracking ended with it.

@@ -142,3 +142,42 @@ struct ClusterRedirectionTests {
         #expect(try command.decode(CacheCommandTests.reply("$3\r\n\"v\"\r\n")) == ByteBuffer(string: "\"v\""))
     }
 }
+
+/// `redis-cluster://` and `rediss-cluster://` URLs, and what a cluster configuration refuses.
+@Suite("Cluster configuration")
+struct ClusterConfigurationTests {
+    @Test("the cluster schemes name seeds; rediss-cluster turns TLS on")
+    func schemes() throws {
+        let plain = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000,127.0.0.1:7001?timeout=2"))
+        #expect(plain.backend == .redisCluster)
+        #expect(plain.backend.isRedis)
+        #expect(plain.nodes.map(\.port) == [7000, 7001])
+        #expect(plain.commandTimeout == .seconds(2))
+        #expect(plain.tls == nil)
+        let tls = try CacheConfiguration(url: CacheURL("rediss-cluster://127.0.0.1:7000"))
+        #expect(tls.tls != nil)
+        #expect(CacheSettings.entries(of: plain).first?.description == "backend: redis-cluster")
+        #expect(try Cache(url: "redis-cluster://127.0.0.1:7000").configuration.backend == .redisCluster)
+    }
+
+    @Test("a cluster refuses what it cannot do, naming the key path")
+    func refusals() throws {
+        let cases = [
+            ("redis-cluster://127.0.0.1:7000?near_cache=100", "nearCache.maxEntries"),
+            ("redis-cluster://127.0.0.1:7000/3", "nodes[0].database"),
+            ("redis-cluster://127.0.0.1:7000,127.0.0.1:7001?weights=1,2", "nodes[1].weight"),
+        ]
+        for (url, path) in cases {
+            let error = #expect(throws: CacheError.self, "\(url)") { try Cache(url: url) }
+            #expect(error?.code == .invalidConfiguration)
+            #expect(error?.message.hasPrefix(path) == true, "\(error?.message ?? "")")
+        }
+        var configuration = CacheConfiguration(backend: .redisCluster, nodes: [CacheNodeConfiguration(host: "127.0.0.1", port: 7000)])
+        configuration.failurePolicy = .miss
+        let policy = #expect(throws: CacheError.self) { try configuration.validate() }
+        #expect(policy?.message.hasPrefix("failurePolicy") == true)
+        configuration.failurePolicy = .fail
+        configuration.nodes = []
+        #expect(throws: CacheError.self, "a cluster needs a seed") { try configuration.validate() }
+    }
+}

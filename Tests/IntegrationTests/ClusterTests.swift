@@ -157,3 +157,126 @@ struct ClusterTests {
         }
     }
 }
+
+/// The whole cache on a cluster of its own (the shared suite also runs on one: `BackendKind.cluster`): many-key calls
+/// over every primary, scoped clear, and a map that goes stale while the cache runs.
+@Suite("Redis Cluster through Cache", .serialized)
+struct ClusterCacheTests {
+    static func url(_ cluster: RedisCluster) -> String {
+        "redis-cluster://" + cluster.nodes.map(\.address).joined(separator: ",")
+    }
+
+    /// The slot map as the cluster itself tells it now.
+    static func topology(_ cluster: RedisCluster) async throws -> ClusterTopology {
+        try await ClusterTests.withBackend([cluster.nodes[0]]) { probe in
+            try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterShardsCommand()), tls: false)
+        }
+    }
+
+    static func server(_ cluster: RedisCluster, _ endpoint: ClusterTopology.Endpoint) -> RedisServer {
+        cluster.nodes.first { $0.port == endpoint.port }!
+    }
+
+    @Test("many-key calls span every primary and every slot; nodeName names the owner; clear(scope:) unlinks per slot")
+    func manyKeys() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
+            let cache = try Cache(url: Self.url(cluster), keyPrefix: "app")
+            try await cache.connect()
+            do {
+                let topology = try await Self.topology(cluster)
+                let keys = (0..<2_000).map { "k\($0)" } + (0..<50).map { "{same}\($0)" }
+                let owners = Set(keys.map { cache.nodeName(for: $0) })
+                #expect(owners.count == 3, "the keys reach every primary")
+                for key in keys.prefix(20) {
+                    let owner = try #require(topology.shard(forSlot: ClusterSlot.slot(forKey: cache.makeKey(key)))?.primary)
+                    #expect(cache.nodeName(for: key) == owner.description)
+                }
+                try await cache.setMany(keys.map { ($0, "value of \($0)") }, ttl: 300)
+                let read = try await cache.getMany(keys + ["missing"], as: String.self)
+                #expect(read.count == keys.count + 1)
+                #expect(keys.allSatisfy { read[$0] == "value of \($0)" })
+                #expect(read["missing"] == .some(nil))
+                #expect(try await cache.remainingTTL("k7") > 200, "setMany's ttl reached the keys")
+
+                try await cache.deleteMany(Array(keys.prefix(1_000)))
+                #expect(try await cache.getMany(Array(keys.prefix(1_000)), as: String.self).values.allSatisfy { $0 == nil })
+                // Another prefix's keys stay; every key of this prefix goes, whatever its slot.
+                let other = try Cache(url: Self.url(cluster), keyPrefix: "other")
+                try await other.connect()
+                try await other.set("kept", 1)
+                #expect(try await cache.clear(scope: .keyPrefix) == keys.count - 1_000)
+                #expect(try await other.get("kept", as: Int.self) == 1)
+                try await other.disconnect()
+                #expect(try await cache.incr("counter") == 1)
+                #expect(try await cache.clear(scope: .database) >= 2, "the counter and the other prefix's key")
+            } catch {
+                try? await cache.disconnect()
+                throw error
+            }
+            try await cache.disconnect()
+        }
+    }
+
+    @Test("a slot that moves while the cache runs: ASK during the migration, MOVED after it, and the map follows", .timeLimit(.minutes(3)))
+    func slotMigration() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
+            let cache = try Cache(url: Self.url(cluster))
+            try await cache.connect()
+            do {
+                let topology = try await Self.topology(cluster)
+                let stored = cache.makeKey("{moving}a")
+                let slot = ClusterSlot.slot(forKey: stored)
+                let sourceIndex = try #require(topology.shardIndex(forSlot: slot))
+                let source = try #require(topology.shards[sourceIndex].primary)
+                let target = try #require(topology.shards[(sourceIndex + 1) % 3].primary)
+                #expect(cache.nodeName(for: "{moving}a") == source.description)
+                try await cache.set("{moving}a", "old")
+
+                // The migration starts: the slot is MIGRATING on the source, IMPORTING on the target.
+                _ = try await Self.server(cluster, target).cli("CLUSTER", "SETSLOT", String(slot), "IMPORTING", try #require(source.id))
+                _ = try await Self.server(cluster, source).cli("CLUSTER", "SETSLOT", String(slot), "MIGRATING", try #require(target.id))
+                // A key the source does not hold is answered with ASK: the cache writes it on the target and reads
+                // it back from there, while its map still names the source.
+                try await cache.set("{moving}b", "new on the target")
+                #expect(try await cache.get("{moving}b", as: String.self) == "new on the target")
+                #expect(try await cache.get("{moving}a", as: String.self) == "old", "a key still on the source is read there")
+                #expect(cache.nodeName(for: "{moving}a") == source.description)
+
+                // The key moves, and the slot is given to the target everywhere.
+                _ = try await Self.server(cluster, source).cli("MIGRATE", target.host, String(target.port), stored, "0", "5000")
+                for node in cluster.nodes {
+                    _ = try await node.cli("CLUSTER", "SETSLOT", String(slot), "NODE", try #require(target.id))
+                }
+                // The source now answers MOVED: the cache follows it, refreshes its map and reads the moved key.
+                #expect(try await cache.get("{moving}a", as: String.self) == "old")
+                #expect(try await cache.get("{moving}b", as: String.self) == "new on the target")
+                #expect(cache.nodeName(for: "{moving}a") == target.description)
+                let many = try await cache.getMany(["{moving}a", "{moving}b", "elsewhere"], as: String.self)
+                #expect(many == ["{moving}a": "old", "{moving}b": "new on the target", "elsewhere": nil])
+            } catch {
+                try? await cache.disconnect()
+                throw error
+            }
+            try await cache.disconnect()
+        }
+    }
+
+    @Test("seeds that cannot be reached fail connect with every seed named; a node outside a cluster is refused")
+    func badSeeds() async throws {
+        // A port nothing listens on: a server's, after it stopped.
+        let stopped = try await RedisServer.start(allowExternal: false)
+        await stopped.stop()
+        let closed = stopped.port
+        let unreachable = try Cache(url: "redis-cluster://127.0.0.1:\(closed)?connect_timeout=1&wait_timeout=1")
+        let error = await #expect(throws: CacheError.self) { try await unreachable.connect() }
+        #expect(error?.code == .connectFailed)
+        #expect(error?.message.contains("127.0.0.1:\(closed)") == true, "\(error?.message ?? "")")
+        #expect(!unreachable.isConnected)
+
+        try await RedisServer.withServer(allowExternal: false) { server in
+            let plain = try Cache(url: "redis-cluster://\(server.address)")
+            let refused = await #expect(throws: CacheError.self) { try await plain.connect() }
+            #expect(refused?.message.contains("cluster") == true, "\(refused?.message ?? "")")
+        }
+    }
+}

@@ -50,22 +50,23 @@ extension CacheConfiguration {
         case "memory", "locmem": self.backend = .memory(name: url.netloc ?? "_")
         case "dummy": self.backend = .dummy
         case "redis", "rediss": self.backend = .redis
+        case "redis-cluster", "rediss-cluster": self.backend = .redisCluster
         default:
             throw CacheError(
                 .invalidURL,
-                "cache URL \(url) names an unknown backend \(String(reflecting: url.backend)) (expected redis, rediss, memory, locmem or dummy)"
+                "cache URL \(url) names an unknown backend \(String(reflecting: url.backend)) (expected redis, rediss, redis-cluster, rediss-cluster, memory, locmem or dummy)"
             )
         }
         // Cache-wide settings. The memory and dummy backends read only the seed's options (as async-caches).
         let seedOptions: Set<String> = ["ttl", "version", "key_prefix", "minsize", "maxsize"]
         for setting in CacheSettings.all where setting.scope == .cache {
-            if case .redis = self.backend {
+            if self.backend.isRedis {
             } else if !seedOptions.contains(setting.urlOption ?? "") {
                 continue
             }
             if let value = try option(setting) { setting.apply(value, to: &self) }
         }
-        guard case .redis = self.backend else { return }
+        guard self.backend.isRedis else { return }
         for setting in CacheSettings.all where setting.scope == .cache {
             guard let name = setting.urlOption, options[name] != nil, let (key, wanted) = setting.appliesOnlyWith,
                 let other = CacheSettings.setting(key), other.value(in: self) != .string(wanted)
@@ -123,7 +124,7 @@ extension CacheConfiguration {
 
         // TLS, cache-wide.
         let tlsFlag = options["tls"] ?? options["ssl"]
-        var tlsOn = url.backend == "rediss"
+        var tlsOn = url.backend == "rediss" || url.backend == "rediss-cluster"
         if let flag = tlsFlag, let setting = CacheSettings.setting("enabled", .tls) {
             tlsOn = try value(setting, flag, option: options["tls"] != nil ? "tls" : "ssl") == .bool(true) || tlsOn
         }

@@ -25,6 +25,17 @@ public struct CacheConfiguration: Sendable {
         case dummy
         /// Redis nodes behind a ketama ring (one node is a ring of one).
         case redis
+        /// A Redis Cluster (or Valkey Cluster): ``CacheConfiguration/nodes`` are seeds, the slot map is read from
+        /// them, and each key goes to the primary that serves its slot (`redis-cluster://`, `rediss-cluster://`).
+        case redisCluster
+
+        /// Whether the backend is Redis (a ring or a cluster).
+        public var isRedis: Bool {
+            switch self {
+            case .redis, .redisCluster: true
+            case .memory, .dummy: false
+            }
+        }
     }
 
     /// Where values are stored. Default: `.memory(name: "_")`.
@@ -219,7 +230,8 @@ public struct CacheConfiguration: Sendable {
                 "pool: minimumConnections (\(self.pool.minimumConnections)) must be between 0 and maximumConnections (\(self.pool.maximumConnections)), which must be at least 1"
             )
         }
-        guard case .redis = self.backend else { return }
+        guard self.backend.isRedis else { return }
+        if self.backend == .redisCluster { try self.validateCluster() }
         if self.nodes.isEmpty {
             throw CacheError(.invalidConfiguration, "nodes: a redis cache needs at least one node")
         }
@@ -243,6 +255,24 @@ public struct CacheConfiguration: Sendable {
                     node: node.ketamaName
                 )
             }
+        }
+    }
+
+    /// What a cluster cannot do (each names its key path): it has one database, and the ring's near cache, failure
+    /// policies and weights do not apply to it.
+    private func validateCluster() throws(CacheError) {
+        func refuse(_ path: String, _ why: String) throws(CacheError) {
+            throw CacheError(.invalidConfiguration, "\(path): \(why)")
+        }
+        if self.nearCache.isEnabled { try refuse("nearCache.maxEntries", "the near cache is not available on a cluster yet") }
+        if self.failurePolicy != .fail {
+            try refuse("failurePolicy", "a cluster fails over by itself; only the default (fail) applies")
+        }
+        for (index, node) in self.nodes.enumerated() {
+            if let database = node.database, database != 0 {
+                try refuse("nodes[\(index)].database", "a cluster has only database 0, got \(database)")
+            }
+            if node.weight != 1 { try refuse("nodes[\(index)].weight", "a cluster's seeds have no weight, got \(node.weight)") }
         }
     }
 }

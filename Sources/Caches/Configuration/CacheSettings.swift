@@ -979,6 +979,7 @@ extension CacheSettings {
         case .memory(let name): entries.append(Entry(path: "backend", value: "memory://\(name)"))
         case .dummy: entries.append(Entry(path: "backend", value: "dummy://"))
         case .redis: entries.append(Entry(path: "backend", value: "redis"))
+        case .redisCluster: entries.append(Entry(path: "backend", value: "redis-cluster"))
         }
         for setting in self.all where setting.scope == .cache {
             if let value = setting.value(in: configuration) {

@@ -23,7 +23,7 @@
         init?(_ tracer: (any Tracer)?, backend: CacheConfiguration.Backend) {
             guard let tracer, !(tracer is NoOpTracer) else { return nil }
             self.tracer = tracer
-            if case .redis = backend {
+            if backend.isRedis {
                 self.systemName = "redis"
                 self.kind = .client
             } else {

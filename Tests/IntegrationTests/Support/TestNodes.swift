@@ -15,9 +15,12 @@ enum BackendKind: String, CaseIterable, Sendable, CustomStringConvertible {
     case tlsRing
     /// The plaintext ring with a near cache (RESP3, client tracking) in front of it.
     case nearRing
+    /// A Redis Cluster of three primaries (`redis-cluster://`); it has one database, so its tests share it (the
+    /// integration tests run one at a time, and each clears what it wrote).
+    case cluster
 
     /// Every backend that stores values (all but dummy).
-    static let storing: [BackendKind] = [.memory, .redis, .ring, .tlsRing, .nearRing]
+    static let storing: [BackendKind] = [.memory, .redis, .ring, .tlsRing, .nearRing, .cluster]
 
     var description: String { self.rawValue }
 }
@@ -29,6 +32,7 @@ actor TestNodes {
 
     private var plain: Task<[RedisServer], any Error>?
     private var tls: Task<(TestCertificates, [RedisServer]), any Error>?
+    private var cluster: Task<RedisCluster, any Error>?
     private var nextDatabase = 0
     static let databases = 2048
 
@@ -78,6 +82,14 @@ actor TestNodes {
         return try await starting.value
     }
 
+    /// The cluster of three primaries (no replicas), created on first use.
+    func clusterNodes() async throws -> RedisCluster {
+        if let cluster = self.cluster { return try await cluster.value }
+        let starting = Task { try await RedisCluster.start(primaries: 3, replicasPerPrimary: 0) }
+        self.cluster = starting
+        return try await starting.value
+    }
+
     /// A database number no other test uses.
     func database() -> Int {
         self.nextDatabase += 1
@@ -103,6 +115,9 @@ actor TestNodes {
                 database: self.database(),
                 options: ["weights=1,2,1", "names=node-a,node-b,node-c", "near_cache=1000"]
             )
+        case .cluster:
+            let nodes = try await self.clusterNodes().nodes
+            return "redis-cluster://" + nodes.map(\.address).joined(separator: ",")
         case .tlsRing:
             let (certificates, nodes) = try await self.tlsSetup()
             return RedisServer.cacheURL(

@@ -1,0 +1,533 @@
+import CachePool
+import CacheRing
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import RESP
+
+/// A Redis Cluster (or Valkey Cluster) behind the same calls as the ring: each key goes to the primary that serves
+/// its slot (``ClusterSlot``), and many-key calls send one request per slot, all at once.
+///
+/// The slot map comes from `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS`), asked of the seed nodes and then of
+/// the known primaries. A `MOVED` reply refreshes it (one refresh at a time, shared by the callers that need it, and
+/// at most one per ``minimumRefreshInterval``) and resends the command to the node it names; an `ASK` reply resends
+/// it with `ASKING` to the target without touching the map; `TRYAGAIN` and `CLUSTERDOWN` are retried with a growing
+/// pause until the command timeout, then fail naming the slot and the node. Each primary has a pool, made when the
+/// map first names it and closed when a refresh no longer does.
+final class RedisClusterBackend: CacheBackend {
+    /// How many redirections one call follows before it fails (a map that keeps changing under it).
+    static let maximumRedirections = 5
+    /// The least time between two refreshes of the map.
+    static let minimumRefreshInterval: Duration = .milliseconds(100)
+
+    let configuration: CacheConfiguration
+    let logger: Logger
+    let tls: CacheTLSContext?
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var topology: ClusterTopology?
+        /// The client of each shard's primary (same index as the topology's shards), nil when it has none.
+        var primaries: [CacheNodeClient?] = []
+        /// Every client made, by `host:port`; a redirection to a node the map does not know yet gets one too.
+        var clients: [String: CacheNodeClient] = [:]
+        /// Slots a `MOVED` reply gave to another node since the map was read (until the next map replaces them).
+        var moved: [Int: CacheNodeClient] = [:]
+        var lastRefresh: ContinuousClock.Instant?
+        var refresh: Task<Result<Void, CacheError>, Never>?
+        /// Whether a refresh is scheduled for the end of the current ``minimumRefreshInterval``.
+        var refreshScheduled = false
+        var closed = false
+
+        /// The primary serving `slot`: the one a `MOVED` named, else the map's.
+        func owner(of slot: Int) -> CacheNodeClient? {
+            if let moved = self.moved[slot] { return moved }
+            return self.topology?.shardIndex(forSlot: slot).flatMap { self.primaries[$0] }
+        }
+    }
+
+    init(configuration: CacheConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.tls = try configuration.tls.map { try CacheTLSContext(configuration: $0) }
+    }
+
+    // MARK: Lifecycle
+
+    /// Reads the slot map from the first seed that answers and opens a pool per primary.
+    ///
+    /// - Throws: ``CacheError`` with ``CacheError/Code/connectFailed`` naming every seed's error when none answers.
+    func connect() async throws {
+        if let error = await self.refreshNow() {
+            await self.disconnect()
+            throw error
+        }
+    }
+
+    func disconnect() async {
+        let (clients, refresh) = self.state.withLockedValue { state in
+            state.closed = true
+            defer { state.clients = [:] }
+            return (Array(state.clients.values), state.refresh)
+        }
+        refresh?.cancel()
+        await withTaskGroup(of: Void.self) { group in
+            for client in clients {
+                group.addTask { await client.shutdown(gracePeriod: self.configuration.pool.shutdownGracePeriod) }
+            }
+        }
+    }
+
+    // MARK: The slot map
+
+    /// Refreshes the map, or waits for the refresh already running; a map read less than
+    /// ``minimumRefreshInterval`` ago is refreshed once that interval is over, in the background.
+    func refresh() async {
+        _ = await self.sharedRefresh(force: false)
+    }
+
+    /// A `MOVED` reply: its slot goes to the node it names at once, and the whole map is refreshed (see
+    /// ``refresh()``).
+    private func noteMoved(slot: Int, to node: CacheNodeClient) async {
+        self.state.withLockedValue { $0.moved[slot] = node }
+        await self.refresh()
+    }
+
+    /// Refreshes the map now (or joins the refresh running) and returns its error.
+    private func refreshNow() async -> CacheError? {
+        if case .failure(let error) = await self.sharedRefresh(force: true) { return error }
+        return nil
+    }
+
+    private func sharedRefresh(force: Bool) async -> Result<Void, CacheError> {
+        let task = self.state.withLockedValue { state -> Task<Result<Void, CacheError>, Never>? in
+            if let running = state.refresh { return running }
+            if !force, let last = state.lastRefresh, case let age = ContinuousClock.now - last, age < Self.minimumRefreshInterval {
+                if !state.refreshScheduled, !state.closed {
+                    state.refreshScheduled = true
+                    Task {
+                        try? await Task.sleep(for: Self.minimumRefreshInterval - age)
+                        self.state.withLockedValue { $0.refreshScheduled = false }
+                        _ = await self.sharedRefresh(force: true)
+                    }
+                }
+                return nil
+            }
+            let task = Task { await self.loadTopology() }
+            state.refresh = task
+            return task
+        }
+        guard let task else { return .success(()) }
+        return await task.value
+    }
+
+    /// Asks the known primaries, then the seeds, for the map, and installs the first answer.
+    private func loadTopology() async -> Result<Void, CacheError> {
+        defer { self.state.withLockedValue { $0.refresh = nil } }
+        let known = self.state.withLockedValue { $0.primaries.compactMap { $0 } }
+        let seeds = self.configuration.nodes.map { ClusterTopology.Endpoint(host: $0.host, port: $0.port) }
+        var errors: [CacheError] = []
+        for candidate in known.map({ ClusterTopology.Endpoint(host: $0.settings.host, port: $0.settings.port) }) + seeds {
+            let client = self.client(for: candidate)
+            do throws(CacheError) {
+                let topology = try await self.readTopology(from: client)
+                self.install(topology)
+                return .success(())
+            } catch {
+                errors.append(error.with(node: client.name))
+            }
+        }
+        let error = CacheError(
+            .connectFailed,
+            "no cluster node gave the slot map: "
+                + errors.map { "\($0.node ?? "?"): \($0.message)" }.joined(separator: "; "),
+            failures: errors.map { CacheNodeFailure(node: $0.node ?? "?", keys: [], error: $0) }
+        )
+        self.logger.info("cluster slot map refresh failed", metadata: ["cache.error": "\(error.message)"])
+        return .failure(error)
+    }
+
+    /// `CLUSTER SHARDS`, or `CLUSTER SLOTS` where the server does not know it (before Redis 7).
+    private func readTopology(from client: CacheNodeClient) async throws(CacheError) -> ClusterTopology {
+        let topology: ClusterTopology
+        do {
+            topology = try ClusterTopology.parse(shards: try await client.execute(ClusterShardsCommand()), tls: self.tls != nil)
+        } catch  where error.code == .server && error.message.lowercased().contains("unknown subcommand") {
+            topology = try ClusterTopology.parse(slots: try await client.execute(ClusterSlotsCommand()))
+        }
+        guard !topology.shards.isEmpty else {
+            throw CacheError(.protocolViolation, "the node serves no slots: is it part of a cluster?", node: client.name)
+        }
+        return topology
+    }
+
+    /// Swaps in a new map: primaries get clients (opened as they are first used), clients of nodes the map no longer
+    /// names are closed once their calls are done.
+    private func install(_ topology: ClusterTopology) {
+        let primaries = topology.shards.map { shard in shard.primary.map { self.client(for: $0) } }
+        let retired = self.state.withLockedValue { state -> [CacheNodeClient] in
+            guard !state.closed else { return [] }
+            state.topology = topology
+            state.primaries = primaries
+            state.moved = [:]
+            state.lastRefresh = .now
+            let keep = Set(primaries.compactMap { $0?.name })
+            let retired = state.clients.filter { !keep.contains($0.key) }
+            for name in retired.keys { state.clients[name] = nil }
+            return Array(retired.values)
+        }
+        if !retired.isEmpty {
+            self.logger.info("cluster nodes left the slot map", metadata: ["cache.nodes.removed": "\(retired.map(\.name))"])
+            Task {
+                for client in retired { await client.shutdown(gracePeriod: self.configuration.pool.shutdownGracePeriod) }
+            }
+        }
+    }
+
+    /// The client of a node; a new one starts its pool at once (a request waits for its first connection, bounded by
+    /// the pool's wait timeout, and a node that cannot be reached keeps being retried).
+    private func client(for endpoint: ClusterTopology.Endpoint) -> CacheNodeClient {
+        let name = endpoint.description
+        let (client, isNew) = self.state.withLockedValue { state -> (CacheNodeClient, Bool) in
+            if let client = state.clients[name] { return (client, false) }
+            let seed = self.configuration.nodes.first
+            let settings = CacheConnection.Settings(
+                nodeName: name,
+                host: endpoint.host,
+                port: endpoint.port,
+                database: nil,
+                username: seed?.username,
+                password: seed?.password,
+                clientName: self.configuration.clientName,
+                connectTimeout: self.configuration.connectTimeout,
+                commandTimeout: self.configuration.commandTimeout,
+                tls: self.tls,
+                tracking: nil
+            )
+            let client = CacheNodeClient(
+                settings: settings,
+                pool: self.configuration.pool,
+                group: MultiThreadedEventLoopGroup.singleton,
+                logger: self.logger
+            )
+            if !state.closed { state.clients[name] = client }
+            return (client, true)
+        }
+        if isNew {
+            Task {
+                if let error = await client.start() {
+                    client.logger.debug("cluster node unreachable", metadata: ["cache.error": "\(error.message)"])
+                }
+            }
+        }
+        return client
+    }
+
+    /// The primary serving `slot`; refreshes the map once when it has none.
+    private func primary(forSlot slot: Int) async throws(CacheError) -> CacheNodeClient {
+        for attempt in 0..<2 {
+            let found = self.state.withLockedValue { state in state.owner(of: slot) }
+            if let found { return found }
+            if attempt == 0 { await self.refresh() }
+        }
+        throw CacheError(.nodeUnavailable, "no cluster primary serves slot \(slot)")
+    }
+
+    // MARK: Sending
+
+    /// Sends `command` to the primary of `slot`, following `MOVED` and `ASK` and waiting out `TRYAGAIN` and
+    /// `CLUSTERDOWN` (see the type's documentation).
+    func execute<Command: CacheCommand>(_ command: Command, slot: Int) async throws(CacheError) -> Command.Reply {
+        var node = try await self.primary(forSlot: slot)
+        var asking = false
+        var redirections = 0
+        var pause = Duration.milliseconds(5)
+        let deadline = ContinuousClock.now + self.configuration.commandTimeout
+        while true {
+            do {
+                return asking ? try await node.execute(AskingCommand(inner: command)) : try await node.execute(command)
+            } catch {
+                guard let redirection = ClusterRedirection(error) else { throw error }
+                redirections += 1
+                guard redirections <= Self.maximumRedirections else {
+                    throw CacheError(
+                        .server,
+                        "slot \(slot) was redirected \(Self.maximumRedirections) times; last: \(error.message)",
+                        node: node.name
+                    )
+                }
+                asking = false
+                switch redirection {
+                case .moved(_, let endpoint):
+                    node = self.client(for: self.resolve(endpoint, sentTo: node))
+                    await self.noteMoved(slot: slot, to: node)
+                case .ask(_, let endpoint):
+                    node = self.client(for: self.resolve(endpoint, sentTo: node))
+                    asking = true
+                case .tryAgain, .clusterDown:
+                    guard ContinuousClock.now + pause < deadline else {
+                        throw CacheError(.server, "slot \(slot) is not served: \(error.message)", node: node.name)
+                    }
+                    do {
+                        try await Task.sleep(for: pause)
+                    } catch {
+                        throw CacheError(.cancelled, "the call was cancelled while slot \(slot) was unavailable", node: node.name)
+                    }
+                    pause *= 2
+                    if redirection == .clusterDown { await self.refresh() }
+                    node = try await self.primary(forSlot: slot)
+                }
+            }
+        }
+    }
+
+    /// A redirection's endpoint; a node that does not know its own address leaves the host out (`MOVED 1 :7000`),
+    /// which means the host the command was sent to.
+    private func resolve(_ endpoint: ClusterTopology.Endpoint, sentTo node: CacheNodeClient) -> ClusterTopology.Endpoint {
+        endpoint.host.isEmpty ? .init(host: node.settings.host, port: endpoint.port) : endpoint
+    }
+
+    @inline(__always)
+    func execute<Command: CacheCommand>(_ command: Command, forKey key: String) async throws(CacheError) -> Command.Reply {
+        try await self.execute(command, slot: ClusterSlot.slot(forKey: key))
+    }
+
+    // MARK: Single keys
+
+    func get(_ key: String) async throws -> ByteBuffer? {
+        try await self.execute(GetCommand(storedKey: key), forKey: key)
+    }
+
+    func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
+        try await self.execute(SetCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
+    }
+
+    func add(_ key: String, value: ByteBuffer, ttl: Int?) async throws -> Bool {
+        try await self.execute(AddCommand(storedKey: key, value: value, ttl: ttl), forKey: key)
+    }
+
+    func delete(_ key: String) async throws {
+        try await self.execute(DeleteCommand(storedKey: key), forKey: key)
+    }
+
+    /// The lock key goes to its own slot (a cluster refuses a key on any other node).
+    func lock(_ lockKey: String, nodeOf key: String, token: String, milliseconds: Int) async throws -> Bool {
+        try await self.execute(LockCommand(lockKey: lockKey, token: token, milliseconds: milliseconds), forKey: lockKey)
+    }
+
+    func unlock(_ lockKey: String, nodeOf key: String, token: String) async throws {
+        _ = try await self.execute(UnlockCommand(lockKey: lockKey, token: token), forKey: lockKey)
+    }
+
+    func touch(_ key: String, ttl: Int?) async throws -> Bool {
+        try await self.execute(ExpireCommand(storedKey: key, ttl: ttl), forKey: key)
+    }
+
+    func remainingTTL(_ key: String) async throws -> Int {
+        try await self.execute(TTLCommand(storedKey: key), forKey: key)
+    }
+
+    func getWithRemainingTTL(_ key: String) async throws -> (value: ByteBuffer?, milliseconds: Int) {
+        try await self.execute(GetWithTTLCommand(storedKey: key), forKey: key)
+    }
+
+    func increment(_ key: String, by delta: Int) async throws -> Int {
+        try await self.execute(IncrementCommand(storedKey: key, delta: delta), forKey: key)
+    }
+
+    func increment(_ key: String, byFloat delta: Double) async throws -> Double {
+        try await self.execute(IncrementFloatCommand(storedKey: key, delta: delta), forKey: key)
+    }
+
+    func nodeName(forKey key: String) -> String? {
+        let slot = ClusterSlot.slot(forKey: key)
+        return self.state.withLockedValue { state in state.owner(of: slot)?.name }
+    }
+
+    // MARK: Many keys
+
+    /// One slot's keys of a many-key call, as positions in the call.
+    private struct SlotGroup: Sendable {
+        let slot: Int
+        let selection: CacheKeySelection
+    }
+
+    /// Groups the call's positions by slot (in the order the slots first appear).
+    private static func slotGroups(count: Int, key: (Int) -> String) -> [SlotGroup] {
+        var order: [Int] = []
+        var positions: [Int: [Int]] = [:]
+        for position in 0..<count {
+            let slot = ClusterSlot.slot(forKey: key(position))
+            if positions[slot] == nil { order.append(slot) }
+            positions[slot, default: []].append(position)
+        }
+        return order.map { SlotGroup(slot: $0, selection: .some(positions[$0]!)) }
+    }
+
+    /// Sends one request per slot, all at once, and returns each slot's outcome with its positions. Failures are
+    /// gathered per node, as on the ring.
+    private func perSlot<Reply: Sendable>(
+        count: Int,
+        key: (Int) -> String,
+        _ request: @escaping @Sendable (Int, CacheKeySelection) async throws(CacheError) -> Reply
+    ) async -> (replies: [(selection: CacheKeySelection, reply: Reply)], failures: [CacheBackendFailure]) {
+        let groups = Self.slotGroups(count: count, key: key)
+        let results = await withTaskGroup(of: (Int, Result<Reply, CacheError>).self) { taskGroup in
+            for (index, group) in groups.enumerated() {
+                taskGroup.addTask {
+                    do throws(CacheError) {
+                        return (index, .success(try await request(group.slot, group.selection)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var results = [Result<Reply, CacheError>?](repeating: nil, count: groups.count)
+            for await (index, result) in taskGroup { results[index] = result }
+            return results.map { $0! }
+        }
+        var replies: [(selection: CacheKeySelection, reply: Reply)] = []
+        var failed: [String: (indices: [Int], error: CacheError)] = [:]
+        for (group, result) in zip(groups, results) {
+            switch result {
+            case .success(let reply):
+                replies.append((group.selection, reply))
+            case .failure(let error):
+                let node = error.node ?? self.nodeName(ofSlot: group.slot)
+                failed[node, default: ([], error)].indices += group.selection.positions
+            }
+        }
+        return (replies, failed.map { ($0.key, $0.value.indices.sorted(), $0.value.error.with(node: $0.key)) })
+    }
+
+    private func nodeName(ofSlot slot: Int) -> String {
+        self.state.withLockedValue { state in state.owner(of: slot)?.name } ?? "slot \(slot)"
+    }
+
+    func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
+        let result = await self.perSlot(count: keys.count, key: { keys[$0] }) { slot, selection throws(CacheError) in
+            try await self.execute(GetManyCommand(keys: keys, selection: selection), slot: slot)
+        }
+        for (selection, values) in result.replies {
+            try values.forEach { offset, bytes in try body(selection[offset], bytes) }
+        }
+        return result.failures
+    }
+
+    func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
+        // With a ttl each slot's keys are set in one MULTI … EXEC: atomic per slot.
+        await self.perSlot(count: entries.count, key: { entries[$0].key }) { slot, selection throws(CacheError) in
+            try await self.execute(SetManyCommand(entries: entries, selection: selection, ttl: ttl), slot: slot)
+        }.failures
+    }
+
+    func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
+        await self.perSlot(count: keys.count, key: { keys[$0] }) { slot, selection throws(CacheError) in
+            try await self.execute(DeleteManyCommand(keys: keys, selection: selection), slot: slot)
+        }.failures
+    }
+
+    // MARK: Every primary
+
+    /// The primaries of the current map (each once).
+    private var everyPrimary: [CacheNodeClient] {
+        self.state.withLockedValue { state in
+            var seen = Set<String>()
+            return state.primaries.compactMap { $0 }.filter { seen.insert($0.name).inserted }
+        }
+    }
+
+    /// Runs `request` on every primary at once; throws the failures as the ring does.
+    private func onEveryPrimary<Value: Sendable>(
+        _ operation: String,
+        _ request: @escaping @Sendable (CacheNodeClient) async throws(CacheError) -> Value
+    ) async throws(CacheError) -> [Value] {
+        let primaries = self.everyPrimary
+        guard !primaries.isEmpty else { throw CacheError(.nodeUnavailable, "the cluster map names no primary") }
+        let results = await withTaskGroup(of: RedisBackend.NodeResult<Value>.self) { group in
+            for node in primaries {
+                group.addTask {
+                    do throws(CacheError) {
+                        return RedisBackend.NodeResult(node: node, result: .success(try await request(node)))
+                    } catch {
+                        return RedisBackend.NodeResult(node: node, result: .failure(error.with(node: node.name)))
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        try RedisBackend.throwIfFailed(results, operation: operation)
+        return results.compactMap { try? $0.result.get() }
+    }
+
+    func clear() async throws {
+        _ = try await self.onEveryPrimary("clear") { node throws(CacheError) in try await node.execute(FlushCommand()) }
+    }
+
+    func clearCounting() async throws -> Int {
+        try await self.onEveryPrimary("clear") { node throws(CacheError) in try await node.execute(CountingFlushCommand()) }
+            .reduce(0, +)
+    }
+
+    func clear(keyPrefix prefix: String) async throws -> Int {
+        let pattern = ScanCommand.pattern(forKeysOf: prefix)
+        return try await self.onEveryPrimary("clear(scope: .keyPrefix)") { node throws(CacheError) in
+            try await Self.unlinkKeys(matching: pattern, on: node)
+        }.reduce(0, +)
+    }
+
+    /// ``RedisBackend/unlinkKeys(matching:on:)`` for a cluster node: each `SCAN` batch is unlinked one slot at a time
+    /// (a command's keys must share a slot).
+    static func unlinkKeys(matching pattern: String, on node: CacheNodeClient) async throws(CacheError) -> Int {
+        var cursor = "0"
+        var removed = 0
+        repeat {
+            let batch = try await node.execute(ScanCommand(cursor: cursor, pattern: pattern, count: 1000))
+            for group in Self.slotGroups(count: batch.keys.count, key: { batch.keys[$0] }) {
+                removed += try await node.execute(DeleteManyCommand(keys: batch.keys, selection: group.selection))
+            }
+            cursor = batch.cursor
+        } while cursor != "0"
+        return removed
+    }
+
+    // MARK: Status
+
+    func nodeStatus() async -> [CacheNodeStatus] {
+        await self.refresh()
+        let primaries = self.everyPrimary
+        return await withTaskGroup(of: CacheNodeStatus.self) { group in
+            for node in primaries {
+                group.addTask {
+                    let pool = node.pool.statistics
+                    var status = CacheNodeStatus(
+                        name: node.name,
+                        address: "\(node.settings.host):\(node.settings.port)",
+                        weight: 1,
+                        latency: nil,
+                        keyCount: nil,
+                        error: nil,
+                        openConnections: pool.openConnections,
+                        inFlightRequests: pool.inFlightRequests,
+                        waitingRequests: pool.waitingRequests
+                    )
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    do throws(CacheError) {
+                        status.keyCount = try await node.execute(StatusCommand())
+                        status.latency = clock.now - start
+                    } catch {
+                        status.error = error.with(node: node.name)
+                    }
+                    return status
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }.sorted { $0.name < $1.name }
+        }
+    }
+
+    func recordPoolMetrics() {
+        for node in self.state.withLockedValue({ Array($0.clients.values) }) { node.recordPoolMetrics() }
+    }
+}
