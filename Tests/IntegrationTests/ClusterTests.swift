@@ -1,5 +1,6 @@
 import CacheRing
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import RESP
 import RedisTestSupport
@@ -253,6 +254,76 @@ struct ClusterCacheTests {
                 #expect(cache.nodeName(for: "{moving}a") == target.description)
                 let many = try await cache.getMany(["{moving}a", "{moving}b", "elsewhere"], as: String.self)
                 #expect(many == ["{moving}a": "old", "{moving}b": "new on the target", "elsewhere": nil])
+            } catch {
+                try? await cache.disconnect()
+                throw error
+            }
+            try await cache.disconnect()
+        }
+    }
+
+    @Test("a primary killed under load: errors stay on its slots, and its promoted replica serves them after a refresh", .timeLimit(.minutes(3)))
+    func failover() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 1) { cluster in
+            let cache = try Cache(url: Self.url(cluster) + "?timeout=1&connect_timeout=500ms&wait_timeout=1")
+            try await cache.connect()
+            do {
+                let topology = try await Self.topology(cluster)
+                let keys = (0..<300).map { "failover-\($0)" }
+                for key in keys { try await cache.set(key, key) }
+                // Replicas copy the keys before the primary dies.
+                try await waitUntil(timeout: .seconds(30), "every replica to hold the keys") {
+                    for node in cluster.nodes where !topology.shards.contains(where: { $0.primary?.port == node.port }) {
+                        guard try await node.cli("DBSIZE") != "0" else { return false }
+                    }
+                    return true
+                }
+                let victimIndex = try #require(topology.shardIndex(forSlot: ClusterSlot.slot(forKey: cache.makeKey(keys[0]))))
+                let victim = try #require(topology.shards[victimIndex].primary)
+                let victimKeys = Set(keys.filter { topology.shardIndex(forSlot: ClusterSlot.slot(forKey: cache.makeKey($0))) == victimIndex })
+
+                let failures = NIOLockedValueBox<[(key: String, code: String, afterRecovery: Bool, message: String)]>([])
+                let readsAfterRecovery = NIOLockedValueBox(0)
+                let killed = TestEvent()
+                let recovered = TestEvent()
+                let clock = ContinuousClock()
+                let giveUp = clock.now + .seconds(60)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0..<20 {
+                        group.addTask {
+                            var index = caller
+                            // Until the victim's keys are read from the promoted replica, then 2,000 reads more.
+                            while readsAfterRecovery.withLockedValue({ $0 }) < 2_000, clock.now < giveUp {
+                                let key = keys[index % keys.count]
+                                index += 7
+                                let afterRecovery = recovered.isSignalled
+                                do {
+                                    let value = try await cache.get(key, as: String.self)
+                                    #expect(value == key, "a read returned another key's value or nothing")
+                                    if afterRecovery { readsAfterRecovery.withLockedValue { $0 += 1 } }
+                                    if killed.isSignalled, victimKeys.contains(key) { recovered.signal() }
+                                } catch let error as CacheError {
+                                    failures.withLockedValue { $0.append((key, "\(error.code)", afterRecovery, error.message)) }
+                                }
+                            }
+                        }
+                    }
+                    group.addTask {
+                        await Self.server(cluster, victim).kill()
+                        killed.signal()
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(recovered.isSignalled, "the victim's keys were read again within a minute")
+                let failed = failures.withLockedValue { $0 }
+                #expect(!failed.isEmpty, "the primary's death was seen")
+                #expect(failed.allSatisfy { victimKeys.contains($0.key) }, "errors only for the dead primary's slots: \(failed.filter { !victimKeys.contains($0.key) }.prefix(5))")
+                #expect(
+                    failed.allSatisfy { !$0.afterRecovery },
+                    "no error once the promoted replica served: \(failed.filter(\.afterRecovery).prefix(5))"
+                )
+                #expect(Set(failed.map(\.code)).isSubset(of: ["connectFailed", "connectionClosed", "timeout", "poolTimeout", "server", "nodeUnavailable"]))
+                #expect(cache.nodeName(for: keys[0]) != victim.description, "the map names the promoted replica")
             } catch {
                 try? await cache.disconnect()
                 throw error

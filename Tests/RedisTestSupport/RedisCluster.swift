@@ -25,6 +25,8 @@ public struct RedisCluster: Sendable {
                         extraArguments: [
                             "--cluster-enabled", "yes", "--cluster-port", String(busPort),
                             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                            // A dead primary leaves the other slots served (the default stops the whole cluster).
+                            "--cluster-require-full-coverage", "no",
                         ],
                         allowExternal: false
                     )

@@ -16,7 +16,8 @@ import RESP
 /// pause until the command timeout, then fail naming the slot and the node. Each primary has a pool, made when the
 /// map first names it and closed when a refresh no longer does.
 final class RedisClusterBackend: CacheBackend {
-    /// How many redirections one call follows before it fails (a map that keeps changing under it).
+    /// How many `MOVED` and `ASK` redirections one call follows before it fails (a map that keeps changing under it);
+    /// `TRYAGAIN` and `CLUSTERDOWN` are retried until the command timeout instead.
     static let maximumRedirections = 5
     /// The least time between two refreshes of the map.
     static let minimumRefreshInterval: Duration = .milliseconds(100)
@@ -125,7 +126,9 @@ final class RedisClusterBackend: CacheBackend {
     /// Asks the known primaries, then the seeds, for the map, and installs the first answer.
     private func loadTopology() async -> Result<Void, CacheError> {
         defer { self.state.withLockedValue { $0.refresh = nil } }
+        // Primaries that answered last first: a dead one would hold the refresh up for its timeouts.
         let known = self.state.withLockedValue { $0.primaries.compactMap { $0 } }
+            .sorted { $0.health.consecutiveFailures < $1.health.consecutiveFailures }
         let seeds = self.configuration.nodes.map { ClusterTopology.Endpoint(host: $0.host, port: $0.port) }
         var errors: [CacheError] = []
         for candidate in known.map({ ClusterTopology.Endpoint(host: $0.settings.host, port: $0.settings.port) }) + seeds {
@@ -246,10 +249,21 @@ final class RedisClusterBackend: CacheBackend {
         let deadline = ContinuousClock.now + self.configuration.commandTimeout
         while true {
             do {
-                return asking ? try await node.execute(AskingCommand(inner: command)) : try await node.execute(command)
+                let reply = asking ? try await node.execute(AskingCommand(inner: command)) : try await node.execute(command)
+                _ = node.health.recordSuccess()
+                return reply
             } catch {
-                guard let redirection = ClusterRedirection(error) else { throw error }
-                redirections += 1
+                guard let redirection = ClusterRedirection(error) else {
+                    if CacheNodeHealth.isNodeFailure(error) {
+                        // The node may have failed over: its replica serves the slot once the cluster promotes it.
+                        if node.health.recordFailure() == 1 {
+                            node.logger.info("cluster node failed", metadata: ["cache.error": "\(error.code): \(error.message)"])
+                        }
+                        Task { await self.refresh() }
+                    }
+                    throw error
+                }
+                if redirection != .tryAgain, redirection != .clusterDown { redirections += 1 }
                 guard redirections <= Self.maximumRedirections else {
                     throw CacheError(
                         .server,
