@@ -317,7 +317,10 @@ struct ClusterCacheTests {
                 #expect(recovered.isSignalled, "the victim's keys were read again within a minute")
                 let failed = failures.withLockedValue { $0 }
                 #expect(!failed.isEmpty, "the primary's death was seen")
-                #expect(failed.allSatisfy { victimKeys.contains($0.key) }, "errors only for the dead primary's slots: \(failed.filter { !victimKeys.contains($0.key) }.prefix(5))")
+                #expect(
+                    failed.allSatisfy { victimKeys.contains($0.key) },
+                    "errors only for the dead primary's slots: \(failed.filter { !victimKeys.contains($0.key) }.prefix(5))"
+                )
                 #expect(
                     failed.allSatisfy { !$0.afterRecovery },
                     "no error once the promoted replica served: \(failed.filter(\.afterRecovery).prefix(5))"
@@ -325,6 +328,84 @@ struct ClusterCacheTests {
                 let expected: Set = ["connectFailed", "connectionClosed", "timeout", "poolTimeout", "server", "nodeUnavailable"]
                 #expect(Set(failed.map(\.code)).isSubset(of: expected))
                 #expect(cache.nodeName(for: keys[0]) != victim.description, "the map names the promoted replica")
+            } catch {
+                try? await cache.disconnect()
+                throw error
+            }
+            try await cache.disconnect()
+        }
+    }
+
+    @Test("redis-cli --cluster reshard moves 4,000 slots under 50 callers: no error and no wrong value", .timeLimit(.minutes(5)))
+    func reshardUnderLoad() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
+            let cache = try Cache(url: Self.url(cluster) + "?timeout=5")
+            try await cache.connect()
+            do {
+                let topology = try await Self.topology(cluster)
+                let from = try #require(topology.shards[0].primary)
+                let to = try #require(topology.shards[1].primary)
+                let everyKey = (0..<50).flatMap { caller in (0..<20).map { "reshard-\(caller)-\($0)" } }
+                let onSource = everyKey.filter { cache.nodeName(for: $0) == from.description }
+                let done = TestEvent()
+                let errors = NIOLockedValueBox<[String]>([])
+                let wrong = NIOLockedValueBox<[String]>([])
+                let calls = NIOLockedValueBox(0)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0..<50 {
+                        group.addTask {
+                            // Each caller owns its keys, so it knows the last value of each: unique, increasing.
+                            let keys = (0..<20).map { "reshard-\(caller)-\($0)" }
+                            var last: [String: Int] = [:]
+                            var step = 0
+                            while !done.isSignalled || step < 50 {
+                                step += 1
+                                let key = keys[step % keys.count]
+                                do {
+                                    switch step % 3 {
+                                    case 0:
+                                        try await cache.set(key, step)
+                                        last[key] = step
+                                    case 1:
+                                        let value = try await cache.get(key, as: Int.self)
+                                        if value != last[key] {
+                                            wrong.withLockedValue {
+                                                $0.append("\(key): \(value.map(String.init) ?? "nil") ≠ \(last[key].map(String.init) ?? "nil")")
+                                            }
+                                        }
+                                    default:
+                                        let values = try await cache.getMany(keys, as: Int.self)
+                                        for key in keys where values[key] ?? nil != last[key] {
+                                            wrong.withLockedValue { $0.append("getMany \(key)") }
+                                        }
+                                    }
+                                    calls.withLockedValue { $0 += 1 }
+                                } catch {
+                                    errors.withLockedValue { $0.append("\(key): \(error)") }
+                                }
+                            }
+                        }
+                    }
+                    group.addTask {
+                        defer { done.signal() }
+                        _ = try await cluster.nodes[0].cli(
+                            arguments: [
+                                "--cluster", "reshard", from.description, "--cluster-from", try #require(from.id), "--cluster-to",
+                                try #require(to.id), "--cluster-slots", "4000", "--cluster-yes",
+                            ],
+                            timeout: .seconds(240)
+                        )
+                    }
+                    try await group.waitForAll()
+                }
+                let moved = try await Self.topology(cluster)
+                #expect(moved.shards.first { $0.primary?.port == to.port }.map { $0.slots.reduce(0) { $0 + $1.count } } ?? 0 > 9_000)
+                #expect(errors.withLockedValue { $0 }.isEmpty, "\(errors.withLockedValue { $0.prefix(5) })")
+                #expect(wrong.withLockedValue { $0 }.isEmpty, "\(wrong.withLockedValue { $0.prefix(5) })")
+                #expect(calls.withLockedValue { $0 } > 1_000)
+                // The callers' keys moved with their slots, and the cache's map followed them.
+                let movedKeys = onSource.filter { cache.nodeName(for: $0) == to.description }
+                #expect(movedKeys.count > 100, "\(movedKeys.count) of \(onSource.count) keys moved")
             } catch {
                 try? await cache.disconnect()
                 throw error
