@@ -4,7 +4,7 @@ SWIFT_BUILD_FLAGS ?=
 # Unit-test targets: no server needed, so they also run under the sanitizers.
 UNIT_TESTS = RESPTests|CacheRingTests|CachePoolTests|CacheTLSTests|CachesTests
 
-.PHONY: all deps build demo test check lint soak bench bench-compare check-traits clean
+.PHONY: all deps build demo demo-cluster test check lint soak bench bench-compare check-traits clean
 
 all: build
 
@@ -18,6 +18,10 @@ build: deps
 ## demo: start 3 local Redis nodes (weights 1, 2, 1) and run the main job across them
 demo: deps
 	@scripts/demo.sh
+
+## demo-cluster: start a local Redis Cluster (3 primaries, 3 replicas) and run the main job on it
+demo-cluster: deps
+	@scripts/demo-cluster.sh
 
 ## test: the whole test suite: unit tests in parallel, then the integration tests (real redis-server processes,
 ## timeouts and faults) one at a time, so that their time bounds do not depend on how busy the machine is

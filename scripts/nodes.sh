@@ -48,3 +48,44 @@ stop_nodes() {
     NODE_PIDS=()
     NODE_PORTS=()
 }
+
+# start_cluster PRIMARIES REPLICAS: a Redis Cluster on free loopback ports (each node with its own cluster bus port and
+# config file), created with redis-cli --cluster create and awaited until every node reports cluster_state:ok. Sets
+# NODE_PORTS, NODE_PIDS (stop with stop_nodes) and CLUSTER_URL (redis-cluster://…).
+start_cluster() {
+    local primaries=$1 replicas=$2
+    local count=$((primaries * (1 + replicas)))
+    NODE_DIR=$(mktemp -d /tmp/swift-caches-cluster.XXXXXX)
+    local i
+    for ((i = 0; i < count; i++)); do
+        local port bus
+        port=$(free_port)
+        bus=$(free_port)
+        redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize no --dir "$NODE_DIR" \
+            --logfile "$NODE_DIR/node-$port.log" --cluster-enabled yes --cluster-port "$bus" \
+            --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 2000 &
+        NODE_PIDS+=($!)
+        NODE_PORTS+=("$port")
+    done
+    local port addresses=()
+    for port in "${NODE_PORTS[@]}"; do
+        local tries=0
+        until redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; do
+            tries=$((tries + 1))
+            [ "$tries" -gt 100 ] && { echo "redis-server on port $port did not start" >&2; tail -5 "$NODE_DIR/node-$port.log" >&2; return 1; }
+            sleep 0.05
+        done
+        addresses+=("127.0.0.1:$port")
+    done
+    redis-cli --cluster create "${addresses[@]}" --cluster-replicas "$replicas" --cluster-yes >"$NODE_DIR/create.log" 2>&1 ||
+        { echo "redis-cli --cluster create failed:" >&2; tail -20 "$NODE_DIR/create.log" >&2; return 1; }
+    local tries=0
+    for port in "${NODE_PORTS[@]}"; do
+        until redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; do
+            tries=$((tries + 1))
+            [ "$tries" -gt 600 ] && { echo "the cluster did not settle" >&2; return 1; }
+            sleep 0.05
+        done
+    done
+    CLUSTER_URL="redis-cluster://$(IFS=,; echo "${addresses[*]}")"
+}

@@ -82,7 +82,9 @@ struct DemoCommand: AsyncParsableCommand {
                     + pad(status.keyCount.map { "\($0)" } ?? "down", 8)
             )
         }
-        if cache.activeConfiguration.ring.hash == .fnv1a_64 {
+        if cache.activeConfiguration.backend == .redisCluster {
+            print("(a cluster's primaries: \"predicted\" is an even share; \"ring\" is the share the slot map gives them)")
+        } else if cache.activeConfiguration.ring.hash == .fnv1a_64 {
             print(
                 "(ring hash fnv1a_64, twemproxy's default: keys that differ only in their last characters, like these"
                     + " key:0…key:N, spread unevenly; `ring.hash: md5` spreads them by the weights)"

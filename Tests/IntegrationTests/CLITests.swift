@@ -182,6 +182,22 @@ import Testing
         }
     }
 
+    @Test func demoAndHealthRunOnACluster() async throws {
+        let url = try await TestNodes.shared.url(for: .cluster)
+        let primaries = try await TestNodes.shared.clusterNodes().nodes.map(\.address)
+        let demo = try await self.caches("demo", "--url", url, "--keys", "300", "--concurrency", "10", "--batch", "50")
+        #expect(demo.status == 0, "\(demo.standardError)")
+        for phase in ["set", "get", "getMany(50)", "setMany(50)", "incr", "deleteMany(50)"] {
+            #expect(demo.standardOutput.contains("\n" + phase + " "), "no \(phase) phase in:\n\(demo.standardOutput)")
+        }
+        #expect(demo.standardOutput.contains("after deleteMany: 0 of 1000 sampled keys remain"), "\(demo.standardOutput)")
+        let health = try await self.caches("health", "--url", url)
+        #expect(health.status == 0, "\(health.standardError)")
+        for primary in primaries {
+            #expect(health.standardOutput.contains(primary), "no row for \(primary) in:\n\(health.standardOutput)")
+        }
+    }
+
     @Test func aStoredValueThatIsNotJSONOrNotAStringIsRefusedWithExitCode4() async throws {
         let node = try await TestNodes.shared.plainNodes()[0]
         let database = String(await TestNodes.shared.database())
