@@ -399,18 +399,7 @@ final class RedisBackend: CacheBackend {
         let entries = self.nearCache?.entriesByNode()
         return zip(self.nodes, results).enumerated().map { index, element in
             let (node, result) = element
-            let pool = node.pool.statistics
-            var status = CacheNodeStatus(
-                name: node.name,
-                address: "\(node.settings.host):\(node.settings.port)",
-                weight: self.ring.nodes[index].weight,
-                latency: nil,
-                keyCount: nil,
-                error: nil,
-                openConnections: pool.openConnections,
-                inFlightRequests: pool.inFlightRequests,
-                waitingRequests: pool.waitingRequests
-            )
+            var status = node.status(weight: self.ring.nodes[index].weight)
             status.nearCacheEntries = entries.map { $0[node.nearCacheID, default: 0] }
             switch result.result {
             case .success(let (latency, keys, tracking)):

@@ -1,4 +1,3 @@
-import CachePool
 import CacheRing
 import Logging
 import NIOConcurrencyHelpers
@@ -155,9 +154,9 @@ final class RedisClusterBackend: CacheBackend {
     private func readTopology(from client: CacheNodeClient) async throws(CacheError) -> ClusterTopology {
         let topology: ClusterTopology
         do {
-            topology = try ClusterTopology.parse(shards: try await client.execute(ClusterShardsCommand()), tls: self.tls != nil)
+            topology = try ClusterTopology.parse(shards: try await client.execute(ClusterMapCommand(.shards)), tls: self.tls != nil)
         } catch  where error.code == .server && error.message.lowercased().contains("unknown subcommand") {
-            topology = try ClusterTopology.parse(slots: try await client.execute(ClusterSlotsCommand()))
+            topology = try ClusterTopology.parse(slots: try await client.execute(ClusterMapCommand(.slots)))
         }
         guard !topology.shards.isEmpty else {
             throw CacheError(.protocolViolation, "the node serves no slots: is it part of a cluster?", node: client.name)
@@ -514,18 +513,7 @@ final class RedisClusterBackend: CacheBackend {
         return await withTaskGroup(of: CacheNodeStatus.self) { group in
             for node in primaries {
                 group.addTask {
-                    let pool = node.pool.statistics
-                    var status = CacheNodeStatus(
-                        name: node.name,
-                        address: "\(node.settings.host):\(node.settings.port)",
-                        weight: 1,
-                        latency: nil,
-                        keyCount: nil,
-                        error: nil,
-                        openConnections: pool.openConnections,
-                        inFlightRequests: pool.inFlightRequests,
-                        waitingRequests: pool.waitingRequests
-                    )
+                    var status = node.status(weight: 1)
                     let clock = ContinuousClock()
                     let start = clock.now
                     do throws(CacheError) {

@@ -200,30 +200,25 @@ extension RESPValue {
 
 // MARK: Commands
 
-/// `CLUSTER SHARDS` (Redis 7+): the reply as it came, for ``ClusterTopology/parse(shards:tls:)``.
-struct ClusterShardsCommand: CacheCommand {
+/// `CLUSTER SHARDS` (Redis 7+) or `CLUSTER SLOTS`: the reply as it came, for ``ClusterTopology/parse(shards:tls:)``
+/// or ``ClusterTopology/parse(slots:)``.
+struct ClusterMapCommand: CacheCommand {
+    enum Source { case shards, slots }
+    let source: Source
+
+    init(_ source: Source) { self.source = source }
+
     var name: CacheCommandName { .cluster }
 
     func encode(into encoder: inout RESPCommandEncoder) {
-        encoder.writeCommand("CLUSTER", "SHARDS")
+        switch self.source {
+        case .shards: encoder.writeCommand("CLUSTER", "SHARDS")
+        case .slots: encoder.writeCommand("CLUSTER", "SLOTS")
+        }
     }
 
     func decode(_ reply: RESPReply) throws(CacheError) -> RESPValue {
-        guard let value = try? reply.value() else { throw self.unexpected(reply, expected: "the cluster's shards") }
-        return value
-    }
-}
-
-/// `CLUSTER SLOTS`: the reply as it came, for ``ClusterTopology/parse(slots:)``.
-struct ClusterSlotsCommand: CacheCommand {
-    var name: CacheCommandName { .cluster }
-
-    func encode(into encoder: inout RESPCommandEncoder) {
-        encoder.writeCommand("CLUSTER", "SLOTS")
-    }
-
-    func decode(_ reply: RESPReply) throws(CacheError) -> RESPValue {
-        guard let value = try? reply.value() else { throw self.unexpected(reply, expected: "the cluster's slot ranges") }
+        guard let value = try? reply.value() else { throw self.unexpected(reply, expected: "the cluster's slot map") }
         return value
     }
 }

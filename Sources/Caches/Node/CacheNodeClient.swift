@@ -218,3 +218,21 @@ extension CacheNodeClient {
         }
     }
 }
+
+extension CacheNodeClient {
+    /// The node's status row before its health check: name, address, weight and pool gauges.
+    func status(weight: UInt32) -> CacheNodeStatus {
+        let pool = self.pool.statistics
+        return CacheNodeStatus(
+            name: self.name,
+            address: "\(self.settings.host):\(self.settings.port)",
+            weight: weight,
+            latency: nil,
+            keyCount: nil,
+            error: nil,
+            openConnections: pool.openConnections,
+            inFlightRequests: pool.inFlightRequests,
+            waitingRequests: pool.waitingRequests
+        )
+    }
+}
