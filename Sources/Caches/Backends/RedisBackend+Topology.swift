@@ -32,6 +32,7 @@ struct RedisTopologyChange: CacheBackendReload {
 
     /// Opens the new nodes' minimum connections; a node that cannot be reached keeps retrying in its pool.
     func start() async {
+        self.new.attachHooks()
         await withTaskGroup(of: Void.self) { group in
             for node in self.added {
                 group.addTask {

@@ -101,9 +101,15 @@ final class RedisBackend: CacheBackend {
         self.nodes = nodes
         self.nodeKeys = keys
         self.router = CacheRingRouter(ring: ring, health: nodes.map(\.health), journalLimit: configuration.failurePolicy.journalLimit)
-        // A strong reference, dropped by `detachHooks()` when the backend's life ends (disconnect, or a reload that
-        // replaced or abandoned it): a weak one would give the backend a side table, and every retain and release of
-        // it on the hot path would take the runtime's slow, contended path.
+    }
+
+    /// Lets the router start re-admissions, once the backend runs (``connect()``, or a reload's `start()`).
+    ///
+    /// The hook holds the backend strongly until `detachHooks()` at the end of its life (disconnect, or a reload that
+    /// replaced or abandoned it): a weak reference would give the backend a side table, and every retain and release
+    /// of it on the hot path would take the runtime's slow, contended path. A backend that never runs (a reload
+    /// prepared and dropped, a test's) never forms the cycle.
+    func attachHooks() {
         self.router.onReadmissionDue.withLockedValue { hook in
             hook = { index in
                 Task { await self.readmit(index, marked: true) }
@@ -123,6 +129,7 @@ final class RedisBackend: CacheBackend {
     /// most the pool's wait timeout. Throws only when no node could be reached; a node whose first attempt failed
     /// counts a failure for the failure policy.
     func connect() async throws {
+        self.attachHooks()
         let errors = await withTaskGroup(of: (Int, CacheError?).self) { group -> [CacheError] in
             for (index, node) in self.nodes.enumerated() {
                 group.addTask { (index, await node.start()) }
