@@ -2,10 +2,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Copies of values read from Redis, kept in process memory and kept coherent by Redis' own invalidations
 /// (server-assisted client-side caching: `HELLO 3`, `CLIENT TRACKING ON`, `invalidate` pushes).
 ///
@@ -161,35 +157,12 @@ final class CacheNearCache: Sendable {
         UInt64(NIODeadline.now().uptimeNanoseconds)
     }
 
-    /// A time on ``now()``'s clock that is never earlier than ``now()``, for the hit test: with Glibc the kernel's
-    /// last tick (`CLOCK_MONOTONIC_COARSE`, a load instead of a clock read) plus the tick's length, so an entry
-    /// stops being served up to one tick early, never late.
-    @inline(__always)
-    static func notBeforeNow() -> UInt64 {
-        #if canImport(Glibc)
-            var time = timespec()
-            clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
-            return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec) + Self.coarseTick
-        #else
-            return Self.now()
-        #endif
-    }
-
-    #if canImport(Glibc)
-        /// The length of a `CLOCK_MONOTONIC_COARSE` tick.
-        private static let coarseTick: UInt64 = {
-            var resolution = timespec()
-            guard clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) == 0 else { return 1_000_000_000 }
-            return UInt64(resolution.tv_sec) * 1_000_000_000 + UInt64(resolution.tv_nsec)
-        }()
-    #endif
-
     // MARK: Reading
 
     /// The value of `key` if an entry is there and valid, counted as a hit; nil otherwise (then ``claim(_:)``
     /// counts the miss).
     func value(for key: String) -> ByteBuffer? {
-        let now = Self.notBeforeNow()
+        let now = Self.now()
         return self.withShard(key) { storage in
             guard let slot = storage.index[key], let value = storage.entries[slot].value,
                 storage.entries[slot].servedUntil > now
