@@ -3,6 +3,7 @@
 NODE_PORTS=()
 NODE_PIDS=()
 NODE_DIR=""
+NODE_DIRS=()
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -16,6 +17,7 @@ port_is_free() {
 start_nodes() {
     local count=$1; shift
     NODE_DIR=$(mktemp -d /tmp/swift-caches-nodes.XXXXXX)
+    NODE_DIRS+=("$NODE_DIR")
     local fixed=(${FIXED_PORTS:-})
     local i
     for ((i = 0; i < count; i++)); do
@@ -44,18 +46,23 @@ stop_nodes() {
     local pid
     for pid in "${NODE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${NODE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [ -n "$NODE_DIR" ] && rm -rf "$NODE_DIR"
+    local dir
+    for dir in "${NODE_DIRS[@]}"; do rm -rf "$dir"; done
+    NODE_DIRS=()
     NODE_PIDS=()
     NODE_PORTS=()
 }
 
 # start_cluster PRIMARIES REPLICAS: a Redis Cluster on free loopback ports (each node with its own cluster bus port and
 # config file), created with redis-cli --cluster create and awaited until every node reports cluster_state:ok. Sets
-# NODE_PORTS, NODE_PIDS (stop with stop_nodes) and CLUSTER_URL (redis-cluster://…).
+# CLUSTER_PORTS, adds to NODE_PORTS and NODE_PIDS (stop with stop_nodes, also after start_nodes) and sets CLUSTER_URL
+# (redis-cluster://…).
 start_cluster() {
     local primaries=$1 replicas=$2
     local count=$((primaries * (1 + replicas)))
     NODE_DIR=$(mktemp -d /tmp/swift-caches-cluster.XXXXXX)
+    NODE_DIRS+=("$NODE_DIR")
+    CLUSTER_PORTS=()
     local i
     for ((i = 0; i < count; i++)); do
         local port bus
@@ -66,9 +73,10 @@ start_cluster() {
             --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 2000 &
         NODE_PIDS+=($!)
         NODE_PORTS+=("$port")
+        CLUSTER_PORTS+=("$port")
     done
     local port addresses=()
-    for port in "${NODE_PORTS[@]}"; do
+    for port in "${CLUSTER_PORTS[@]}"; do
         local tries=0
         until redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; do
             tries=$((tries + 1))
@@ -80,7 +88,7 @@ start_cluster() {
     redis-cli --cluster create "${addresses[@]}" --cluster-replicas "$replicas" --cluster-yes >"$NODE_DIR/create.log" 2>&1 ||
         { echo "redis-cli --cluster create failed:" >&2; tail -20 "$NODE_DIR/create.log" >&2; return 1; }
     local tries=0
-    for port in "${NODE_PORTS[@]}"; do
+    for port in "${CLUSTER_PORTS[@]}"; do
         until redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; do
             tries=$((tries + 1))
             [ "$tries" -gt 600 ] && { echo "the cluster did not settle" >&2; return 1; }

@@ -288,6 +288,41 @@ struct CacheConnectionTests {
         #expect(harness.channel.isActive)
     }
 
+    @Test func aCollectingRequestGetsEveryReplyInOrderErrorsIncludedAcrossReads() async throws {
+        let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
+        var after: EventLoopFuture<RESPValue>?
+        var writes: [String] = []
+        let replies = try await withUnsafeThrowingContinuation { continuation in
+            let collector = CacheConnectionState.ReplyCollector(expecting: 3, continuation: continuation)
+            let enqueued = harness.state.enqueue(
+                id: harness.state.makeID(),
+                replies: 3,
+                deadline: .now() + .hours(1),
+                completion: .collect(collector)
+            ) { encoder in
+                encoder.writeCommand("MGET", "a", "b")
+                encoder.writeCommand("MGET", "c")
+                encoder.writeCommand("GET", "d")
+            }
+            #expect((try? enqueued.get()) == true)
+            after = try? harness.get("after").reply
+            harness.handler.drain()
+            writes = (try? harness.writes()) ?? []
+            // The first two replies, then the third (a redirection) with the next request's, in another read.
+            try? harness.serverSends("*2\r\n$1\r\nA\r\n$-1\r\n*1\r\n$1\r\nC\r\n")
+            try? harness.serverSends("-MOVED 3000 127.0.0.1:7001\r\n$5\r\nafter\r\n")
+        }
+        #expect(writes.count == 1, "the three commands and the next request went out in one write")
+        #expect(try replies.map { try $0.value() } == [
+            .array([RESPValue(bulkString: "A"), .null]),
+            .array([RESPValue(bulkString: "C")]),
+            .simpleError(ByteBuffer(string: "MOVED 3000 127.0.0.1:7001")),
+        ])
+        #expect(try after.map { try Self.reply(of: $0) } == RESPValue(bulkString: "after"), "the pipeline consumed exactly its replies")
+        #expect(harness.channel.isActive)
+    }
+
     @Test func anErrorInsideABatchIsReturnedEvenWhenTheLastReplyIsNotAnError() throws {
         let harness = try Harness()
         defer { _ = try? harness.channel.finish() }

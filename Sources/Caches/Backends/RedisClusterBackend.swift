@@ -241,25 +241,39 @@ final class RedisClusterBackend: CacheBackend {
     /// Sends `command` to the primary of `slot`, following `MOVED` and `ASK` and waiting out `TRYAGAIN` and
     /// `CLUSTERDOWN` (see the type's documentation).
     func execute<Command: CacheCommand>(_ command: Command, slot: Int) async throws(CacheError) -> Command.Reply {
-        var node = try await self.primary(forSlot: slot)
+        try await self.execute(command, slot: slot, after: nil)
+    }
+
+    /// ``execute(_:slot:)``, or, given the error reply `node` already sent for the command (a pipeline's), the rest of
+    /// it: following that redirection.
+    private func execute<Command: CacheCommand>(
+        _ command: Command,
+        slot: Int,
+        after earlier: (node: CacheNodeClient, error: CacheError)?
+    ) async throws(CacheError) -> Command.Reply {
+        var node: CacheNodeClient
+        if let earlier {
+            node = earlier.node
+        } else {
+            node = try await self.primary(forSlot: slot)
+        }
+        var pending = earlier?.error
         var asking = false
         var redirections = 0
         var pause = Duration.milliseconds(5)
         let deadline = ContinuousClock.now + self.configuration.commandTimeout
         while true {
-            do {
+            do throws(CacheError) {
+                if let error = pending {
+                    pending = nil
+                    throw error
+                }
                 let reply = asking ? try await node.execute(AskingCommand(inner: command)) : try await node.execute(command)
                 _ = node.health.recordSuccess()
                 return reply
             } catch {
                 guard let redirection = ClusterRedirection(error) else {
-                    if CacheNodeHealth.isNodeFailure(error) {
-                        // The node may have failed over: its replica serves the slot once the cluster promotes it.
-                        if node.health.recordFailure() == 1 {
-                            node.logger.info("cluster node failed", metadata: ["cache.error": "\(error.code): \(error.message)"])
-                        }
-                        Task { await self.refresh() }
-                    }
+                    self.noteFailure(error, of: node)
                     throw error
                 }
                 if redirection != .tryAgain, redirection != .clusterDown { redirections += 1 }
@@ -293,6 +307,16 @@ final class RedisClusterBackend: CacheBackend {
                 }
             }
         }
+    }
+
+    /// A node failure may be a failover: the node's replica serves its slots once the cluster promotes it, so the map
+    /// is refreshed in the background.
+    private func noteFailure(_ error: CacheError, of node: CacheNodeClient) {
+        guard CacheNodeHealth.isNodeFailure(error) else { return }
+        if node.health.recordFailure() == 1 {
+            node.logger.info("cluster node failed", metadata: ["cache.error": "\(error.code): \(error.message)"])
+        }
+        Task { await self.refresh() }
     }
 
     /// A redirection's endpoint; a node that does not know its own address leaves the host out (`MOVED 1 :7000`),
@@ -378,40 +402,172 @@ final class RedisClusterBackend: CacheBackend {
         return order.map { SlotGroup(slot: $0, selection: .some(positions[$0]!)) }
     }
 
-    /// Sends one request per slot, all at once, and returns each slot's outcome with its positions. Failures are
-    /// gathered per node, as on the ring.
-    private func perSlot<Reply: Sendable>(
+    /// A many-key call's positions grouped by node, and within a node by slot, in a few flat arrays.
+    private struct SlotPlan: Sendable {
+        /// The call's positions: each group's together, ascending within a group.
+        var positions: [Int] = []
+        /// Each group's slot and its range in ``positions``.
+        var groups: [(slot: Int, range: Range<Int>)] = []
+        /// Each node's groups, as a range of ``groups``; a nil node: no primary is known for those slots.
+        var batches: [(node: CacheNodeClient?, groups: Range<Int>)] = []
+
+        func selection(_ group: Int) -> CacheKeySelection {
+            .some(self.positions[self.groups[group].range])
+        }
+    }
+
+    /// Groups a call's keys by the node that serves their slots (read under one lock), then by slot.
+    private func plan(count: Int, key: (Int) -> String) -> SlotPlan {
+        // One sort key per position: node ordinal (16 bits), slot (16 bits), position (32 bits).
+        precondition(count < 1 << 32, "a many-key call of 2^32 keys or more")
+        var order = [UInt64](repeating: 0, count: count)
+        var nodes: [CacheNodeClient?] = []
+        self.state.withLockedValue { state in
+            // Ordinals: each shard's index, then the nodes of `moved` slots, and last "no primary known".
+            let shardCount = state.primaries.count
+            nodes = state.primaries
+            var unknown: Int?
+            for position in 0..<count {
+                let slot = ClusterSlot.slot(forKey: key(position))
+                var ordinal: Int
+                if !state.moved.isEmpty, let node = state.moved[slot] {
+                    if let known = nodes[shardCount...].firstIndex(where: { $0 === node }) {
+                        ordinal = known
+                    } else {
+                        ordinal = nodes.count
+                        nodes.append(node)
+                    }
+                } else if let shard = state.topology?.shardIndex(forSlot: slot), state.primaries[shard] != nil {
+                    ordinal = shard
+                } else {
+                    if unknown == nil {
+                        unknown = nodes.count
+                        nodes.append(nil)
+                    }
+                    ordinal = unknown!
+                }
+                order[position] = UInt64(ordinal) << 48 | UInt64(slot) << 32 | UInt64(position)
+            }
+        }
+        order.sort()
+        var plan = SlotPlan()
+        plan.positions.reserveCapacity(count)
+        var index = 0
+        while index < count {
+            let ordinal = Int(order[index] >> 48)
+            let firstGroup = plan.groups.count
+            while index < count, Int(order[index] >> 48) == ordinal {
+                let slot = Int(order[index] >> 32 & 0xFFFF)
+                let start = plan.positions.count
+                while index < count, order[index] >> 32 == UInt64(ordinal) << 16 | UInt64(slot) {
+                    plan.positions.append(Int(order[index] & 0xFFFF_FFFF))
+                    index += 1
+                }
+                plan.groups.append((slot, start..<plan.positions.count))
+            }
+            plan.batches.append((nodes[ordinal], firstGroup..<plan.groups.count))
+        }
+        return plan
+    }
+
+    /// Sends a many-key call as one request per slot: each node's requests in one pipeline (one flush), all nodes at
+    /// once, and hands every slot's decoded reply to `consume`, with its positions. A request its node redirects
+    /// or asks to retry goes on through ``execute(_:slot:)`` from that reply, as does every request for a slot no
+    /// primary is known for (it refreshes the map). Failures are gathered per node, as on the ring.
+    private func manyBySlot<Command: CacheManyKeyCommand & Sendable>(
         count: Int,
         key: (Int) -> String,
-        _ request: @escaping @Sendable (Int, CacheKeySelection) async throws(CacheError) -> Reply
-    ) async -> (replies: [(selection: CacheKeySelection, reply: Reply)], failures: [CacheBackendFailure]) {
-        let groups = Self.slotGroups(count: count, key: key)
-        let results = await withTaskGroup(of: (Int, Result<Reply, CacheError>).self) { taskGroup in
-            for (index, group) in groups.enumerated() {
+        _ makeCommand: @escaping @Sendable (CacheKeySelection) -> Command,
+        consume: (CacheKeySelection, Command.Reply) throws -> Void
+    ) async throws -> [CacheBackendFailure] where Command.Reply: Sendable {
+        let plan = self.plan(count: count, key: key)
+        let sent = await withTaskGroup(of: (Int, Result<([Command], [RESPReply]), CacheError>).self) { taskGroup in
+            for (batch, (node, groups)) in plan.batches.enumerated() {
+                guard let node else { continue }
                 taskGroup.addTask {
+                    let commands = groups.map { makeCommand(plan.selection($0)) }
+                    let replies = commands.reduce(0) { $0 + $1.replyCount }
                     do throws(CacheError) {
-                        return (index, .success(try await request(group.slot, group.selection)))
+                        let received = try await node.execute(batchOf: commands.count, commands[0].name, replies: replies) { encoder in
+                            for command in commands { command.encode(into: &encoder) }
+                        }
+                        _ = node.health.recordSuccess()
+                        return (batch, .success((commands, received)))
                     } catch {
-                        return (index, .failure(error))
+                        self.noteFailure(error, of: node)
+                        return (batch, .failure(error))
                     }
                 }
             }
-            var results = [Result<Reply, CacheError>?](repeating: nil, count: groups.count)
-            for await (index, result) in taskGroup { results[index] = result }
-            return results.map { $0! }
+            return await taskGroup.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
-        var replies: [(selection: CacheKeySelection, reply: Reply)] = []
-        var failed: [String: (indices: [Int], error: CacheError)] = [:]
-        for (group, result) in zip(groups, results) {
-            switch result {
-            case .success(let reply):
-                replies.append((group.selection, reply))
+        var failed: [String: (positions: [Int], error: CacheError)] = [:]
+        func fail(_ selection: CacheKeySelection, _ error: CacheError, slot: Int) {
+            let node = error.node ?? self.nodeName(ofSlot: slot)
+            failed[node, default: ([], error)].positions += selection.positions
+        }
+        // Requests that go on alone: redirected ones with the reply that redirected them, and those of unknown slots.
+        var alone: [(group: Int, earlier: (node: CacheNodeClient, error: CacheError)?)] = []
+        for (batch, (node, groups)) in plan.batches.enumerated() {
+            guard let node else {
+                alone += groups.map { ($0, nil) }
+                continue
+            }
+            switch sent[batch]! {
             case .failure(let error):
-                let node = error.node ?? self.nodeName(ofSlot: group.slot)
-                failed[node, default: ([], error)].indices += group.selection.positions
+                for group in groups { fail(plan.selection(group), error, slot: plan.groups[group].slot) }
+            case .success(let (commands, replies)):
+                var next = 0
+                for (group, command) in zip(groups, commands) {
+                    let selection = command.selection
+                    // A request of several commands (`MULTI` … `EXEC`) answers with its first error reply, else its last.
+                    let count = command.replyCount
+                    let reply = count == 1 ? replies[next] : (replies[next..<(next + count)].first(where: \.isError) ?? replies[next + count - 1])
+                    next += count
+                    let value: Command.Reply
+                    do throws(CacheError) {
+                        if reply.isError {
+                            let error = node.replyError(reply, command.name)
+                            guard ClusterRedirection(error) == nil else {
+                                alone.append((group, (node, error)))
+                                continue
+                            }
+                            throw error
+                        }
+                        value = try command.decode(reply)
+                    } catch {
+                        fail(selection, error.with(node: node.name), slot: plan.groups[group].slot)
+                        continue
+                    }
+                    if let lookups = command.lookups(in: value) {
+                        node.metrics.recordLookups(hits: lookups.hits, misses: lookups.misses)
+                    }
+                    try consume(selection, value)
+                }
             }
         }
-        return (replies, failed.map { ($0.key, $0.value.indices.sorted(), $0.value.error.with(node: $0.key)) })
+        if !alone.isEmpty {
+            let results = await withTaskGroup(of: (Int, Result<Command.Reply, CacheError>).self) { taskGroup in
+                for (group, earlier) in alone {
+                    taskGroup.addTask {
+                        do throws(CacheError) {
+                            let command = makeCommand(plan.selection(group))
+                            return (group, .success(try await self.execute(command, slot: plan.groups[group].slot, after: earlier)))
+                        } catch {
+                            return (group, .failure(error))
+                        }
+                    }
+                }
+                return await taskGroup.reduce(into: []) { $0.append($1) }
+            }
+            for (group, result) in results.sorted(by: { $0.0 < $1.0 }) {
+                switch result {
+                case .success(let value): try consume(plan.selection(group), value)
+                case .failure(let error): fail(plan.selection(group), error, slot: plan.groups[group].slot)
+                }
+            }
+        }
+        return failed.map { ($0.key, $0.value.positions.sorted(), $0.value.error.with(node: $0.key)) }
     }
 
     private func nodeName(ofSlot slot: Int) -> String {
@@ -419,26 +575,21 @@ final class RedisClusterBackend: CacheBackend {
     }
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        let result = await self.perSlot(count: keys.count, key: { keys[$0] }) { slot, selection throws(CacheError) in
-            try await self.execute(GetManyCommand(keys: keys, selection: selection), slot: slot)
-        }
-        for (selection, values) in result.replies {
+        try await self.manyBySlot(count: keys.count, key: { keys[$0] }) { GetManyCommand(keys: keys, selection: $0) } consume: {
+            selection, values in
             try values.forEach { offset, bytes in try body(selection[offset], bytes) }
         }
-        return result.failures
     }
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
         // With a ttl each slot's keys are set in one MULTI … EXEC: atomic per slot.
-        await self.perSlot(count: entries.count, key: { entries[$0].key }) { slot, selection throws(CacheError) in
-            try await self.execute(SetManyCommand(entries: entries, selection: selection, ttl: ttl), slot: slot)
-        }.failures
+        try await self.manyBySlot(count: entries.count, key: { entries[$0].key }) {
+            SetManyCommand(entries: entries, selection: $0, ttl: ttl)
+        } consume: { _, _ in }
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        await self.perSlot(count: keys.count, key: { keys[$0] }) { slot, selection throws(CacheError) in
-            try await self.execute(DeleteManyCommand(keys: keys, selection: selection), slot: slot)
-        }.failures
+        try await self.manyBySlot(count: keys.count, key: { keys[$0] }) { DeleteManyCommand(keys: keys, selection: $0) } consume: { _, _ in }
     }
 
     // MARK: Every primary

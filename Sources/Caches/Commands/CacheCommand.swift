@@ -33,6 +33,12 @@ protocol CacheCommand {
     func lookups(in reply: Reply) -> (hits: Int, misses: Int)?
 }
 
+/// A command over some of a many-key call's keys (`MGET`, `MSET`, `UNLINK`): a cluster sends one per slot.
+protocol CacheManyKeyCommand: CacheCommand {
+    /// The call's positions this command covers.
+    var selection: CacheKeySelection { get }
+}
+
 extension CacheCommand {
     var replyCount: Int { 1 }
     var key: String? { nil }

@@ -251,25 +251,28 @@ struct DeleteCommand: CacheCommand {
 /// The keys of a many-key call that go to one node: positions in the call's list, or all of them.
 struct CacheKeySelection: Sendable {
     /// Positions in the call's key list, in order; nil selects every key.
-    let indices: [Int]?
+    let indices: ArraySlice<Int>?
     /// How many keys are selected.
     let count: Int
 
     static func all(_ count: Int) -> Self { Self(indices: nil, count: count) }
-    static func some(_ indices: [Int]) -> Self { Self(indices: indices, count: indices.count) }
+    static func some(_ indices: [Int]) -> Self { Self(indices: indices[...], count: indices.count) }
+    /// Part of a shared array of positions (a cluster's slot groups), without a copy.
+    static func some(_ indices: ArraySlice<Int>) -> Self { Self(indices: indices, count: indices.count) }
 
     /// The position in the call's key list of the `offset`-th selected key.
     @inline(__always)
     subscript(offset: Int) -> Int {
-        self.indices?[offset] ?? offset
+        guard let indices = self.indices else { return offset }
+        return indices[indices.startIndex + offset]
     }
 
     /// Every selected position, in order.
-    var positions: [Int] { self.indices ?? Array(0..<self.count) }
+    var positions: [Int] { self.indices.map(Array.init) ?? Array(0..<self.count) }
 }
 
 /// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller.
-struct GetManyCommand: CacheCommand {
+struct GetManyCommand: CacheManyKeyCommand {
     let keys: CacheKeys
     let selection: CacheKeySelection
 
@@ -309,7 +312,7 @@ struct GetManyCommand: CacheCommand {
 
 /// `MSET key value…`; with a ttl `MULTI`, `MSET`, one `EXPIRE` per key, `EXEC`, written at once, so no key is ever
 /// stored without its ttl.
-struct SetManyCommand: CacheCommand {
+struct SetManyCommand: CacheManyKeyCommand {
     let entries: [(key: String, value: ByteBuffer)]
     let selection: CacheKeySelection
     let ttl: Int?
@@ -351,7 +354,7 @@ struct SetManyCommand: CacheCommand {
 }
 
 /// `UNLINK key…`: how many of the keys existed (and were removed).
-struct DeleteManyCommand: CacheCommand {
+struct DeleteManyCommand: CacheManyKeyCommand {
     let keys: [String]
     let selection: CacheKeySelection
 

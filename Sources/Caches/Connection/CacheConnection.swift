@@ -167,6 +167,33 @@ final class CacheConnection: Sendable {
         }
     }
 
+    /// Sends several commands in one request (one lock, one flush) and returns every reply, in order, error replies
+    /// included.
+    ///
+    /// - Parameters:
+    ///   - replies: How many replies the commands produce, at least 1.
+    ///   - encode: Writes the commands; it runs under the connection's lock, so it must be quick.
+    /// - Returns: The `replies` replies.
+    /// - Throws: As ``execute(replies:_:)``; then none of the replies is returned.
+    func executeCollecting(replies: Int, _ encode: (inout RESPCommandEncoder) -> Void) async throws -> [RESPReply] {
+        precondition(replies > 0, "a request expects at least one reply")
+        if Task.isCancelled {
+            throw CacheError(.cancelled, "the task was cancelled", node: self.nodeName)
+        }
+        let id = self.state.makeID()
+        let deadline = NIODeadline.now() + self.commandTimeout
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in
+                let collector = CacheConnectionState.ReplyCollector(expecting: replies, continuation: continuation)
+                self.submit(id: id, replies: replies, deadline: deadline, completion: .collect(collector), encode: encode)
+            }
+        } onCancel: {
+            if let completion = self.state.abandon(id: id) {
+                completion.resume(.failure(CacheError(.cancelled, "the task was cancelled", node: self.nodeName)))
+            }
+        }
+    }
+
     private func submit(
         id: UInt64? = nil,
         replies: Int,

@@ -15,8 +15,29 @@ final class CacheConnectionState: Sendable {
     enum Completion {
         case continuation(UnsafeContinuation<RESPReply, any Error>)
         case promise(EventLoopPromise<RESPReply>)
+        /// A pipeline that wants every reply (see ``ReplyCollector``).
+        case collect(ReplyCollector)
         /// Nobody waits (a keepalive `PING`, or a caller that gave up).
         case none
+    }
+
+    /// Gathers every reply of a request that wants them all (several commands written in one flush), and resumes
+    /// its caller with them once the last one arrived.
+    ///
+    /// Only ``receive(_:into:)`` appends, under the connection's lock, until the slot is removed; the caller reads the
+    /// replies only after being resumed, so the array is never touched by two threads at once.
+    final class ReplyCollector: @unchecked Sendable {
+        private(set) var replies: [RESPReply] = []
+        let continuation: UnsafeContinuation<[RESPReply], any Error>
+
+        init(expecting count: Int, continuation: UnsafeContinuation<[RESPReply], any Error>) {
+            self.continuation = continuation
+            self.replies.reserveCapacity(count)
+        }
+
+        func append(_ reply: RESPReply) {
+            self.replies.append(reply)
+        }
     }
 
     struct Slot {
@@ -108,6 +129,9 @@ final class CacheConnectionState: Sendable {
                     break
                 }
                 let first = inner.slots.startIndex
+                if case .collect(let collector) = inner.slots[first].completion {
+                    collector.append(reply)
+                }
                 if inner.slots[first].remainingReplies > 1 {
                     inner.slots[first].remainingReplies -= 1
                     if reply.isError, inner.slots[first].firstError == nil {
@@ -182,6 +206,11 @@ extension CacheConnectionState.Completion {
         switch self {
         case .continuation(let continuation): continuation.resume(with: result)
         case .promise(let promise): promise.completeWith(result)
+        case .collect(let collector):
+            switch result {
+            case .success: collector.continuation.resume(returning: collector.replies)
+            case .failure(let error): collector.continuation.resume(throwing: error)
+            }
         case .none: break
         }
     }

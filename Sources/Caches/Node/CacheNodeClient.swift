@@ -144,6 +144,59 @@ final class CacheNodeClient: Sendable {
         return value
     }
 
+    /// Sends `count` requests named `name`, written by `encode` in one flush on one connection, and returns every
+    /// reply (error replies included) for the caller to decode: a cluster's many-key call sends one `MGET` per slot
+    /// this way, and a `MOVED` for one slot fails that request only.
+    ///
+    /// The requests are counted under `name`; the pipeline is timed once. Decode error replies with
+    /// ``replyError(_:_:)``.
+    ///
+    /// - Parameters:
+    ///   - count: How many requests `encode` writes.
+    ///   - replies: How many replies they produce in all.
+    /// - Throws: ``CacheError`` when the pipeline could not be sent or answered (no connection, a timeout, a closed
+    ///   connection): then no request has a reply.
+    func execute(
+        batchOf count: Int,
+        _ name: CacheCommandName,
+        replies: Int,
+        _ encode: (inout RESPCommandEncoder) -> Void
+    ) async throws(CacheError) -> [RESPReply] {
+        let start = NIODeadline.now()
+        var connectionID: Int?
+        do {
+            let waiting = !self.failsFastWhileDown.load(ordering: .relaxed) || self.health.consecutiveFailures == 0
+            let connection = try await self.pool.connection(waitingForReconnect: waiting)
+            connectionID = connection.id
+            let received = try await connection.executeCollecting(replies: replies, encode)
+            self.metrics.recordCommands(name, count: count, nanoseconds: (NIODeadline.now() - start).nanoseconds)
+            return received
+        } catch {
+            if connectionID != nil {
+                self.metrics.recordCommands(name, count: count, nanoseconds: (NIODeadline.now() - start).nanoseconds)
+            }
+            let cacheError = self.map(error)
+            self.metrics.recordError(cacheError.code)
+            self.logger.debug(
+                "pipeline failed",
+                metadata: ["cache.error.code": "\(cacheError.code)", "cache.error": "\(cacheError.message)", "cache.command": "\(name)"]
+            )
+            throw cacheError
+        }
+    }
+
+    /// The ``CacheError`` of an error reply to a request of ``execute(batchOf:_:replies:_:)``, counted and logged as
+    /// ``execute(_:)`` does.
+    func replyError(_ reply: RESPReply, _ name: CacheCommandName) -> CacheError {
+        let error = Self.serverError(reply.errorMessage ?? "", node: self.name)
+        self.metrics.recordError(error.code)
+        self.logger.debug(
+            "command failed",
+            metadata: ["cache.error.code": "\(error.code)", "cache.error": "\(error.message)", "cache.command": "\(name)"]
+        )
+        return error
+    }
+
     /// Counts and logs a failed call; returns the error to throw.
     private func failed(_ error: CacheError, _ command: some CacheCommand, connectionID: Int?) -> CacheError {
         self.metrics.recordError(error.code)

@@ -57,6 +57,12 @@ import CachePool
             self.durations[command.rawValue].recordNanoseconds(nanoseconds)
         }
 
+        /// Counts `count` requests sent in one pipeline and times the pipeline once.
+        func recordCommands(_ command: CacheCommandName, count: Int, nanoseconds: Int64) {
+            self.commands[command.rawValue].increment(by: count)
+            self.durations[command.rawValue].recordNanoseconds(nanoseconds)
+        }
+
         /// Counts a failed call.
         func recordError(_ code: CacheError.Code) {
             let counter = self.errors.withLockedValue { errors in
@@ -108,6 +114,9 @@ import CachePool
 
         @inline(__always)
         func recordCommand(_ command: CacheCommandName, nanoseconds: Int64) {}
+
+        @inline(__always)
+        func recordCommands(_ command: CacheCommandName, count: Int, nanoseconds: Int64) {}
 
         func recordError(_ code: CacheError.Code) {}
 
