@@ -32,6 +32,15 @@ struct CacheSettingsTests {
         "nearCache.maxBytes": { c, _ in c.nearCache.maxBytes = 1_048_576 },
         "nearCache.maxLifetime": { c, _ in c.nearCache.maxLifetime = .seconds(5) },
         "failurePolicy": { c, _ in c.failurePolicy = .eject() },
+        // A cluster setting makes the configuration a cluster's (a file's `cluster` section does the same).
+        "cluster.readFrom": { c, _ in
+            c.backend = .redisCluster
+            c.cluster.readFrom = .replica
+        },
+        "cluster.refreshInterval": { c, _ in
+            c.backend = .redisCluster
+            c.cluster.refreshInterval = .seconds(5)
+        },
         "ejectAfterFailures": { c, _ in c.failurePolicy = .eject(afterFailures: 5) },
         "ejectRetry": { c, _ in c.failurePolicy = .eject(retryAfter: .milliseconds(1500)) },
         "ejectJournalKeys": { c, _ in c.failurePolicy = .eject(journalLimit: 0) },
@@ -188,7 +197,8 @@ struct CacheSettingsTests {
             case nil: return nil
             }
         }
-        return "redis://\(host)\(port.map { ":" + $0 } ?? "")" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        let scheme = settings.contains { $0.0.key.hasPrefix("cluster.") } ? "redis-cluster" : "redis"
+        return "\(scheme)://\(host)\(port.map { ":" + $0 } ?? "")" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
     #if ConfigFiles

@@ -180,4 +180,21 @@ struct ClusterConfigurationTests {
         configuration.nodes = []
         #expect(throws: CacheError.self, "a cluster needs a seed") { try configuration.validate() }
     }
+
+    @Test("read_from and cluster_refresh set the cluster settings, and only a cluster takes them")
+    func clusterOptions() throws {
+        let configured = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000?read_from=replica&cluster_refresh=250ms"))
+        #expect(configured.cluster == CacheConfiguration.Cluster(readFrom: .replica, refreshInterval: .milliseconds(250)))
+        let defaults = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000"))
+        #expect(defaults.cluster.readFrom == .primary)
+        #expect(defaults.cluster.refreshInterval == .seconds(30))
+        let off = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000?cluster_refresh=0"))
+        #expect(off.cluster.refreshInterval == nil)
+        for url in ["redis://127.0.0.1:7000?read_from=replica", "redis://127.0.0.1:7000?cluster_refresh=5s"] {
+            let error = #expect(throws: CacheError.self, "\(url)") { try Cache(url: url) }
+            #expect(error?.message.hasPrefix("cluster:") == true, "\(error?.message ?? "")")
+        }
+        let unknown = #expect(throws: CacheError.self) { try Cache(url: "redis-cluster://127.0.0.1:7000?read_from=nearest") }
+        #expect(unknown?.message.contains("primary, replica") == true, "\(unknown?.message ?? "")")
+    }
 }

@@ -52,6 +52,54 @@
 
     @Suite("Config files")
     struct ConfigFileTests {
+        // MARK: A cluster
+
+        @Test("a `cluster` section makes the nodes a Redis Cluster's seeds; its keys, and what a cluster refuses, name their path")
+        func clusterSection() async throws {
+            let directory = try ConfigDirectory()
+            let seeds = """
+                nodes:
+                  - host: 127.0.0.1
+                    port: 7000
+                  - host: 127.0.0.1
+                    port: 7001
+                """
+            let full = try await CacheConfiguration.load(
+                fromFile: try directory.write("full.yaml", "cluster:\n  readFrom: replica\n  refreshInterval: 5s\n" + seeds),
+                environment: [:]
+            )
+            #expect(full.backend == .redisCluster)
+            #expect(full.cluster == CacheConfiguration.Cluster(readFrom: .replica, refreshInterval: .seconds(5)))
+            #expect(full.nodes.map(\.port) == [7000, 7001])
+
+            let empty = try await CacheConfiguration.load(fromFile: try directory.write("empty.yaml", "cluster: {}\n" + seeds), environment: [:])
+            #expect(empty.backend == .redisCluster)
+            #expect(empty.cluster == CacheConfiguration.Cluster(), "an empty section: a cluster with the defaults")
+            let ring = try await CacheConfiguration.load(fromFile: try directory.write("ring.yaml", seeds), environment: [:])
+            #expect(ring.backend == .redis, "no section: a ring")
+            let fromEnvironment = try await CacheConfiguration.load(
+                fromFile: try directory.write("env.yaml", seeds),
+                environment: ["CACHES_CLUSTER_REFRESH_INTERVAL": "0"]
+            )
+            #expect(fromEnvironment.backend == .redisCluster)
+            #expect(fromEnvironment.cluster.refreshInterval == nil, "0 turns the periodic refresh off")
+
+            let cases = [
+                ("cluster:\n  readFrom: nearest\n" + seeds, "cluster.readFrom"),
+                ("cluster:\n  refresh: 5s\n" + seeds, "cluster.refresh"),
+                ("cluster: {}\nring:\n  hash: md5\n" + seeds, "ring"),
+                ("cluster: {}\nnodes:\n  - host: 127.0.0.1\n    db: 2\n", "nodes[0].database"),
+            ]
+            for (index, (text, path)) in cases.enumerated() {
+                let file = try directory.write("bad\(index).yaml", text)
+                let error = await #expect(throws: CacheError.self, "\(text)") {
+                    try await CacheConfiguration.load(fromFile: file, environment: [:])
+                }
+                #expect(error?.code == .invalidConfiguration)
+                #expect(error?.message.contains(path) == true, "\(error?.message ?? "")")
+            }
+        }
+
         // MARK: The files in config/
 
         @Test("every file in config/ loads")
@@ -76,7 +124,7 @@
                 }
                 if let loaded {
                     #expect(!loaded.nodes.isEmpty, "\(name)")
-                    #expect(loaded.backend == .redis, "\(name)")
+                    #expect(loaded.backend == (name.hasPrefix("cluster") ? .redisCluster : .redis), "\(name)")
                 }
             }
         }
@@ -327,7 +375,7 @@
         func unknownKeys() async throws {
             #expect(
                 try await self.failure(twoNodes + "\nnodez: 1\n")
-                    == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, defaults, ejectAfterFailures, ejectJournalKeys, ejectRetry, failurePolicy, healthCheck, nearCache, nodes, pool, ring, timeouts, tls)"
+                    == "DIR/cache.yaml: nodez: unknown key (expected one of: clientName, cluster, defaults, ejectAfterFailures, ejectJournalKeys, ejectRetry, failurePolicy, healthCheck, nearCache, nodes, pool, ring, timeouts, tls)"
             )
             #expect(
                 try await self.failure(twoNodes + "\n    wieght: 2\n")

@@ -396,6 +396,84 @@ struct ClusterCacheTests {
         }
     }
 
+    /// `GET` and `MGET` calls a node answered since its last `CONFIG RESETSTAT`.
+    static func readCalls(_ server: RedisServer) async throws -> Int {
+        let calls = try await server.commandCalls()
+        return (calls["get"] ?? 0) + (calls["mget"] ?? 0)
+    }
+
+    @Test("read_from=replica: reads go to replicas (READONLY), writes to primaries; a killed replica's shard is read from its primary", .timeLimit(.minutes(3)))
+    func replicaReads() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 1) { cluster in
+            // A replica is listed once its first sync is done; the cache reads the map when it connects.
+            try await waitUntil(timeout: .seconds(30), "every shard to list its replica as online") {
+                try await Self.topology(cluster).shards.allSatisfy { $0.replicas.count == 1 }
+            }
+            let cache = try Cache(url: Self.url(cluster) + "?read_from=replica&timeout=1&connect_timeout=500ms&wait_timeout=1")
+            try await cache.withConnection { cache in
+                let topology = try await Self.topology(cluster)
+                let keys = (0..<300).map { "r\($0)" }
+                let expected = Dictionary(uniqueKeysWithValues: keys.map { ($0, Optional("value of \($0)")) })
+                try await cache.setMany(keys.map { ($0, "value of \($0)") })
+                // Replication is asynchronous: wait until every replica has all the keys of its primary.
+                try await waitUntil(timeout: .seconds(30), "every replica to hold its primary's keys") {
+                    for shard in topology.shards {
+                        let primary = try await Self.server(cluster, try #require(shard.primary)).cli("DBSIZE")
+                        for replica in shard.replicas {
+                            guard try await Self.server(cluster, replica).cli("DBSIZE") == primary else { return false }
+                        }
+                    }
+                    return true
+                }
+                for node in cluster.nodes { _ = try await node.cli("CONFIG", "RESETSTAT") }
+
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                for key in keys.prefix(30) { #expect(try await cache.get(key, as: String.self) == "value of \(key)") }
+                #expect(try await cache.remainingTTL(keys[0]) == -1)
+                try await cache.set("written", 1)
+                for shard in topology.shards {
+                    let primary = Self.server(cluster, try #require(shard.primary))
+                    let replica = Self.server(cluster, try #require(shard.replicas.first))
+                    #expect(try await Self.readCalls(primary) == 0, "no read reached the primary \(primary.address)")
+                    #expect(try await Self.readCalls(replica) > 0, "the replica \(replica.address) answered reads")
+                    #expect(try await replica.cli("CLIENT", "LIST").contains("flags=r "), "the replica's connections sent READONLY")
+                }
+                let writtenTo = try #require(topology.shard(forSlot: ClusterSlot.slot(forKey: cache.makeKey("written")))?.primary)
+                #expect(try await Self.server(cluster, writtenTo).cli("GET", cache.makeKey("written")) == "1", "the write went to the primary")
+
+                // A replica dies: its shard is read from the primary, with no error and the same values.
+                let victim = try #require(topology.shards[0].replicas.first)
+                await Self.server(cluster, victim).kill()
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                for key in keys.prefix(30) { #expect(try await cache.get(key, as: String.self) == "value of \(key)") }
+                let primary = Self.server(cluster, try #require(topology.shards[0].primary))
+                #expect(try await Self.readCalls(primary) > 0, "the dead replica's primary answered its reads")
+            }
+        }
+    }
+
+    @Test("the map is read again every cluster_refresh: a slot reassigned without any MOVED is followed", .timeLimit(.minutes(3)))
+    func periodicRefresh() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
+            let cache = try Cache(url: Self.url(cluster) + "?cluster_refresh=100ms")
+            try await cache.withConnection { cache in
+                let topology = try await Self.topology(cluster)
+                let slot = ClusterSlot.slot(forKey: cache.makeKey("{idle}"))
+                let sourceIndex = try #require(topology.shardIndex(forSlot: slot))
+                let source = try #require(topology.shards[sourceIndex].primary)
+                let target = try #require(topology.shards[(sourceIndex + 1) % 3].primary)
+                #expect(cache.nodeName(for: "{idle}") == source.description)
+                // The slot holds no key, so it can be given to the target at once; the cache sends nothing meanwhile.
+                for node in cluster.nodes {
+                    _ = try await node.cli("CLUSTER", "SETSLOT", String(slot), "NODE", try #require(target.id))
+                }
+                try await waitUntil(timeout: .seconds(30), "the periodic refresh to name the new owner") {
+                    cache.nodeName(for: "{idle}") == target.description
+                }
+            }
+        }
+    }
+
     @Test("seeds that cannot be reached fail connect with every seed named; a node outside a cluster is refused")
     func badSeeds() async throws {
         // A port nothing listens on: a server's, after it stopped.

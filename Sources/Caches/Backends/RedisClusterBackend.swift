@@ -34,6 +34,14 @@ final class RedisClusterBackend: CacheBackend {
         var clients: [String: CacheNodeClient] = [:]
         /// Slots a `MOVED` reply gave to another node since the map was read (until the next map replaces them).
         var moved: [Int: CacheNodeClient] = [:]
+        /// Each shard's replicas (same index as the topology's shards); empty unless reads go to replicas.
+        var replicas: [[CacheNodeClient]] = []
+        /// Replicas that failed since the map was read: reads skip them until a map lists them again.
+        var failedReplicas: Set<String> = []
+        /// Turns the replicas of a shard in order.
+        var nextReplica: UInt = 0
+        /// The periodic refresh (``CacheConfiguration/Cluster/refreshInterval``).
+        var periodicRefresh: Task<Void, Never>?
         var lastRefresh: ContinuousClock.Instant?
         var refresh: Task<Result<Void, CacheError>, Never>?
         /// Whether a refresh is scheduled for the end of the current ``minimumRefreshInterval``.
@@ -44,6 +52,25 @@ final class RedisClusterBackend: CacheBackend {
         func owner(of slot: Int) -> CacheNodeClient? {
             if let moved = self.moved[slot] { return moved }
             return self.topology?.shardIndex(forSlot: slot).flatMap { self.primaries[$0] }
+        }
+
+        /// The next replica of `shard` that has not failed since the map was read, or nil.
+        mutating func replica(ofShard shard: Int) -> CacheNodeClient? {
+            guard shard < self.replicas.count else { return nil }
+            let candidates = self.replicas[shard]
+            for _ in 0..<candidates.count {
+                self.nextReplica &+= 1
+                let candidate = candidates[Int(self.nextReplica % UInt(candidates.count))]
+                if !self.failedReplicas.contains(candidate.name) { return candidate }
+            }
+            return nil
+        }
+
+        /// A replica to read `slot` from, or nil (read from the primary): none answers, or a `MOVED` moved the slot.
+        mutating func replica(of slot: Int) -> CacheNodeClient? {
+            if !self.moved.isEmpty, self.moved[slot] != nil { return nil }
+            guard let shard = self.topology?.shardIndex(forSlot: slot) else { return nil }
+            return self.replica(ofShard: shard)
         }
     }
 
@@ -63,15 +90,29 @@ final class RedisClusterBackend: CacheBackend {
             await self.disconnect()
             throw error
         }
+        guard let interval = self.configuration.cluster.refreshInterval else { return }
+        self.state.withLockedValue { state in
+            guard !state.closed, state.periodicRefresh == nil else { return }
+            state.periodicRefresh = Task {
+                while true {
+                    do { try await Task.sleep(for: interval) } catch { return }
+                    _ = await self.sharedRefresh(force: true)
+                }
+            }
+        }
     }
 
     func disconnect() async {
-        let (clients, refresh) = self.state.withLockedValue { state in
+        let (clients, refresh, periodic) = self.state.withLockedValue { state in
             state.closed = true
-            defer { state.clients = [:] }
-            return (Array(state.clients.values), state.refresh)
+            defer {
+                state.clients = [:]
+                state.periodicRefresh = nil
+            }
+            return (Array(state.clients.values), state.refresh, state.periodicRefresh)
         }
         refresh?.cancel()
+        periodic?.cancel()
         await withTaskGroup(of: Void.self) { group in
             for client in clients {
                 group.addTask { await client.shutdown(gracePeriod: self.configuration.pool.shutdownGracePeriod) }
@@ -168,13 +209,18 @@ final class RedisClusterBackend: CacheBackend {
     /// names are closed once their calls are done.
     private func install(_ topology: ClusterTopology) {
         let primaries = topology.shards.map { shard in shard.primary.map { self.client(for: $0) } }
+        let replicas =
+            self.configuration.cluster.readFrom == .replica
+            ? topology.shards.map { shard in shard.replicas.map { self.client(for: $0) } } : []
         let retired = self.state.withLockedValue { state -> [CacheNodeClient] in
             guard !state.closed else { return [] }
             state.topology = topology
             state.primaries = primaries
+            state.replicas = replicas
+            state.failedReplicas = []
             state.moved = [:]
             state.lastRefresh = .now
-            let keep = Set(primaries.compactMap { $0?.name })
+            let keep = Set(primaries.compactMap { $0?.name } + replicas.joined().map(\.name))
             let retired = state.clients.filter { !keep.contains($0.key) }
             for name in retired.keys { state.clients[name] = nil }
             return Array(retired.values)
@@ -205,7 +251,9 @@ final class RedisClusterBackend: CacheBackend {
                 connectTimeout: self.configuration.connectTimeout,
                 commandTimeout: self.configuration.commandTimeout,
                 tls: self.tls,
-                tracking: nil
+                tracking: nil,
+                // Harmless on a primary, and a replica promoted later keeps answering.
+                readOnly: self.configuration.cluster.readFrom == .replica
             )
             let client = CacheNodeClient(
                 settings: settings,
@@ -330,10 +378,39 @@ final class RedisClusterBackend: CacheBackend {
         try await self.execute(command, slot: ClusterSlot.slot(forKey: key))
     }
 
+    /// A read: from a replica of the key's shard when ``CacheConfiguration/Cluster/readFrom`` says so (falling back
+    /// to the primary when the replica fails), else from the primary.
+    private func read<Command: CacheCommand>(_ command: Command, forKey key: String) async throws(CacheError) -> Command.Reply {
+        let slot = ClusterSlot.slot(forKey: key)
+        guard self.readsFromReplicas, let replica = self.state.withLockedValue({ $0.replica(of: slot) }) else {
+            return try await self.execute(command, slot: slot)
+        }
+        do {
+            let reply = try await replica.execute(command)
+            _ = replica.health.recordSuccess()
+            return reply
+        } catch {
+            if ClusterRedirection(error) != nil {
+                return try await self.execute(command, slot: slot, after: (replica, error))
+            }
+            guard CacheNodeHealth.isNodeFailure(error) else { throw error }
+            self.noteReplicaFailure(error, of: replica)
+            return try await self.execute(command, slot: slot)
+        }
+    }
+
+    private var readsFromReplicas: Bool { self.configuration.cluster.readFrom == .replica }
+
+    /// A replica that failed is skipped until the next map (which the failure starts) lists it again.
+    private func noteReplicaFailure(_ error: CacheError, of replica: CacheNodeClient) {
+        self.state.withLockedValue { _ = $0.failedReplicas.insert(replica.name) }
+        self.noteFailure(error, of: replica)
+    }
+
     // MARK: Single keys
 
     func get(_ key: String) async throws -> ByteBuffer? {
-        try await self.execute(GetCommand(storedKey: key), forKey: key)
+        try await self.read(GetCommand(storedKey: key), forKey: key)
     }
 
     func set(_ key: String, value: ByteBuffer, ttl: Int?) async throws {
@@ -362,11 +439,11 @@ final class RedisClusterBackend: CacheBackend {
     }
 
     func remainingTTL(_ key: String) async throws -> Int {
-        try await self.execute(TTLCommand(storedKey: key), forKey: key)
+        try await self.read(TTLCommand(storedKey: key), forKey: key)
     }
 
     func getWithRemainingTTL(_ key: String) async throws -> (value: ByteBuffer?, milliseconds: Int) {
-        try await self.execute(GetWithTTLCommand(storedKey: key), forKey: key)
+        try await self.read(GetWithTTLCommand(storedKey: key), forKey: key)
     }
 
     func increment(_ key: String, by delta: Int) async throws -> Int {
@@ -408,24 +485,35 @@ final class RedisClusterBackend: CacheBackend {
         var positions: [Int] = []
         /// Each group's slot and its range in ``positions``.
         var groups: [(slot: Int, range: Range<Int>)] = []
-        /// Each node's groups, as a range of ``groups``; a nil node: no primary is known for those slots.
-        var batches: [(node: CacheNodeClient?, groups: Range<Int>)] = []
+        /// Each node's groups, as a range of ``groups``; a nil node: no primary is known for those slots. A replica's
+        /// batch (a read from replicas) falls back to the primaries when the replica fails.
+        var batches: [(node: CacheNodeClient?, groups: Range<Int>, replica: Bool)] = []
 
         func selection(_ group: Int) -> CacheKeySelection {
             .some(self.positions[self.groups[group].range])
         }
     }
 
-    /// Groups a call's keys by the node that serves their slots (read under one lock), then by slot.
-    private func plan(count: Int, key: (Int) -> String) -> SlotPlan {
+    /// Groups a call's keys by the node that serves their slots (read under one lock), then by slot; with `reads`
+    /// and ``CacheConfiguration/Cluster/readFrom`` `replica`, by a replica of each shard where one answers.
+    private func plan(count: Int, key: (Int) -> String, reads: Bool) -> SlotPlan {
         // One sort key per position: node ordinal (16 bits), slot (16 bits), position (32 bits).
         precondition(count < 1 << 32, "a many-key call of 2^32 keys or more")
         var order = [UInt64](repeating: 0, count: count)
         var nodes: [CacheNodeClient?] = []
+        var replicaOrdinals = Set<Int>()
         self.state.withLockedValue { state in
             // Ordinals: each shard's index, then the nodes of `moved` slots, and last "no primary known".
             let shardCount = state.primaries.count
             nodes = state.primaries
+            if reads, self.readsFromReplicas {
+                for shard in 0..<shardCount {
+                    if let replica = state.replica(ofShard: shard) {
+                        nodes[shard] = replica
+                        replicaOrdinals.insert(shard)
+                    }
+                }
+            }
             var unknown: Int?
             for position in 0..<count {
                 let slot = ClusterSlot.slot(forKey: key(position))
@@ -465,7 +553,7 @@ final class RedisClusterBackend: CacheBackend {
                 }
                 plan.groups.append((slot, start..<plan.positions.count))
             }
-            plan.batches.append((nodes[ordinal], firstGroup..<plan.groups.count))
+            plan.batches.append((nodes[ordinal], firstGroup..<plan.groups.count, replicaOrdinals.contains(ordinal)))
         }
         return plan
     }
@@ -477,12 +565,13 @@ final class RedisClusterBackend: CacheBackend {
     private func manyBySlot<Command: CacheManyKeyCommand & Sendable>(
         count: Int,
         key: (Int) -> String,
+        reads: Bool = false,
         _ makeCommand: @escaping @Sendable (CacheKeySelection) -> Command,
         consume: (CacheKeySelection, Command.Reply) throws -> Void
     ) async throws -> [CacheBackendFailure] where Command.Reply: Sendable {
-        let plan = self.plan(count: count, key: key)
+        let plan = self.plan(count: count, key: key, reads: reads)
         let sent = await withTaskGroup(of: (Int, Result<([Command], [RESPReply]), CacheError>).self) { taskGroup in
-            for (batch, (node, groups)) in plan.batches.enumerated() {
+            for (batch, (node, groups, replica)) in plan.batches.enumerated() {
                 guard let node else { continue }
                 taskGroup.addTask {
                     let commands = groups.map { makeCommand(plan.selection($0)) }
@@ -494,7 +583,11 @@ final class RedisClusterBackend: CacheBackend {
                         _ = node.health.recordSuccess()
                         return (batch, .success((commands, received)))
                     } catch {
-                        self.noteFailure(error, of: node)
+                        if replica, CacheNodeHealth.isNodeFailure(error) {
+                            self.noteReplicaFailure(error, of: node)
+                        } else {
+                            self.noteFailure(error, of: node)
+                        }
                         return (batch, .failure(error))
                     }
                 }
@@ -508,12 +601,15 @@ final class RedisClusterBackend: CacheBackend {
         }
         // Requests that go on alone: redirected ones with the reply that redirected them, and those of unknown slots.
         var alone: [(group: Int, earlier: (node: CacheNodeClient, error: CacheError)?)] = []
-        for (batch, (node, groups)) in plan.batches.enumerated() {
+        for (batch, (node, groups, replica)) in plan.batches.enumerated() {
             guard let node else {
                 alone += groups.map { ($0, nil) }
                 continue
             }
             switch sent[batch]! {
+            case .failure(let error) where replica && CacheNodeHealth.isNodeFailure(error):
+                // The replica failed: its slots are read from their primaries.
+                alone += groups.map { ($0, nil) }
             case .failure(let error):
                 for group in groups { fail(plan.selection(group), error, slot: plan.groups[group].slot) }
             case .success(let (commands, replies)):
@@ -575,7 +671,7 @@ final class RedisClusterBackend: CacheBackend {
     }
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        try await self.manyBySlot(count: keys.count, key: { keys[$0] }) { GetManyCommand(keys: keys, selection: $0) } consume: {
+        try await self.manyBySlot(count: keys.count, key: { keys[$0] }, reads: true) { GetManyCommand(keys: keys, selection: $0) } consume: {
             selection, values in
             try values.forEach { offset, bytes in try body(selection[offset], bytes) }
         }

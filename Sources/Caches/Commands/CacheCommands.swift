@@ -525,11 +525,13 @@ struct ConnectionSetUpCommand: CacheCommand {
     let clientName: String?
     /// Whether the connection serves a near cache: it speaks RESP3 and Redis tracks the keys it reads.
     var tracking = false
+    /// Whether a cluster replica may answer reads on this connection (`READONLY`).
+    var readOnly = false
 
     var name: CacheCommandName { .ping }
     var replyCount: Int {
         1 + (self.password == nil ? 0 : 1) + (self.database == nil ? 0 : 1) + (self.clientName == nil ? 0 : 1)
-            + (self.tracking ? 2 : 0)
+            + (self.tracking ? 2 : 0) + (self.readOnly ? 1 : 0)
     }
 
     func encode(into encoder: inout RESPCommandEncoder) {
@@ -552,6 +554,9 @@ struct ConnectionSetUpCommand: CacheCommand {
             // invalidations to it (see CacheNearCache for why not OPTIN or BCAST).
             encoder.writeCommand("HELLO", 3)
             encoder.writeCommand("CLIENT", "TRACKING", "ON")
+        }
+        if self.readOnly {
+            encoder.writeCommand("READONLY")
         }
         encoder.writeCommand("PING")
     }

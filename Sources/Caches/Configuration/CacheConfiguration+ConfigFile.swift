@@ -24,7 +24,8 @@
         /// - Parameters:
         ///   - path: The file's path.
         ///   - environment: The environment variables to read; nil (the default) reads the process's environment.
-        /// - Returns: The configuration, validated, with the ``Backend/redis`` backend.
+        /// - Returns: The configuration, validated, with the ``Backend/redis`` backend, or ``Backend/redisCluster`` when
+        ///   the file has a `cluster` section (or the environment sets a `cluster.…` key).
         /// - Throws: ``CacheError`` with ``CacheError/Code/invalidConfiguration`` and a message that names the file
         ///   and the key path, e.g. `config/local.yaml: nodes[1].weight: must be at least 1, got 0`: a missing or
         ///   unreadable file, invalid YAML or JSON, an unknown key, a value of the wrong type or out of range, a
@@ -335,6 +336,11 @@
                 guard let (value, at) = try self.value(setting) else { continue }
                 setting.apply(value, to: &configuration)
                 given.append((setting, at))
+            }
+            // A `cluster` section (even an empty one), or a cluster setting from the environment, makes the nodes a
+            // Redis Cluster's seeds.
+            if self.shapes["cluster"] != nil || given.contains(where: { $0.0.key.hasPrefix("cluster.") }) {
+                configuration.backend = .redisCluster
             }
             for (setting, at) in given {
                 guard let (key, wanted) = setting.appliesOnlyWith,

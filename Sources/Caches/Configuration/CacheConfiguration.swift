@@ -67,6 +67,8 @@ public struct CacheConfiguration: Sendable {
     /// The near cache: hot keys served from process memory, kept coherent by Redis' invalidations. Off by default
     /// (``NearCache/maxEntries`` 0). Only for the Redis backend.
     public var nearCache = NearCache()
+    /// How a Redis Cluster is used (the `cluster` section of a config file); only for ``Backend/redisCluster``.
+    public var cluster = Cluster()
     #if Tracing
         /// Where the cache's spans go (swift-distributed-tracing); nil turns tracing off.
         ///
@@ -114,6 +116,32 @@ public struct CacheConfiguration: Sendable {
 
         /// Whether the near cache is on.
         public var isEnabled: Bool { self.maxEntries > 0 }
+    }
+
+    /// How a Redis Cluster is used (see the README's "Redis Cluster").
+    public struct Cluster: Sendable, Hashable {
+        /// Which nodes answer reads.
+        public enum ReadFrom: String, Sendable, Hashable, CaseIterable {
+            /// Every call goes to the slot's primary (the default): reads see every write.
+            case primary
+            /// Reads (`get`, `getMany`, the ttl reads) go to a replica of the slot's shard (connections sent
+            /// `READONLY`), spreading them over the replicas; a shard without a replica that answers is read from its
+            /// primary. Replication is asynchronous: a read may miss a write made just before. Writes always go to
+            /// primaries.
+            case replica
+        }
+
+        /// Which nodes answer reads. Default: ``ReadFrom/primary``.
+        public var readFrom: ReadFrom
+        /// How often the slot map is read again, besides the refreshes that `MOVED` replies and node failures start;
+        /// nil turns the periodic refresh off. Default: 30 s.
+        public var refreshInterval: Duration?
+
+        /// Creates cluster settings.
+        public init(readFrom: ReadFrom = .primary, refreshInterval: Duration? = .seconds(30)) {
+            self.readFrom = readFrom
+            self.refreshInterval = refreshInterval
+        }
     }
 
     /// Connection pool settings, the same for every node.
@@ -230,6 +258,12 @@ public struct CacheConfiguration: Sendable {
                 "pool: minimumConnections (\(self.pool.minimumConnections)) must be between 0 and maximumConnections (\(self.pool.maximumConnections)), which must be at least 1"
             )
         }
+        if self.backend != .redisCluster, self.cluster != Cluster() {
+            throw CacheError(
+                .invalidConfiguration,
+                "cluster: the cluster settings (readFrom, refreshInterval) only apply to a Redis Cluster (redis-cluster://, or a `cluster` section in a config file)"
+            )
+        }
         guard self.backend.isRedis else { return }
         if self.backend == .redisCluster { try self.validateCluster() }
         if self.nodes.isEmpty {
@@ -273,6 +307,9 @@ public struct CacheConfiguration: Sendable {
                 try refuse("nodes[\(index)].database", "a cluster has only database 0, got \(database)")
             }
             if node.weight != 1 { try refuse("nodes[\(index)].weight", "a cluster's seeds have no weight, got \(node.weight)") }
+        }
+        if self.ring != Ring() {
+            try refuse("ring", "a cluster places keys by slot (CRC16 of the key or its {hash tag}), not by a ring's hash")
         }
     }
 }

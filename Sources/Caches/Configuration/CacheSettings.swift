@@ -549,6 +549,39 @@ public enum CacheSettings {
             .cache(read: { .duration($0.nearCache.maxLifetime) }, apply: { if case .duration(let d?) = $1 { $0.nearCache.maxLifetime = d } })
         ),
         CacheSetting(
+            "cluster.readFrom",
+            code: "cluster.readFrom",
+            url: .option("read_from"),
+            kind: .choice(CacheConfiguration.Cluster.ReadFrom.allCases.map(\.rawValue)),
+            default: "primary",
+            example: "replica",
+            "Redis Cluster only: which nodes answer reads, primary or replica (with READONLY; a shard without a replica is read from its primary).",
+            .cache(
+                read: { .string($0.cluster.readFrom.rawValue) },
+                apply: { configuration, value in
+                    if case .string(let text) = value, let readFrom = CacheConfiguration.Cluster.ReadFrom(rawValue: text) {
+                        configuration.cluster.readFrom = readFrom
+                    }
+                }
+            )
+        ),
+        CacheSetting(
+            "cluster.refreshInterval",
+            code: "cluster.refreshInterval",
+            url: .option("cluster_refresh"),
+            kind: .duration,
+            minimum: 1,
+            maximum: longest,
+            zeroTurnsOff: true,
+            default: "30s",
+            example: "5s",
+            "Redis Cluster only: how often the slot map is read again (MOVED replies and node failures also refresh it); 0 turns it off.",
+            .cache(
+                read: { .duration($0.cluster.refreshInterval) },
+                apply: { if case .duration(let d) = $1 { $0.cluster.refreshInterval = d } }
+            )
+        ),
+        CacheSetting(
             "failurePolicy",
             code: "failurePolicy",
             url: .option("failure_policy"),

@@ -24,6 +24,8 @@ final class CacheConnection: Sendable {
         var tls: CacheTLSContext?
         /// For a near-cached node: RESP3 and `CLIENT TRACKING ON` at set-up, and where invalidations go.
         var tracking: CacheTracking?
+        /// For a Redis Cluster read from replicas: `READONLY` at set-up, so a replica answers reads of its slots.
+        var readOnly = false
     }
 
     let id: Int
@@ -43,7 +45,7 @@ final class CacheConnection: Sendable {
     }
 
     /// Opens a connection and runs its set-up (`AUTH`, `SELECT`, `CLIENT SETNAME`, for a near cache `HELLO 3` and
-    /// `CLIENT TRACKING ON`, `PING`) before returning it.
+    /// `CLIENT TRACKING ON`, for cluster replica reads `READONLY`, `PING`) before returning it.
     ///
     /// The whole set-up, TLS handshake included, is bounded by the connect timeout.
     static func connect(id: Int, settings: Settings, eventLoop: any EventLoop, logger: Logger) -> EventLoopFuture<CacheConnection> {
@@ -118,7 +120,8 @@ final class CacheConnection: Sendable {
             password: settings.password,
             database: settings.database,
             clientName: settings.clientName,
-            tracking: settings.tracking != nil
+            tracking: settings.tracking != nil,
+            readOnly: settings.readOnly
         )
         let promise = self.channel.eventLoop.makePromise(of: RESPReply.self)
         self.submit(replies: setUp.replyCount, deadline: deadline, completion: .promise(promise)) { encoder in
