@@ -290,6 +290,10 @@ public final class Cache: Sendable {
     ///
     /// Only the topology can change at run time: nodes, weights, ring, pool, timeouts, TLS and client name.
     ///
+    /// On a Redis Cluster a reload builds a new set of pools: it reads the slot map from the new seeds before the
+    /// swap (a map it cannot read yet is logged and read again by the next call) and closes the old pools after it,
+    /// letting their in-flight calls finish; the cluster settings (``CacheConfiguration/cluster``) can change too.
+    ///
     /// - Parameter configuration: The new configuration.
     /// - Throws: ``CacheError`` with ``CacheError/Code/invalidConfiguration`` when the configuration is invalid,
     ///   changes the backend or the key defaults (ttl, version, key prefix), or another reload is running.

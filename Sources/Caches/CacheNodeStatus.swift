@@ -23,6 +23,10 @@ public struct CacheNodeStatus: Sendable, CustomStringConvertible {
     public var tracking: String?
     /// With a near cache: the entries it keeps that were read from this node; nil without a near cache.
     public var nearCacheEntries: Int?
+    /// On a Redis Cluster: `primary` or `replica`, as the slot map names the node; nil on a ring.
+    public var clusterRole: String?
+    /// On a Redis Cluster: how many of the 16384 slots the node's shard serves; nil on a ring.
+    public var clusterSlots: Int?
 
     /// Whether the node answered.
     public var isHealthy: Bool { self.error == nil }
@@ -33,8 +37,9 @@ public struct CacheNodeStatus: Sendable, CustomStringConvertible {
         }
         let micros = self.latency.map { Double($0.components.attoseconds) / 1e12 + Double($0.components.seconds) * 1e6 } ?? 0
         let near = self.nearCacheEntries.map { ", tracking \(self.tracking ?? "unknown"), \($0) near-cache entries" } ?? ""
+        let cluster = self.clusterRole.map { ", \($0) of \(self.clusterSlots ?? 0) slots" } ?? ""
         return "\(self.name) (\(self.address)): ok, \(Int(micros)) µs, \(self.keyCount ?? 0) keys, \(self.openConnections) connection(s)"
-            + near
+            + near + cluster
     }
 }
 
@@ -43,7 +48,8 @@ extension Cache {
     ///
     /// A node that is down does not make this throw: its status carries the error.
     ///
-    /// - Returns: One status per node, in configuration order.
+    /// - Returns: One status per node, in configuration order; on a Redis Cluster, every primary and replica of the
+    ///   slot map, ordered by name, with ``CacheNodeStatus/clusterRole`` and ``CacheNodeStatus/clusterSlots``.
     /// - Throws: ``CacheError/Code/notConnected``.
     public func nodeStatus() async throws -> [CacheNodeStatus] {
         await (try self.backend()).nodeStatus()

@@ -11,6 +11,8 @@ struct HealthCommand: AsyncParsableCommand {
 
     @OptionGroup var options: CacheOptions
 
+    /// On a Redis Cluster every primary and replica of the slot map is checked, and a last line counts the slots
+    /// that a primary that answered serves.
     func run() async throws {
         let cache = try await self.options.makeCache()
         do {
@@ -35,6 +37,8 @@ struct HealthCommand: AsyncParsableCommand {
                             "waitingRequests": .int(status.waitingRequests),
                             "tracking": status.tracking.map { .string($0) } ?? .null,
                             "nearCacheEntries": status.nearCacheEntries.map { .int($0) } ?? .null,
+                            "clusterRole": status.clusterRole.map { .string($0) } ?? .null,
+                            "clusterSlots": status.clusterSlots.map { .int($0) } ?? .null,
                             "error": status.error.map { .string("\($0.code): \($0.message)") } ?? .null,
                         ]
                     }
@@ -42,6 +46,14 @@ struct HealthCommand: AsyncParsableCommand {
             )
         } else {
             for status in statuses { print(status) }
+            if statuses.contains(where: { $0.clusterRole != nil }) {
+                let primaries = statuses.filter { $0.clusterRole == "primary" }
+                let covered = primaries.filter(\.isHealthy).reduce(0) { $0 + ($1.clusterSlots ?? 0) }
+                print(
+                    "cluster: \(primaries.count) primaries, \(statuses.count - primaries.count) replicas, "
+                        + "\(covered) of 16384 slots served by a primary that answered"
+                )
+            }
         }
         if statuses.contains(where: { !$0.isHealthy }) { throw CLIExitCode.node }
     }

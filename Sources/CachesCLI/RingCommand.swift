@@ -51,6 +51,8 @@ struct RingLocateCommand: AsyncParsableCommand {
         discussion: """
             Keys come from the arguments; with none, one per line from --keys-file, or from standard input. A line's
             trailing \\r is dropped; an empty line is the empty key. Many keys: use a file or a pipe, not arguments.
+            On a Redis Cluster (redis-cluster://, or a config file with a cluster section) it connects to read the
+            slot map and prints each key's slot and the primary that serves it.
             Examples:
               caches ring locate user:1 user:2
               caches ring locate user:1 --version 2 --json
@@ -79,6 +81,10 @@ struct RingLocateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try await self.options.makeConfiguration()
+        if configuration.backend == .redisCluster {
+            try await self.locateOnCluster(configuration)
+            return
+        }
         let ring = try configuration.makeRing()
         let cache = try Cache(configuration: configuration)
         let version = self.version.map { CacheVersion($0) }
@@ -111,6 +117,39 @@ struct RingLocateCommand: AsyncParsableCommand {
         }
         print(text, terminator: "")
         if self.options.json { CLIJSON.print(.array(rows)) }
+    }
+}
+
+extension RingLocateCommand {
+    /// A cluster: each key's slot and the primary the slot map names for it.
+    private func locateOnCluster(_ configuration: CacheConfiguration) async throws {
+        let cache = try Cache(configuration: configuration)
+        let version = self.version.map { CacheVersion($0) }
+        try await cache.withConnection { cache in
+            var rows: [JSONValue] = []
+            var text = ""
+            func locate(_ key: String) {
+                let stored = cache.makeKey(key, version: version)
+                let slot = ClusterSlot.slot(forKey: stored)
+                let node = cache.nodeName(for: key, version: version) ?? "none"
+                if self.options.json {
+                    rows.append(["key": .string(key), "storedKey": .string(stored), "slot": .int(slot), "node": .string(node)])
+                } else {
+                    text += pad(key, 24) + pad("slot \(slot)", 12) + node + "\n"
+                    if text.utf8.count >= 1 << 16 {
+                        print(text, terminator: "")
+                        text = ""
+                    }
+                }
+            }
+            if !self.keys.isEmpty {
+                for key in self.keys { locate(key) }
+            } else {
+                try KeyLines.read(path: self.keysFile, locate)
+            }
+            print(text, terminator: "")
+            if self.options.json { CLIJSON.print(.array(rows)) }
+        }
     }
 }
 

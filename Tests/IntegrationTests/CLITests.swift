@@ -196,6 +196,28 @@ import Testing
         for primary in primaries {
             #expect(health.standardOutput.contains(primary), "no row for \(primary) in:\n\(health.standardOutput)")
         }
+        #expect(
+            health.standardOutput.contains("cluster: 3 primaries, 0 replicas, 16384 of 16384 slots served by a primary that answered"),
+            "\(health.standardOutput)"
+        )
+
+        // ring locate on a cluster: each key's slot (as the server computes it) and the primary serving it.
+        let locate = try await self.caches("ring", "locate", "user:1", "{tag}a", "--url", url, "--version", "2", "--json")
+        #expect(locate.status == 0, "\(locate.standardError)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(locate.standardOutput.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["storedKey"] as? String } == [":2:user:1", ":2:{tag}a"])
+        let cluster = try await TestNodes.shared.clusterNodes()
+        for row in rows {
+            let stored = try #require(row["storedKey"] as? String)
+            let slot = try #require(row["slot"] as? Int)
+            #expect(try await cluster.nodes[0].cli("CLUSTER", "KEYSLOT", stored) == String(slot))
+            let node = try #require(row["node"] as? String)
+            let owner = primaries.first { $0 == node }
+            #expect(owner != nil, "\(node) is not a primary")
+            // The named primary holds the slot: it accepts the key without a redirection.
+            let server = try #require(cluster.nodes.first { $0.address == node })
+            #expect(try await server.cli("EXISTS", stored) == "0")
+        }
     }
 
     @Test func aStoredValueThatIsNotJSONOrNotAStringIsRefusedWithExitCode4() async throws {

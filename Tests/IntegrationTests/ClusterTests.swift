@@ -402,14 +402,15 @@ struct ClusterCacheTests {
         return (calls["get"] ?? 0) + (calls["mget"] ?? 0)
     }
 
-    @Test("read_from=replica: reads go to replicas (READONLY), writes to primaries; a killed replica's shard is read from its primary", .timeLimit(.minutes(3)))
+    @Test("reloaded to read_from=replica: reads go to replicas (READONLY), writes to primaries; a killed replica's shard is read from its primary", .timeLimit(.minutes(3)))
     func replicaReads() async throws {
         try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 1) { cluster in
             // A replica is listed once its first sync is done; the cache reads the map when it connects.
             try await waitUntil(timeout: .seconds(30), "every shard to list its replica as online") {
                 try await Self.topology(cluster).shards.allSatisfy { $0.replicas.count == 1 }
             }
-            let cache = try Cache(url: Self.url(cluster) + "?read_from=replica&timeout=1&connect_timeout=500ms&wait_timeout=1")
+            let options = "?timeout=1&connect_timeout=500ms&wait_timeout=1"
+            let cache = try Cache(url: Self.url(cluster) + options)
             try await cache.withConnection { cache in
                 let topology = try await Self.topology(cluster)
                 let keys = (0..<300).map { "r\($0)" }
@@ -425,6 +426,10 @@ struct ClusterCacheTests {
                     }
                     return true
                 }
+                #expect(try await cache.getMany(keys, as: String.self) == expected, "read from the primaries")
+                // The configuration changes while the cache runs (as a config file's watcher would apply it).
+                try await cache.reload(configuration: CacheConfiguration(url: CacheURL(Self.url(cluster) + options + "&read_from=replica")))
+                #expect(cache.activeConfiguration.cluster.readFrom == .replica)
                 for node in cluster.nodes { _ = try await node.cli("CONFIG", "RESETSTAT") }
 
                 #expect(try await cache.getMany(keys, as: String.self) == expected)

@@ -90,6 +90,11 @@ final class RedisClusterBackend: CacheBackend {
             await self.disconnect()
             throw error
         }
+        self.startPeriodicRefresh()
+    }
+
+    /// Refreshes the map every ``CacheConfiguration/Cluster/refreshInterval`` until ``disconnect()``.
+    private func startPeriodicRefresh() {
         guard let interval = self.configuration.cluster.refreshInterval else { return }
         self.state.withLockedValue { state in
             guard !state.closed, state.periodicRefresh == nil else { return }
@@ -118,6 +123,21 @@ final class RedisClusterBackend: CacheBackend {
                 group.addTask { await client.shutdown(gracePeriod: self.configuration.pool.shutdownGracePeriod) }
             }
         }
+    }
+
+    /// A reload builds a new backend over the new configuration (seeds, pools, timeouts, TLS, cluster settings),
+    /// reads its map before the swap and closes the old one after it.
+    func prepareReload(to configuration: CacheConfiguration) throws -> (any CacheBackendReload)? {
+        RedisClusterReload(old: self, new: try RedisClusterBackend(configuration: configuration, logger: self.logger))
+    }
+
+    /// Starts a backend made by a reload: reads the map (a failure is logged, and the next call that needs the map
+    /// tries again) and starts the periodic refresh.
+    fileprivate func startForReload() async {
+        if let error = await self.refreshNow() {
+            self.logger.warning("the reloaded cluster configuration could not read the slot map yet", metadata: ["cache.error": "\(error.message)"])
+        }
+        self.startPeriodicRefresh()
     }
 
     // MARK: The slot map
@@ -756,11 +776,21 @@ final class RedisClusterBackend: CacheBackend {
 
     func nodeStatus() async -> [CacheNodeStatus] {
         await self.refresh()
-        let primaries = self.everyPrimary
+        // Every node of the map, with its role and its shard's slot count.
+        let topology = self.state.withLockedValue { $0.topology }
+        var nodes: [(endpoint: ClusterTopology.Endpoint, role: String, slots: Int)] = []
+        for shard in topology?.shards ?? [] {
+            let slots = shard.slots.reduce(0) { $0 + $1.count }
+            if let primary = shard.primary { nodes.append((primary, "primary", slots)) }
+            nodes += shard.replicas.map { ($0, "replica", slots) }
+        }
+        let clients = nodes.map { self.client(for: $0.endpoint) }
         return await withTaskGroup(of: CacheNodeStatus.self) { group in
-            for node in primaries {
+            for (node, (_, role, slots)) in zip(clients, nodes) {
                 group.addTask {
                     var status = node.status(weight: 1)
+                    status.clusterRole = role
+                    status.clusterSlots = slots
                     let clock = ContinuousClock()
                     let start = clock.now
                     do throws(CacheError) {
@@ -779,4 +809,27 @@ final class RedisClusterBackend: CacheBackend {
     func recordPoolMetrics() {
         for node in self.state.withLockedValue({ Array($0.clients.values) }) { node.recordPoolMetrics() }
     }
+}
+
+/// A reload of a cluster cache: the new backend reads its map before the swap, the old one is closed after it
+/// (its in-flight calls finish first, bounded by the pool's grace period).
+private struct RedisClusterReload: CacheBackendReload {
+    let old: RedisClusterBackend
+    let new: RedisClusterBackend
+
+    var backend: any CacheBackend { self.new }
+
+    var summary: Logger.Metadata {
+        ["cache.cluster.seeds": "\(self.new.configuration.nodes.map { "\($0.host):\($0.port)" })"]
+    }
+
+    func replaces(_ backend: any CacheBackend) -> Bool {
+        (backend as? RedisClusterBackend) === self.old
+    }
+
+    func start() async { await self.new.startForReload() }
+
+    func abandon() async { await self.new.disconnect() }
+
+    func retireOld() async { await self.old.disconnect() }
 }
