@@ -32,9 +32,10 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$work/san.ext"
 openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
     -extfile "$work/san.ext" -out "$work/server.pem" 2>/dev/null
 
-# Three ring nodes, then the single node (plaintext and TLS ports on the same server).
+# Three ring nodes, a cluster of three primaries, then the single node (plaintext and TLS ports on the same server).
 start_nodes 3
 RING_PORTS=("${NODE_PORTS[@]}")
+start_cluster 3 0
 SINGLE_PORT=$(free_port)
 TLS_PORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$SINGLE_PORT" --tls-port "$TLS_PORT" --tls-cert-file "$work/server.pem" \
@@ -50,7 +51,8 @@ done
 export CACHES CONCURRENCY KEYSPACE VALUE_SIZE REPS SECONDS_PER_RUN BENCH_N SINGLE_PORT TLS_PORT
 export RING_URL="redis://127.0.0.1:${RING_PORTS[0]},127.0.0.1:${RING_PORTS[1]},127.0.0.1:${RING_PORTS[2]}?names=node-a,node-b,node-c"
 export CA_FILE="$work/ca.pem"
-echo "nodes: single 127.0.0.1:$SINGLE_PORT (TLS $TLS_PORT), ring ${RING_PORTS[*]}; $REPS repetitions"
+export CLUSTER_URL
+echo "nodes: single 127.0.0.1:$SINGLE_PORT (TLS $TLS_PORT), ring ${RING_PORTS[*]}, cluster ${CLUSTER_PORTS[*]}; $REPS repetitions"
 python3 - <<'PY'
 import json, os, resource, statistics, subprocess, sys
 
@@ -60,6 +62,7 @@ N = int(env["BENCH_N"])
 single = f"redis://127.0.0.1:{env['SINGLE_PORT']}"
 tls = f"rediss://127.0.0.1:{env['TLS_PORT']}?tls_ca_file={env['CA_FILE']}"
 ring = env["RING_URL"]
+cluster = env["CLUSTER_URL"]
 
 def child_cpu(cmd):
     """Runs cmd; returns (stdout, user+sys CPU seconds of the child)."""
@@ -109,6 +112,9 @@ for rep in range(int(env["REPS"])):
     r["ring SET"] = ours(ring, "set")
     r["ring GET"] = ours(ring, "get")
     r["ring getMany100"] = ours(ring, "getMany:100")
+    # The same over a Redis Cluster of three primaries: one MGET per slot, each primary's in one pipeline.
+    r["cluster GET"] = ours(cluster, "get")
+    r["cluster getMany100"] = ours(cluster, "getMany:100")
     # What a service gets that keeps Swift's own global executor (the library never changes it; caches does).
     r["GET swift"] = ours(single, "get", executor="0")
     r["MGET100 swift"] = ours(single, "getMany:100", executor="0")
@@ -128,6 +134,8 @@ cases = [
     ("GET, 3-node ring", "ring GET", "rb GET", "ops", True, ""),
     ("SET, 3-node ring", "ring SET", "rb SET", "ops", True, ""),
     ("getMany 100, 3-node ring (keys/s)", "ring getMany100", "rb MGET100", "keys", True, ">= 1.0"),
+    ("GET, 3-primary cluster", "cluster GET", "rb GET", "ops", True, ""),
+    ("getMany 100, 3-primary cluster (keys/s)", "cluster getMany100", "rb MGET100", "keys", True, ""),
     ("GET, Swift's global executor", "GET swift", "rb GET", "ops", True, ""),
     ("MGET 100, Swift's global executor", "MGET100 swift", "rb MGET100", "ops", True, ""),
     ("GET over TLS vs plaintext (ours)", "TLS GET", "GET", "ops", False, ">= 0.9"),
@@ -168,6 +176,10 @@ ring_key_cpu = med([(r["ring getMany100"]["cpu"] / 100) / (r["rb MGET100"]["cpu"
 print(f"{'client CPU per GET ÷ redis-benchmark':38} {'':>12} {'':>12} {get_cpu:>7.2f} {'<= 1.0':>7}")
 print(f"{'client CPU per getMany key ÷ MGET key':38} {'':>12} {'':>12} {key_cpu:>7.2f} {'<= 1.5':>7}")
 print(f"{'  the same over the 3-node ring':38} {'':>12} {'':>12} {ring_key_cpu:>7.2f}")
+cluster_get_cpu = med([r["cluster GET"]["cpu"] / r["ring GET"]["cpu"] for r in reps])
+cluster_key_cpu = med([r["cluster getMany100"]["cpu"] / r["ring getMany100"]["cpu"] for r in reps])
+print(f"{'client CPU per GET, cluster ÷ ring':38} {'':>12} {'':>12} {cluster_get_cpu:>7.2f} {'<= 1.1':>7}")
+print(f"{'client CPU per getMany key, cluster ÷ ring':38} {'':>12} {'':>12} {cluster_key_cpu:>7.2f} {'<= 1.1':>7}")
 print(f"{'near-cache hit ratio (hot keys)':38} {'':>12} {'':>12} {med([r['near GET']['hitRatio'] for r in reps]):>7.4f}")
 print()
 print("reference = redis-benchmark on one node in the same repetition (for TLS rows: our plaintext run);")
