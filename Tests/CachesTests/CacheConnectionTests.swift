@@ -314,11 +314,13 @@ struct CacheConnectionTests {
             try? harness.serverSends("-MOVED 3000 127.0.0.1:7001\r\n$5\r\nafter\r\n")
         }
         #expect(writes.count == 1, "the three commands and the next request went out in one write")
-        #expect(try replies.map { try $0.value() } == [
-            .array([RESPValue(bulkString: "A"), .null]),
-            .array([RESPValue(bulkString: "C")]),
-            .simpleError(ByteBuffer(string: "MOVED 3000 127.0.0.1:7001")),
-        ])
+        #expect(
+            try replies.map { try $0.value() } == [
+                .array([RESPValue(bulkString: "A"), .null]),
+                .array([RESPValue(bulkString: "C")]),
+                .simpleError(ByteBuffer(string: "MOVED 3000 127.0.0.1:7001")),
+            ]
+        )
         #expect(try after.map { try Self.reply(of: $0) } == RESPValue(bulkString: "after"), "the pipeline consumed exactly its replies")
         #expect(harness.channel.isActive)
     }

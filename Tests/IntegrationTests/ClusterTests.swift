@@ -402,7 +402,10 @@ struct ClusterCacheTests {
         return (calls["get"] ?? 0) + (calls["mget"] ?? 0)
     }
 
-    @Test("reloaded to read_from=replica: reads go to replicas (READONLY), writes to primaries; a killed replica's shard is read from its primary", .timeLimit(.minutes(3)))
+    @Test(
+        "reloaded to read_from=replica: reads go to replicas (READONLY), writes to primaries; a killed replica's shard is read from its primary",
+        .timeLimit(.minutes(3))
+    )
     func replicaReads() async throws {
         try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 1) { cluster in
             // A replica is listed once its first sync is done; the cache reads the map when it connects.

@@ -691,8 +691,11 @@ final class RedisClusterBackend: CacheBackend {
     }
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        try await self.manyBySlot(count: keys.count, key: { keys[$0] }, reads: true) { GetManyCommand(keys: keys, selection: $0) } consume: {
-            selection, values in
+        try await self.manyBySlot(count: keys.count, key: { keys[$0] }, reads: true) {
+            GetManyCommand(keys: keys, selection: $0)
+        } consume: {
+            selection,
+            values in
             try values.forEach { offset, bytes in try body(selection[offset], bytes) }
         }
     }
@@ -701,11 +704,15 @@ final class RedisClusterBackend: CacheBackend {
         // With a ttl each slot's keys are set in one MULTI … EXEC: atomic per slot.
         try await self.manyBySlot(count: entries.count, key: { entries[$0].key }) {
             SetManyCommand(entries: entries, selection: $0, ttl: ttl)
-        } consume: { _, _ in }
+        } consume: { _, _ in
+        }
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyBySlot(count: keys.count, key: { keys[$0] }) { DeleteManyCommand(keys: keys, selection: $0) } consume: { _, _ in }
+        try await self.manyBySlot(count: keys.count, key: { keys[$0] }) {
+            DeleteManyCommand(keys: keys, selection: $0)
+        } consume: { _, _ in
+        }
     }
 
     // MARK: Every primary
