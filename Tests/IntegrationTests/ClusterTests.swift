@@ -460,6 +460,69 @@ struct ClusterCacheTests {
         }
     }
 
+    @Test("reloads under 20 callers: no call fails because of the swap, and every value read is the last written", .timeLimit(.minutes(3)))
+    func reloadUnderLoad() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
+            let cache = try Cache(url: Self.url(cluster))
+            try await cache.withConnection { cache in
+                let failures = NIOLockedValueBox<[String]>([])
+                let calls = NIOLockedValueBox(0)
+                let stop = TestEvent()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for caller in 0..<20 {
+                        group.addTask {
+                            var round = 0
+                            while !stop.isSignalled {
+                                let key = "c\(caller):\(round % 10)"
+                                do {
+                                    try await cache.set(key, round)
+                                    let read = try await cache.get(key, as: Int.self)
+                                    let many = try await cache.getMany([key, "c\(caller):\((round + 1) % 10)", "absent"], as: Int.self)
+                                    if read != round || many[key] != round {
+                                        failures.withLockedValue { $0.append("\(key): read \(String(describing: read)) after writing \(round)") }
+                                    }
+                                } catch {
+                                    failures.withLockedValue { $0.append("\(key): \(error)") }
+                                }
+                                calls.withLockedValue { $0 += 3 }
+                                round += 1
+                            }
+                        }
+                    }
+                    // Each reload builds a new backend (another seed, another timeout) while the callers run.
+                    for index in 0..<8 {
+                        let before = calls.withLockedValue { $0 }
+                        try await waitUntil(timeout: .seconds(30), "the callers to make calls on this backend") {
+                            calls.withLockedValue { $0 } >= before + 300
+                        }
+                        let seed = cluster.nodes[index % 3].address
+                        let url = "redis-cluster://\(seed)?timeout=\(index % 2 == 0 ? "2" : "1")"
+                        try await cache.reload(configuration: CacheConfiguration(url: CacheURL(url)))
+                        #expect(cache.activeConfiguration.nodes.map { "\($0.host):\($0.port)" } == [seed])
+                    }
+                    stop.signal()
+                    try await group.waitForAll()
+                }
+                #expect(failures.withLockedValue { $0 }.isEmpty, "\(failures.withLockedValue { Array($0.prefix(5)) })")
+
+                // A call that took the backend just before a swap reaches its closed pools: it goes to the new one.
+                let old = try cache.backend()
+                try await cache.reload(configuration: CacheConfiguration(url: CacheURL(Self.url(cluster))))
+                let stored = cache.makeKey("late")
+                try await old.set(stored, value: ByteBuffer(string: "\"late\""), ttl: nil)
+                #expect(try await old.get(stored).map { String(buffer: $0) } == "\"late\"")
+                var values: [Int: String?] = [:]
+                let keys = CacheKeys(head: cache.makeKey(""), names: ["late", "absent"])
+                let failed = try await old.getMany(keys) { index, bytes in values[index] = .some(bytes.map { String(buffer: $0) }) }
+                #expect(failed.isEmpty, "\(failed)")
+                #expect(values.count == 2)
+                #expect(values[0] == .some("\"late\""))
+                #expect(values[1] == .some(nil), "the absent key is a miss")
+                #expect(try await cache.get("late", as: String.self) == "late")
+            }
+        }
+    }
+
     @Test("the map is read again every cluster_refresh: a slot reassigned without any MOVED is followed", .timeLimit(.minutes(3)))
     func periodicRefresh() async throws {
         try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in

@@ -25,6 +25,8 @@ final class RedisClusterBackend: CacheBackend {
     let logger: Logger
     let tls: CacheTLSContext?
     private let state = NIOLockedValueBox(State())
+    /// The backend a reload swapped in for this one: calls that reach this one's closed pools are sent there.
+    fileprivate let successor = NIOLockedValueBox<RedisClusterBackend?>(nil)
 
     private struct State {
         var topology: ClusterTopology?
@@ -163,6 +165,8 @@ final class RedisClusterBackend: CacheBackend {
 
     private func sharedRefresh(force: Bool) async -> Result<Void, CacheError> {
         let task = self.state.withLockedValue { state -> Task<Result<Void, CacheError>, Never>? in
+            // A disconnected (or reloaded-away) backend opens nothing any more.
+            if state.closed { return nil }
             if let running = state.refresh { return running }
             if !force, let last = state.lastRefresh, case let age = ContinuousClock.now - last, age < Self.minimumRefreshInterval {
                 if !state.refreshScheduled, !state.closed {
@@ -341,6 +345,9 @@ final class RedisClusterBackend: CacheBackend {
                 return reply
             } catch {
                 guard let redirection = ClusterRedirection(error) else {
+                    if let next = self.rerouted(after: error) {
+                        return try await next.execute(command, slot: slot)
+                    }
                     self.noteFailure(error, of: node)
                     throw error
                 }
@@ -375,6 +382,13 @@ final class RedisClusterBackend: CacheBackend {
                 }
             }
         }
+    }
+
+    /// The backend to resend a call to when it failed because a reload closed this backend's pools: a pool that
+    /// is shut down (nothing was sent) or a connection that was closing or closed (as the ring does).
+    private func rerouted(after error: CacheError) -> RedisClusterBackend? {
+        guard error.code == .poolShutdown || error.code == .connectionClosed else { return nil }
+        return self.successor.withLockedValue { $0 }
     }
 
     /// A node failure may be a failover: the node's replica serves its slots once the cluster promotes it, so the map
@@ -630,6 +644,9 @@ final class RedisClusterBackend: CacheBackend {
             case .failure(let error) where replica && CacheNodeHealth.isNodeFailure(error):
                 // The replica failed: its slots are read from their primaries.
                 alone += groups.map { ($0, nil) }
+            case .failure(let error) where self.rerouted(after: error) != nil:
+                // A reload closed this backend: each request goes on alone, to the new one.
+                alone += groups.map { ($0, nil) }
             case .failure(let error):
                 for group in groups { fail(plan.selection(group), error, slot: plan.groups[group].slot) }
             case .success(let (commands, replies)):
@@ -838,5 +855,8 @@ private struct RedisClusterReload: CacheBackendReload {
 
     func abandon() async { await self.new.disconnect() }
 
-    func retireOld() async { await self.old.disconnect() }
+    func retireOld() async {
+        self.old.successor.withLockedValue { $0 = self.new }
+        await self.old.disconnect()
+    }
 }
