@@ -89,67 +89,64 @@ struct RingLocateCommand: AsyncParsableCommand {
         let cache = try Cache(configuration: configuration)
         let version = self.version.map { CacheVersion($0) }
         let addresses = configuration.nodes.map { "\($0.host):\($0.port)" }
-        var rows: [JSONValue] = []
-        var text = ""
-        func locate(_ key: String) {
+        func node(of key: String) -> (stored: String, index: Int) {
             let stored = cache.makeKey(key, version: version)
-            let index = ring.nodeIndex(forKey: stored)
-            let name = ring.nodes[index].name
-            if self.options.json {
-                rows.append([
-                    "key": .string(key), "storedKey": .string(stored), "node": .string(name),
-                    "address": .string(addresses[index]),
-                ])
-            } else {
-                text += pad(key, 24) + pad(name, 16) + addresses[index] + "\n"
-                if text.utf8.count >= 1 << 16 {
-                    print(text, terminator: "")
-                    text = ""
-                }
-            }
+            return (stored, ring.nodeIndex(forKey: stored))
         }
-        if !self.keys.isEmpty {
-            for key in self.keys { locate(key) }
-        } else if let path = self.keysFile {
-            try KeyLines.read(path: path, locate)
-        } else {
-            try KeyLines.read(path: nil, locate)
+        try self.printLocations { key in
+            let (_, index) = node(of: key)
+            return pad(key, 24) + pad(ring.nodes[index].name, 16) + addresses[index]
+        } json: { key in
+            let (stored, index) = node(of: key)
+            return [
+                "key": .string(key), "storedKey": .string(stored), "node": .string(ring.nodes[index].name),
+                "address": .string(addresses[index]),
+            ]
         }
-        print(text, terminator: "")
-        if self.options.json { CLIJSON.print(.array(rows)) }
     }
-}
 
-extension RingLocateCommand {
     /// A cluster: each key's slot and the primary the slot map names for it.
     private func locateOnCluster(_ configuration: CacheConfiguration) async throws {
         let cache = try Cache(configuration: configuration)
         let version = self.version.map { CacheVersion($0) }
         try await cache.withConnection { cache in
-            var rows: [JSONValue] = []
-            var text = ""
-            func locate(_ key: String) {
+            func slot(of key: String) -> (stored: String, slot: Int, node: String) {
                 let stored = cache.makeKey(key, version: version)
-                let slot = ClusterSlot.slot(forKey: stored)
-                let node = cache.nodeName(for: key, version: version) ?? "none"
-                if self.options.json {
-                    rows.append(["key": .string(key), "storedKey": .string(stored), "slot": .int(slot), "node": .string(node)])
-                } else {
-                    text += pad(key, 24) + pad("slot \(slot)", 12) + node + "\n"
-                    if text.utf8.count >= 1 << 16 {
-                        print(text, terminator: "")
-                        text = ""
-                    }
-                }
+                return (stored, ClusterSlot.slot(forKey: stored), cache.nodeName(for: key, version: version) ?? "none")
             }
-            if !self.keys.isEmpty {
-                for key in self.keys { locate(key) }
-            } else {
-                try KeyLines.read(path: self.keysFile, locate)
+            try self.printLocations { key in
+                let (_, slot, node) = slot(of: key)
+                return pad(key, 24) + pad("slot \(slot)", 12) + node
+            } json: { key in
+                let (stored, slot, node) = slot(of: key)
+                return ["key": .string(key), "storedKey": .string(stored), "slot": .int(slot), "node": .string(node)]
             }
-            print(text, terminator: "")
-            if self.options.json { CLIJSON.print(.array(rows)) }
         }
+    }
+
+    /// Reads the keys (the arguments, else `--keys-file` or standard input) and prints one row per key: `text`'s
+    /// line, or with `--json` one array of `json`'s objects. Text goes out in blocks, so any number of keys fits.
+    private func printLocations(text: (String) -> String, json: (String) -> JSONValue) throws {
+        var rows: [JSONValue] = []
+        var output = ""
+        func locate(_ key: String) {
+            if self.options.json {
+                rows.append(json(key))
+                return
+            }
+            output += text(key) + "\n"
+            if output.utf8.count >= 1 << 16 {
+                print(output, terminator: "")
+                output = ""
+            }
+        }
+        if !self.keys.isEmpty {
+            for key in self.keys { locate(key) }
+        } else {
+            try KeyLines.read(path: self.keysFile, locate)
+        }
+        print(output, terminator: "")
+        if self.options.json { CLIJSON.print(.array(rows)) }
     }
 }
 

@@ -169,7 +169,7 @@ final class RedisClusterBackend: CacheBackend {
             if state.closed { return nil }
             if let running = state.refresh { return running }
             if !force, let last = state.lastRefresh, case let age = ContinuousClock.now - last, age < Self.minimumRefreshInterval {
-                if !state.refreshScheduled, !state.closed {
+                if !state.refreshScheduled {
                     state.refreshScheduled = true
                     Task {
                         try? await Task.sleep(for: Self.minimumRefreshInterval - age)
@@ -233,9 +233,7 @@ final class RedisClusterBackend: CacheBackend {
     /// names are closed once their calls are done.
     private func install(_ topology: ClusterTopology) {
         let primaries = topology.shards.map { shard in shard.primary.map { self.client(for: $0) } }
-        let replicas =
-            self.configuration.cluster.readFrom == .replica
-            ? topology.shards.map { shard in shard.replicas.map { self.client(for: $0) } } : []
+        let replicas = self.readsFromReplicas ? topology.shards.map { shard in shard.replicas.map { self.client(for: $0) } } : []
         let retired = self.state.withLockedValue { state -> [CacheNodeClient] in
             guard !state.closed else { return [] }
             state.topology = topology
@@ -277,7 +275,7 @@ final class RedisClusterBackend: CacheBackend {
                 tls: self.tls,
                 tracking: nil,
                 // Harmless on a primary, and a replica promoted later keeps answering.
-                readOnly: self.configuration.cluster.readFrom == .replica
+                readOnly: self.readsFromReplicas
             )
             let client = CacheNodeClient(
                 settings: settings,
