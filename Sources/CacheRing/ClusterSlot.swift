@@ -33,6 +33,31 @@ public enum ClusterSlot {
         Int(KetamaHashes.crc16(Self.hashedPart(of: key)) & 0x3fff)
     }
 
+    /// The slot of the key made of `head` followed by `tail`, without joining them (a stored key's
+    /// `prefix:version:` and name). Equal to ``slot(forKey:)-(UnsafeRawBufferPointer)`` of the joined bytes.
+    ///
+    /// - Parameters:
+    ///   - head: The key's first bytes.
+    ///   - tail: The bytes that follow.
+    /// - Returns: A slot in `0..<16384`.
+    public static func slot(forKeyJoining head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer) -> Int {
+        let open = UInt8(ascii: "{")
+        let close = UInt8(ascii: "}")
+        var hashed: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) = (head, tail)
+        if let opening = head.firstIndex(of: open) {
+            if let closing = head[(opening + 1)...].firstIndex(of: close) {
+                if closing > opening + 1 { hashed = (UnsafeRawBufferPointer(rebasing: head[(opening + 1)..<closing]), .init(start: nil, count: 0)) }
+            } else if let closing = tail.firstIndex(of: close), opening + 1 < head.count || closing > 0 {
+                // The tag starts in the head and ends in the tail.
+                hashed = (UnsafeRawBufferPointer(rebasing: head[(opening + 1)...]), UnsafeRawBufferPointer(rebasing: tail[..<closing]))
+            }
+        } else if tail.contains(open) {
+            let part = Self.hashedPart(of: tail)
+            if part.count != tail.count { hashed = (part, .init(start: nil, count: 0)) }
+        }
+        return Int(KetamaHashes.crc16(hashed.1, continuing: KetamaHashes.crc16(hashed.0)) & 0x3fff)
+    }
+
     /// The bytes the slot is computed from: the non-empty hash tag, or the whole key.
     static func hashedPart(of key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         guard let open = key.firstIndex(of: UInt8(ascii: "{")),

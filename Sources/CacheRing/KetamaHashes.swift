@@ -122,9 +122,11 @@ enum KetamaHashes {
     }
 
     /// twemproxy's `crc16`: CRC-16/XMODEM whose `uint32_t` accumulator is never masked to 16 bits.
-    static func crc16(_ key: UnsafeRawBufferPointer) -> UInt32 {
+    ///
+    /// `crc` continues a CRC of earlier bytes (the hash of bytes given in parts).
+    static func crc16(_ key: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
         Self.crc16Table.withUnsafeBufferPointer { table in
-            var crc: UInt32 = 0
+            var crc = crc
             for byte in key {
                 crc = (crc << 8) ^ table[Int(((crc >> 8) ^ UInt32(byte)) & 0xff)]
             }

@@ -49,6 +49,38 @@ struct ClusterSlotTests {
         }
     }
 
+    @Test("a key given as a head and a tail has the slot of the joined key, braces in either part or across them")
+    func joiningParts() {
+        var random = SystemRandomNumberGenerator()
+        // Braces are frequent, so tags within the head, within the tail and across the two all occur.
+        let alphabet = Array("ab{}:€".unicodeScalars)
+        func randomPart() -> String {
+            String(String.UnicodeScalarView((0..<Int.random(in: 0..<8, using: &random)).map { _ in alphabet.randomElement(using: &random)! }))
+        }
+        for _ in 0..<20_000 {
+            var head = randomPart()
+            var tail = randomPart()
+            let joined = ClusterSlot.slot(forKey: head + tail)
+            let parts = head.withUTF8 { head in
+                tail.withUTF8 { tail in ClusterSlot.slot(forKeyJoining: UnsafeRawBufferPointer(head), UnsafeRawBufferPointer(tail)) }
+            }
+            #expect(parts == joined, "head \(head.debugDescription), tail \(tail.debugDescription)")
+        }
+        // The cases spelled out: a tag across the parts, an empty one across them, a tag in the head.
+        func slot(_ head: String, _ tail: String) -> Int {
+            var head = head
+            var tail = tail
+            return head.withUTF8 { head in
+                tail.withUTF8 { tail in ClusterSlot.slot(forKeyJoining: UnsafeRawBufferPointer(head), UnsafeRawBufferPointer(tail)) }
+            }
+        }
+        #expect(slot("app:{us", "er}:1") == ClusterSlot.slot(forKey: "user"))
+        #expect(slot("app:{", "}:1") == Self.crcSlot("app:{}:1"))
+        #expect(slot("{app}:1:", "{user}") == ClusterSlot.slot(forKey: "app"))
+        #expect(slot("app:1:", "{user}") == ClusterSlot.slot(forKey: "user"))
+        #expect(slot("app:1:", "user") == Self.crcSlot("app:1:user"))
+    }
+
     /// CRC-16/XMODEM of the whole key, bit by bit (independent of the table the implementation uses).
     static func crcSlot(_ key: String) -> Int {
         var crc: UInt16 = 0

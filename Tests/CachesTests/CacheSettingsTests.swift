@@ -41,6 +41,10 @@ struct CacheSettingsTests {
             c.backend = .redisCluster
             c.cluster.refreshInterval = .seconds(5)
         },
+        "cluster.manyKeyReads": { c, _ in
+            c.backend = .redisCluster
+            c.cluster.manyKeyReads = .mget
+        },
         "ejectAfterFailures": { c, _ in c.failurePolicy = .eject(afterFailures: 5) },
         "ejectRetry": { c, _ in c.failurePolicy = .eject(retryAfter: .milliseconds(1500)) },
         "ejectJournalKeys": { c, _ in c.failurePolicy = .eject(journalLimit: 0) },

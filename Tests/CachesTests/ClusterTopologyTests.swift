@@ -181,16 +181,21 @@ struct ClusterConfigurationTests {
         #expect(throws: CacheError.self, "a cluster needs a seed") { try configuration.validate() }
     }
 
-    @Test("read_from and cluster_refresh set the cluster settings, and only a cluster takes them")
+    @Test("read_from, cluster_refresh and many_key_reads set the cluster settings, and only a cluster takes them")
     func clusterOptions() throws {
-        let configured = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000?read_from=replica&cluster_refresh=250ms"))
-        #expect(configured.cluster == CacheConfiguration.Cluster(readFrom: .replica, refreshInterval: .milliseconds(250)))
+        let configured = try CacheConfiguration(
+            url: CacheURL("redis-cluster://127.0.0.1:7000?read_from=replica&cluster_refresh=250ms&many_key_reads=mget")
+        )
+        #expect(configured.cluster == CacheConfiguration.Cluster(readFrom: .replica, refreshInterval: .milliseconds(250), manyKeyReads: .mget))
         let defaults = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000"))
         #expect(defaults.cluster.readFrom == .primary)
         #expect(defaults.cluster.refreshInterval == .seconds(30))
+        #expect(defaults.cluster.manyKeyReads == .script)
         let off = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000?cluster_refresh=0"))
         #expect(off.cluster.refreshInterval == nil)
-        for url in ["redis://127.0.0.1:7000?read_from=replica", "redis://127.0.0.1:7000?cluster_refresh=5s"] {
+        for url in [
+            "redis://127.0.0.1:7000?read_from=replica", "redis://127.0.0.1:7000?cluster_refresh=5s", "redis://127.0.0.1:7000?many_key_reads=mget",
+        ] {
             let error = #expect(throws: CacheError.self, "\(url)") { try Cache(url: url) }
             #expect(error?.message.hasPrefix("cluster:") == true, "\(error?.message ?? "")")
         }

@@ -396,6 +396,86 @@ struct ClusterCacheTests {
         }
     }
 
+    /// `EVAL` and `MGET` calls the cluster's nodes answered since their last `CONFIG RESETSTAT` (refused calls are not
+    /// counted).
+    static func manyKeyCalls(_ cluster: RedisCluster) async throws -> (eval: Int, mget: Int) {
+        var total = (eval: 0, mget: 0)
+        for node in cluster.nodes {
+            let calls = try await node.commandCalls()
+            total.eval += calls["eval"] ?? 0
+            total.mget += calls["mget"] ?? 0
+        }
+        return total
+    }
+
+    static func resetStats(_ cluster: RedisCluster) async throws {
+        for node in cluster.nodes { _ = try await node.cli("CONFIG", "RESETSTAT") }
+    }
+
+    @Test(
+        "getMany reads each primary's keys of many slots with one script; a key of another type, forbidden scripts and many_key_reads=mget read by MGET per slot",
+        .timeLimit(.minutes(3))
+    )
+    func manyKeyReads() async throws {
+        try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
+            let keys = (0..<300).map { "m\($0)" }
+            var expected = Dictionary(uniqueKeysWithValues: keys.map { ($0, Optional("value of \($0)")) })
+            let cache = try Cache(url: Self.url(cluster))
+            try await cache.withConnection { cache in
+                try await cache.setMany(keys.map { ($0, "value of \($0)") })
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                var calls = try await Self.manyKeyCalls(cluster)
+                #expect(calls.eval == 3, "one script per primary, for keys of about 100 slots each")
+                #expect(calls.mget == 0)
+
+                // A key of another type fails the script on its node: that node's keys are read per slot, and the key
+                // reads as missing, as MGET answers.
+                let listKey = cache.makeKey("m0")
+                let topology = try await Self.topology(cluster)
+                let owner = Self.server(cluster, try #require(topology.shard(forSlot: ClusterSlot.slot(forKey: listKey))?.primary))
+                _ = try await owner.cli("DEL", listKey)
+                _ = try await owner.cli("RPUSH", listKey, "x")
+                expected["m0"] = .some(nil)
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                calls = try await Self.manyKeyCalls(cluster)
+                #expect(calls.mget > 10, "the list's node was read per slot")
+                #expect(calls.eval == 3, "the other primaries still read by script")
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(Array(keys.dropFirst()), as: String.self).count == keys.count - 1)
+                #expect(try await Self.manyKeyCalls(cluster) == (eval: 3, mget: 0), "a key of another type does not turn the script off")
+            }
+
+            // A server that refuses the script (here: no EVAL rights) is read per slot, and the cache stops sending it.
+            for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "-eval") }
+            let refused = try Cache(url: Self.url(cluster))
+            try await refused.withConnection { cache in
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                var calls = try await Self.manyKeyCalls(cluster)
+                #expect(calls.eval == 0)
+                #expect(calls.mget > 100)
+                for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "+eval") }
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                calls = try await Self.manyKeyCalls(cluster)
+                #expect(calls.eval == 0, "the refusal turned the script off for this cache")
+                #expect(calls.mget > 100)
+            }
+
+            // many_key_reads=mget never sends the script.
+            let perSlot = try Cache(url: Self.url(cluster) + "?many_key_reads=mget")
+            try await perSlot.withConnection { cache in
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                let calls = try await Self.manyKeyCalls(cluster)
+                #expect(calls.eval == 0)
+                #expect(calls.mget > 100)
+            }
+        }
+    }
+
     /// `GET` and `MGET` calls a node answered since its last `CONFIG RESETSTAT`.
     static func readCalls(_ server: RedisServer) async throws -> Int {
         let calls = try await server.commandCalls()

@@ -40,6 +40,15 @@ struct CacheKeys: Sendable {
         }
     }
 
+    /// The Redis Cluster slot of the key at `position`, hashed from the head and the name without joining them.
+    func slot(_ position: Int) -> Int {
+        var head = self.head
+        var name = self.names[position]
+        return head.withUTF8 { head in
+            name.withUTF8 { name in ClusterSlot.slot(forKeyJoining: UnsafeRawBufferPointer(head), UnsafeRawBufferPointer(name)) }
+        }
+    }
+
     /// One stored key as a command argument: the head then the name, as one bulk string.
     struct Argument: RESPBulkStringEncodable {
         let head: String

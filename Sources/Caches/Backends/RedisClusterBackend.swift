@@ -4,9 +4,11 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RESP
+import Synchronization
 
 /// A Redis Cluster (or Valkey Cluster) behind the same calls as the ring: each key goes to the primary that serves
-/// its slot (``ClusterSlot``), and many-key calls send one request per slot, all at once.
+/// its slot (``ClusterSlot``), and many-key calls send one request per slot, all at once (`getMany`: one script per
+/// node, see ``CacheConfiguration/Cluster/ManyKeyReads``).
 ///
 /// The slot map comes from `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS`), asked of the seed nodes and then of
 /// the known primaries. A `MOVED` reply refreshes it (one refresh at a time, shared by the callers that need it, and
@@ -27,6 +29,9 @@ final class RedisClusterBackend: CacheBackend {
     private let state = NIOLockedValueBox(State())
     /// The backend a reload swapped in for this one: calls that reach this one's closed pools are sent there.
     fileprivate let successor = NIOLockedValueBox<RedisClusterBackend?>(nil)
+    /// Whether `getMany` reads a node's keys of several slots in one request (``GetManyCommand/crossSlot``): from
+    /// ``CacheConfiguration/Cluster/manyKeyReads``, and turned off for good when a node refuses the script.
+    private let crossSlotRequests: Synchronization.Atomic<Bool>
 
     private struct State {
         var topology: ClusterTopology?
@@ -80,6 +85,7 @@ final class RedisClusterBackend: CacheBackend {
         self.configuration = configuration
         self.logger = logger
         self.tls = try configuration.tls.map { try CacheTLSContext(configuration: $0) }
+        self.crossSlotRequests = Synchronization.Atomic(configuration.cluster.manyKeyReads == .script)
     }
 
     // MARK: Lifecycle
@@ -524,11 +530,16 @@ final class RedisClusterBackend: CacheBackend {
         func selection(_ group: Int) -> CacheKeySelection {
             .some(self.positions[self.groups[group].range])
         }
+
+        /// The positions of several consecutive groups (a node's), in one selection.
+        func selection(ofGroups groups: Range<Int>) -> CacheKeySelection {
+            .some(self.positions[self.groups[groups.lowerBound].range.lowerBound..<self.groups[groups.upperBound - 1].range.upperBound])
+        }
     }
 
     /// Groups a call's keys by the node that serves their slots (read under one lock), then by slot; with `reads`
     /// and ``CacheConfiguration/Cluster/readFrom`` `replica`, by a replica of each shard where one answers.
-    private func plan(count: Int, key: (Int) -> String, reads: Bool) -> SlotPlan {
+    private func plan(count: Int, slot slotOf: (Int) -> Int, reads: Bool) -> SlotPlan {
         // One sort key per position: node ordinal (16 bits), slot (16 bits), position (32 bits).
         precondition(count < 1 << 32, "a many-key call of 2^32 keys or more")
         var order = [UInt64](repeating: 0, count: count)
@@ -548,7 +559,7 @@ final class RedisClusterBackend: CacheBackend {
             }
             var unknown: Int?
             for position in 0..<count {
-                let slot = ClusterSlot.slot(forKey: key(position))
+                let slot = slotOf(position)
                 var ordinal: Int
                 if !state.moved.isEmpty, let node = state.moved[slot] {
                     if let known = nodes[shardCount...].firstIndex(where: { $0 === node }) {
@@ -590,30 +601,56 @@ final class RedisClusterBackend: CacheBackend {
         return plan
     }
 
+    /// What a node answered to its part of a many-key call.
+    private enum NodeReplies<Command: CacheCommand & Sendable>: Sendable where Command.Reply: Sendable {
+        /// One reply per request, each request covering one slot.
+        case bySlot([Command], [RESPReply])
+        /// The reply to one request that covered all the node's slots.
+        case whole(Command, Command.Reply)
+    }
+
     /// Sends a many-key call as one request per slot: each node's requests in one pipeline (one flush), all nodes at
     /// once, and hands every slot's decoded reply to `consume`, with its positions. A request its node redirects
     /// or asks to retry goes on through ``execute(_:slot:)`` from that reply, as does every request for a slot no
     /// primary is known for (it refreshes the map). Failures are gathered per node, as on the ring.
+    ///
+    /// Given `crossSlot`, a node serving several of the call's slots is first sent the one request it makes of the
+    /// node's positions (see ``GetManyCommand/crossSlot``); if the node answers it with an error reply, that node's
+    /// slots go by the pipeline above, and an error that says the server runs no such script turns `crossSlot` off
+    /// for this backend.
     private func manyBySlot<Command: CacheManyKeyCommand & Sendable>(
         count: Int,
-        key: (Int) -> String,
+        slot: (Int) -> Int,
         reads: Bool = false,
+        crossSlot: (@Sendable (CacheKeySelection) -> Command)? = nil,
         _ makeCommand: @escaping @Sendable (CacheKeySelection) -> Command,
         consume: (CacheKeySelection, Command.Reply) throws -> Void
     ) async throws -> [CacheBackendFailure] where Command.Reply: Sendable {
-        let plan = self.plan(count: count, key: key, reads: reads)
-        let sent = await withTaskGroup(of: (Int, Result<([Command], [RESPReply]), CacheError>).self) { taskGroup in
+        let plan = self.plan(count: count, slot: slot, reads: reads)
+        let crossSlot = self.crossSlotRequests.load(ordering: .relaxed) ? crossSlot : nil
+        let sent = await withTaskGroup(of: (Int, Result<NodeReplies<Command>, CacheError>).self) { taskGroup in
             for (batch, (node, groups, replica)) in plan.batches.enumerated() {
                 guard let node else { continue }
                 taskGroup.addTask {
-                    let commands = groups.map { makeCommand(plan.selection($0)) }
-                    let replies = commands.reduce(0) { $0 + $1.replyCount }
                     do throws(CacheError) {
+                        if let crossSlot, groups.count > 1 {
+                            let command = crossSlot(plan.selection(ofGroups: groups))
+                            do throws(CacheError) {
+                                let value = try await node.execute(command)
+                                _ = node.health.recordSuccess()
+                                return (batch, .success(.whole(command, value)))
+                            } catch  where Self.isReplyError(error) {
+                                // The node's slots go by the pipeline below.
+                                self.noteCrossSlotRefusal(error, by: node)
+                            }
+                        }
+                        let commands = groups.map { makeCommand(plan.selection($0)) }
+                        let replies = commands.reduce(0) { $0 + $1.replyCount }
                         let received = try await node.execute(batchOf: commands.count, commands[0].name, replies: replies) { encoder in
                             for command in commands { command.encode(into: &encoder) }
                         }
                         _ = node.health.recordSuccess()
-                        return (batch, .success((commands, received)))
+                        return (batch, .success(.bySlot(commands, received)))
                     } catch {
                         if replica, CacheNodeHealth.isNodeFailure(error) {
                             self.noteReplicaFailure(error, of: node)
@@ -647,7 +684,12 @@ final class RedisClusterBackend: CacheBackend {
                 alone += groups.map { ($0, nil) }
             case .failure(let error):
                 for group in groups { fail(plan.selection(group), error, slot: plan.groups[group].slot) }
-            case .success(let (commands, replies)):
+            case .success(.whole(let command, let value)):
+                if let lookups = command.lookups(in: value) {
+                    node.metrics.recordLookups(hits: lookups.hits, misses: lookups.misses)
+                }
+                try consume(command.selection, value)
+            case .success(.bySlot(let commands, let replies)):
                 var next = 0
                 for (group, command) in zip(groups, commands) {
                     let selection = command.selection
@@ -701,12 +743,40 @@ final class RedisClusterBackend: CacheBackend {
         return failed.map { ($0.key, $0.value.positions.sorted(), $0.value.error.with(node: $0.key)) }
     }
 
+    /// Whether an error is the server's reply (the request arrived and was refused), not a failure to reach it.
+    private static func isReplyError(_ error: CacheError) -> Bool {
+        error.code == .server || error.code == .wrongType || error.code == .notNumeric
+    }
+
+    /// A node refused a request over several of its slots. Most refusals concern the call (a key the node no longer
+    /// serves, one of another type, the cluster down during a failover), and only that call falls back; one that says
+    /// the server cannot run the script at all turns it off for this backend: no `EVAL` rights (`NOPERM`), `EVAL`
+    /// renamed away, or a server older than Redis 7, which cannot read the script's flags.
+    private func noteCrossSlotRefusal(_ error: CacheError, by node: CacheNodeClient) {
+        let message = error.message
+        guard
+            message.hasPrefix("NOPERM") || message.contains("unknown command") || message.contains("shebang")
+                || message.contains("compiling script")
+        else { return }
+        if self.crossSlotRequests.exchange(false, ordering: .relaxed) {
+            node.logger.notice(
+                "the node cannot run getMany's script; getMany sends one MGET per slot from now on",
+                metadata: ["cache.error": "\(message)"]
+            )
+        }
+    }
+
     private func nodeName(ofSlot slot: Int) -> String {
         self.state.withLockedValue { state in state.owner(of: slot)?.name } ?? "slot \(slot)"
     }
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
-        try await self.manyBySlot(count: keys.count, key: { keys[$0] }, reads: true) {
+        try await self.manyBySlot(
+            count: keys.count,
+            slot: { keys.slot($0) },
+            reads: true,
+            crossSlot: { GetManyCommand(keys: keys, selection: $0, crossSlot: true) }
+        ) {
             GetManyCommand(keys: keys, selection: $0)
         } consume: {
             selection,
@@ -717,14 +787,14 @@ final class RedisClusterBackend: CacheBackend {
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
         // With a ttl each slot's keys are set in one MULTI … EXEC: atomic per slot.
-        try await self.manyBySlot(count: entries.count, key: { entries[$0].key }) {
+        try await self.manyBySlot(count: entries.count, slot: { ClusterSlot.slot(forKey: entries[$0].key) }) {
             SetManyCommand(entries: entries, selection: $0, ttl: ttl)
         } consume: { _, _ in
         }
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyBySlot(count: keys.count, key: { keys[$0] }) {
+        try await self.manyBySlot(count: keys.count, slot: { ClusterSlot.slot(forKey: keys[$0]) }) {
             DeleteManyCommand(keys: keys, selection: $0)
         } consume: { _, _ in
         }

@@ -271,10 +271,27 @@ struct CacheKeySelection: Sendable {
     var positions: [Int] { self.indices.map(Array.init) ?? Array(0..<self.count) }
 }
 
-/// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller.
+/// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller. With
+/// ``crossSlot``, `EVAL` of ``crossSlotScript`` instead, which reads keys of several slots of one cluster node.
 struct GetManyCommand: CacheManyKeyCommand {
     let keys: CacheKeys
     let selection: CacheKeySelection
+    /// Whether the keys may lie in several slots of one cluster node, which `MGET` refuses (`CROSSSLOT`): the request
+    /// is `EVAL` of ``crossSlotScript`` with the keys as arguments. Same reply.
+    var crossSlot = false
+
+    /// A read-only script that `GET`s every key given as an argument and answers as `MGET` does (Redis 7 or later).
+    ///
+    /// `allow-cross-slot-keys` lets it read keys of several slots; each `GET` is still checked to be served by the
+    /// node, and the script fails on the first key that is not (or that holds another type), so a caller falls back
+    /// to one `MGET` per slot. The keys are arguments, not declared keys, because Redis refuses declared keys of
+    /// several slots before any script runs. `no-writes` lets it run on a replica (after `READONLY`).
+    static let crossSlotScript = """
+        #!lua flags=no-writes,allow-cross-slot-keys
+        local values = {}
+        for i = 1, #ARGV do values[i] = redis.call('GET', ARGV[i]) end
+        return values
+        """
 
     /// An `MGET` reply whose shape was checked.
     struct Values {
@@ -287,11 +304,19 @@ struct GetManyCommand: CacheManyKeyCommand {
         }
     }
 
-    var name: CacheCommandName { .mget }
+    var name: CacheCommandName { self.crossSlot ? .eval : .mget }
     var key: String? { self.selection.count == 0 ? nil : self.keys[self.selection[0]] }
 
     func encode(into encoder: inout RESPCommandEncoder) {
-        if let indices = self.selection.indices {
+        if self.crossSlot {
+            encoder.writeArrayHeader(count: self.selection.count + 3)
+            encoder.writeBulkString("EVAL")
+            encoder.writeBulkString(Self.crossSlotScript)
+            encoder.writeBulkString("0")
+            for offset in 0..<self.selection.count {
+                self.keys.argument(self.selection[offset]).writeRESPBulkString(into: &encoder.buffer)
+            }
+        } else if let indices = self.selection.indices {
             encoder.writeCommand("MGET", arguments: indices.lazy.map { self.keys.argument($0) })
         } else {
             encoder.writeCommand("MGET", arguments: (0..<self.keys.count).lazy.map { self.keys.argument($0) })

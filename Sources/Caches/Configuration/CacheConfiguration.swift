@@ -131,16 +131,31 @@ public struct CacheConfiguration: Sendable {
             case replica
         }
 
+        /// How `getMany` reads the keys a node serves when they lie in several slots (`MGET` needs one slot).
+        public enum ManyKeyReads: String, Sendable, Hashable, CaseIterable {
+            /// One request per node: a read-only script (`EVAL`, Redis 7 or later) that `GET`s each key. The client
+            /// writes and reads one request per node, as on a ring; the node runs one `GET` per key inside the
+            /// script. When a node refuses the script (an older server, no `EVAL` rights), or a key in the request
+            /// moved or holds another type, that node's keys are read by ``mget`` instead.
+            case script
+            /// One `MGET` per slot, each node's in one pipeline: no script, but about one request and one reply per
+            /// key when keys are spread over many slots.
+            case mget
+        }
+
         /// Which nodes answer reads. Default: ``ReadFrom/primary``.
         public var readFrom: ReadFrom
         /// How often the slot map is read again, besides the refreshes that `MOVED` replies and node failures start;
         /// nil turns the periodic refresh off. Default: 30 s.
         public var refreshInterval: Duration?
+        /// How `getMany` reads a node's keys of several slots. Default: ``ManyKeyReads/script``.
+        public var manyKeyReads: ManyKeyReads
 
         /// Creates cluster settings.
-        public init(readFrom: ReadFrom = .primary, refreshInterval: Duration? = .seconds(30)) {
+        public init(readFrom: ReadFrom = .primary, refreshInterval: Duration? = .seconds(30), manyKeyReads: ManyKeyReads = .script) {
             self.readFrom = readFrom
             self.refreshInterval = refreshInterval
+            self.manyKeyReads = manyKeyReads
         }
     }
 
@@ -261,7 +276,7 @@ public struct CacheConfiguration: Sendable {
         if self.backend != .redisCluster, self.cluster != Cluster() {
             throw CacheError(
                 .invalidConfiguration,
-                "cluster: the cluster settings (readFrom, refreshInterval) only apply to a Redis Cluster (redis-cluster://, or a `cluster` section in a config file)"
+                "cluster: the cluster settings (readFrom, refreshInterval, manyKeyReads) only apply to a Redis Cluster (redis-cluster://, or a `cluster` section in a config file)"
             )
         }
         guard self.backend.isRedis else { return }

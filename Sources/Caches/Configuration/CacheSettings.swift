@@ -582,6 +582,23 @@ public enum CacheSettings {
             )
         ),
         CacheSetting(
+            "cluster.manyKeyReads",
+            code: "cluster.manyKeyReads",
+            url: .option("many_key_reads"),
+            kind: .choice(CacheConfiguration.Cluster.ManyKeyReads.allCases.map(\.rawValue)),
+            default: "script",
+            example: "mget",
+            "Redis Cluster only: how getMany reads a node's keys of several slots: script (one EVAL per node, Redis 7+; falls back to mget) or mget (one MGET per slot).",
+            .cache(
+                read: { .string($0.cluster.manyKeyReads.rawValue) },
+                apply: { configuration, value in
+                    if case .string(let text) = value, let reads = CacheConfiguration.Cluster.ManyKeyReads(rawValue: text) {
+                        configuration.cluster.manyKeyReads = reads
+                    }
+                }
+            )
+        ),
+        CacheSetting(
             "failurePolicy",
             code: "failurePolicy",
             url: .option("failure_policy"),
