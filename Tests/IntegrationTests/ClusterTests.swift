@@ -213,7 +213,10 @@ struct ClusterCacheTests {
         }
     }
 
-    @Test("a slot that moves while the cache runs: ASK during the migration, MOVED after it, and the map follows", .timeLimit(.minutes(3)))
+    @Test(
+        "a slot that moves while the cache runs: ASK during the migration, MOVED after it (getMany's script falls back to both), and the map follows",
+        .timeLimit(.minutes(3))
+    )
     func slotMigration() async throws {
         try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
             let cache = try Cache(url: Self.url(cluster))
@@ -226,6 +229,12 @@ struct ClusterCacheTests {
                 let target = try #require(topology.shards[(sourceIndex + 1) % 3].primary)
                 #expect(cache.nodeName(for: "{moving}a") == source.description)
                 try await cache.set("{moving}a", "old")
+                // Keys of other slots of the source: with them, a getMany sends the source one script of several slots.
+                let neighbours = (0..<2_000).lazy.map { "n\($0)" }.filter {
+                    topology.shardIndex(forSlot: ClusterSlot.slot(forKey: cache.makeKey($0))) == sourceIndex
+                }.prefix(20)
+                try await cache.setMany(neighbours.map { ($0, "neighbour \($0)") })
+                let neighbourValues = Dictionary(uniqueKeysWithValues: neighbours.map { ($0, Optional("neighbour \($0)")) })
 
                 // The migration starts: the slot is MIGRATING on the source, IMPORTING on the target.
                 _ = try await Self.server(cluster, target).cli("CLUSTER", "SETSLOT", String(slot), "IMPORTING", try #require(source.id))
@@ -236,17 +245,26 @@ struct ClusterCacheTests {
                 #expect(try await cache.get("{moving}b", as: String.self) == "new on the target")
                 #expect(try await cache.get("{moving}a", as: String.self) == "old", "a key still on the source is read there")
                 #expect(cache.nodeName(for: "{moving}a") == source.description)
+                // The source's script fails on the key it no longer holds; its keys go by MGET per slot, which follows ASK.
+                try await Self.resetStats(cluster)
+                var many = try await cache.getMany(Array(neighbours) + ["{moving}b"], as: String.self)
+                #expect(many == neighbourValues.merging(["{moving}b": "new on the target"]) { $1 })
+                #expect(try await Self.manyKeyCalls(cluster).mget > 0, "the source's keys were read per slot")
 
                 // The key moves, and the slot is given to the target everywhere.
                 _ = try await Self.server(cluster, source).cli("MIGRATE", target.host, String(target.port), stored, "0", "5000")
                 for node in cluster.nodes {
                     _ = try await node.cli("CLUSTER", "SETSLOT", String(slot), "NODE", try #require(target.id))
                 }
-                // The source now answers MOVED: the cache follows it, refreshes its map and reads the moved key.
+                // The source now answers MOVED. A getMany with the stale map sends the moved key in the source's
+                // script, which fails; the per-slot MGET follows the MOVED.
+                many = try await cache.getMany(Array(neighbours) + ["{moving}a"], as: String.self)
+                #expect(many == neighbourValues.merging(["{moving}a": "old"]) { $1 })
+                // The cache follows MOVED, refreshes its map and reads the moved key.
                 #expect(try await cache.get("{moving}a", as: String.self) == "old")
                 #expect(try await cache.get("{moving}b", as: String.self) == "new on the target")
                 #expect(cache.nodeName(for: "{moving}a") == target.description)
-                let many = try await cache.getMany(["{moving}a", "{moving}b", "elsewhere"], as: String.self)
+                many = try await cache.getMany(["{moving}a", "{moving}b", "elsewhere"], as: String.self)
                 #expect(many == ["{moving}a": "old", "{moving}b": "new on the target", "elsewhere": nil])
             }
         }
