@@ -465,9 +465,10 @@ struct ClusterCacheTests {
                 #expect(try await Self.manyKeyCalls(cluster) == (eval: 3, mget: 0), "a key of another type does not turn the script off")
             }
 
-            // A server that refuses the script (here: no EVAL rights) is read per slot, and the cache stops sending it.
+            // A server that refuses the script (here: no EVAL rights) is read per slot, and the cache stops sending it
+            // (with the periodic refresh off, which would try it again).
             for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "-eval") }
-            let refused = try Cache(url: Self.url(cluster))
+            let refused = try Cache(url: Self.url(cluster) + "?cluster_refresh=0")
             try await refused.withConnection { cache in
                 try await Self.resetStats(cluster)
                 #expect(try await cache.getMany(keys, as: String.self) == expected)
@@ -480,6 +481,19 @@ struct ClusterCacheTests {
                 calls = try await Self.manyKeyCalls(cluster)
                 #expect(calls.eval == 0, "the refusal turned the script off for this cache")
                 #expect(calls.mget > 100)
+            }
+
+            // The periodic refresh tries the script again: once the servers allow it, it is used again.
+            for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "-eval") }
+            let retried = try Cache(url: Self.url(cluster) + "?cluster_refresh=100ms")
+            try await retried.withConnection { cache in
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "+eval") }
+                try await Self.resetStats(cluster)
+                try await waitUntil(timeout: .seconds(30), "getMany to send its script again") {
+                    #expect(try await cache.getMany(keys, as: String.self) == expected)
+                    return try await Self.manyKeyCalls(cluster).eval > 0
+                }
             }
 
             // many_key_reads=mget never sends the script.

@@ -30,8 +30,11 @@ final class RedisClusterBackend: CacheBackend {
     /// The backend a reload swapped in for this one: calls that reach this one's closed pools are sent there.
     fileprivate let successor = NIOLockedValueBox<RedisClusterBackend?>(nil)
     /// Whether `getMany` reads a node's keys of several slots in one request (``GetManyCommand/crossSlot``): from
-    /// ``CacheConfiguration/Cluster/manyKeyReads``, and turned off for good when a node refuses the script.
+    /// ``CacheConfiguration/Cluster/manyKeyReads``; turned off when a node refuses the script, and on again by the
+    /// periodic refresh.
     private let crossSlotRequests: Synchronization.Atomic<Bool>
+    /// Whether a refusal of the script was logged at `notice` (later ones are logged at `debug`).
+    private let crossSlotRefusalLogged = Synchronization.Atomic<Bool>(false)
 
     private struct State {
         var topology: ClusterTopology?
@@ -110,6 +113,10 @@ final class RedisClusterBackend: CacheBackend {
                 while true {
                     do { try await Task.sleep(for: interval) } catch { return }
                     _ = await self.sharedRefresh(force: true)
+                    // A node that refused getMany's script may run it now (say, after a rolling upgrade).
+                    if self.configuration.cluster.manyKeyReads == .script {
+                        self.crossSlotRequests.store(true, ordering: .relaxed)
+                    }
                 }
             }
         }
@@ -685,9 +692,7 @@ final class RedisClusterBackend: CacheBackend {
             case .failure(let error):
                 for group in groups { fail(plan.selection(group), error, slot: plan.groups[group].slot) }
             case .success(.whole(let command, let value)):
-                if let lookups = command.lookups(in: value) {
-                    node.metrics.recordLookups(hits: lookups.hits, misses: lookups.misses)
-                }
+                // `execute` counted its hits and misses.
                 try consume(command.selection, value)
             case .success(.bySlot(let commands, let replies)):
                 var next = 0
@@ -750,20 +755,20 @@ final class RedisClusterBackend: CacheBackend {
 
     /// A node refused a request over several of its slots. Most refusals concern the call (a key the node no longer
     /// serves, one of another type, the cluster down during a failover), and only that call falls back; one that says
-    /// the server cannot run the script at all turns it off for this backend: no `EVAL` rights (`NOPERM`), `EVAL`
-    /// renamed away, or a server older than Redis 7, which cannot read the script's flags.
+    /// the server cannot run the script (no `EVAL` rights or an ACL that refuses `GET` inside it, `EVAL` renamed away,
+    /// a server older than Redis 7, which cannot read the script's flags, or one that refuses undeclared keys) turns
+    /// it off until the next periodic map refresh tries it again (a rolling upgrade ends).
     private func noteCrossSlotRefusal(_ error: CacheError, by node: CacheNodeClient) {
         let message = error.message
-        guard
-            message.hasPrefix("NOPERM") || message.contains("unknown command") || message.contains("shebang")
-                || message.contains("compiling script")
-        else { return }
-        if self.crossSlotRequests.exchange(false, ordering: .relaxed) {
-            node.logger.notice(
-                "the node cannot run getMany's script; getMany sends one MGET per slot from now on",
-                metadata: ["cache.error": "\(message)"]
-            )
-        }
+        let permanent = ["NOPERM", "ACL failure", "unknown command", "shebang", "compiling script", "undeclared"]
+        guard permanent.contains(where: { message.contains($0) }) else { return }
+        guard self.crossSlotRequests.exchange(false, ordering: .relaxed) else { return }
+        let level: Logger.Level = self.crossSlotRefusalLogged.exchange(true, ordering: .relaxed) ? .debug : .notice
+        node.logger.log(
+            level: level,
+            "the node cannot run getMany's script; getMany sends one MGET per slot until the next map refresh tries it again",
+            metadata: ["cache.error": "\(message)"]
+        )
     }
 
     private func nodeName(ofSlot slot: Int) -> String {
