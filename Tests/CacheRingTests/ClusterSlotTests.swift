@@ -81,13 +81,35 @@ struct ClusterSlotTests {
         #expect(slot("app:1:", "user") == Self.crcSlot("app:1:user"))
     }
 
-    /// CRC-16/XMODEM of the whole key, bit by bit (independent of the table the implementation uses).
+    @Test("eight bytes at a time: the CRC of every length up to 64 bytes, whole or in two parts, is the bit-by-bit CRC")
+    func slicedCRC() {
+        for length in 0...64 {
+            for _ in 0..<20 {
+                let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
+                let split = Int.random(in: 0...length)
+                let expected = Self.crc(bytes)
+                bytes.withUnsafeBytes { all in
+                    #expect(ClusterSlot.crc16(all) == expected, "\(bytes)")
+                    let head = UnsafeRawBufferPointer(rebasing: all[..<split])
+                    let tail = UnsafeRawBufferPointer(rebasing: all[split...])
+                    #expect(ClusterSlot.crc16(tail, continuing: ClusterSlot.crc16(head)) == expected, "\(bytes) split at \(split)")
+                }
+            }
+        }
+    }
+
+    /// CRC-16/XMODEM of the whole key modulo 16384.
     static func crcSlot(_ key: String) -> Int {
+        Int(Self.crc(Array(key.utf8)) & 0x3fff)
+    }
+
+    /// CRC-16/XMODEM, bit by bit (independent of the tables the implementation uses).
+    static func crc(_ bytes: [UInt8]) -> UInt16 {
         var crc: UInt16 = 0
-        for byte in key.utf8 {
+        for byte in bytes {
             crc ^= UInt16(byte) << 8
             for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
         }
-        return Int(crc & 0x3fff)
+        return crc
     }
 }

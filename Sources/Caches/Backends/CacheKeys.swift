@@ -40,13 +40,30 @@ struct CacheKeys: Sendable {
         }
     }
 
-    /// The Redis Cluster slot of the key at `position`, hashed from the head and the name without joining them.
-    func slot(_ position: Int) -> Int {
+    /// The Redis Cluster slot of every key, in order, each hashed from the head and the name without joining them.
+    func slots() -> [UInt16] {
         var head = self.head
-        var name = self.names[position]
         return head.withUTF8 { head in
-            name.withUTF8 { name in ClusterSlot.slot(forKeyJoining: UnsafeRawBufferPointer(head), UnsafeRawBufferPointer(name)) }
+            let head = UnsafeRawBufferPointer(head)
+            return self.names.withUnsafeBufferPointer { names in
+                [UInt16](unsafeUninitializedCapacity: names.count) { slots, initialized in
+                    for position in names.indices {
+                        // Read in place, without a copy of the name.
+                        let slot = names[position].utf8.withContiguousStorageIfAvailable {
+                            ClusterSlot.slot(forKeyJoining: head, UnsafeRawBufferPointer($0))
+                        }
+                        slots[position] = UInt16(slot ?? Self.slot(head, names[position]))
+                    }
+                    initialized = names.count
+                }
+            }
         }
+    }
+
+    /// The slot of a name not stored as contiguous UTF-8 (a bridged string).
+    private static func slot(_ head: UnsafeRawBufferPointer, _ name: String) -> Int {
+        var name = name
+        return name.withUTF8 { ClusterSlot.slot(forKeyJoining: head, UnsafeRawBufferPointer($0)) }
     }
 
     /// One stored key as a command argument: the head then the name, as one bulk string.

@@ -524,94 +524,125 @@ final class RedisClusterBackend: CacheBackend {
         return order.map { SlotGroup(slot: $0, selection: .some(positions[$0]!)) }
     }
 
-    /// A many-key call's positions grouped by node, and within a node by slot, in a few flat arrays.
+    /// A many-key call's positions grouped by node, in a few flat arrays; each node's keys are grouped by slot only
+    /// when they go as one request per slot.
     private struct SlotPlan: Sendable {
-        /// The call's positions: each group's together, ascending within a group.
+        /// The call's positions: each batch's together, ascending within a batch.
         var positions: [Int] = []
-        /// Each group's slot and its range in ``positions``.
-        var groups: [(slot: Int, range: Range<Int>)] = []
-        /// Each node's groups, as a range of ``groups``; a nil node: no primary is known for those slots. A replica's
-        /// batch (a read from replicas) falls back to the primaries when the replica fails.
-        var batches: [(node: CacheNodeClient?, groups: Range<Int>, replica: Bool)] = []
+        /// The slot of each of the call's positions.
+        var slots: [UInt16] = []
+        /// Each node's range of ``positions``; a nil node: no primary is known for those slots. A replica's batch (a
+        /// read from replicas) falls back to the primaries when the replica fails.
+        var batches: [(node: CacheNodeClient?, range: Range<Int>, replica: Bool)] = []
 
-        func selection(_ group: Int) -> CacheKeySelection {
-            .some(self.positions[self.groups[group].range])
+        /// The positions of a batch, in one selection.
+        func selection(ofBatch batch: Int) -> CacheKeySelection {
+            .some(self.positions[self.batches[batch].range])
         }
 
-        /// The positions of several consecutive groups (a node's), in one selection.
-        func selection(ofGroups groups: Range<Int>) -> CacheKeySelection {
-            .some(self.positions[self.groups[groups.lowerBound].range.lowerBound..<self.groups[groups.upperBound - 1].range.upperBound])
+        /// The slot of a batch's first key.
+        func firstSlot(ofBatch batch: Int) -> Int {
+            Int(self.slots[self.positions[self.batches[batch].range.lowerBound]])
+        }
+
+        /// Whether a batch's keys lie in more than one slot.
+        func spansSlots(_ batch: Int) -> Bool {
+            let first = self.slots[self.positions[self.batches[batch].range.lowerBound]]
+            return self.positions[self.batches[batch].range].contains { self.slots[$0] != first }
+        }
+
+        /// A batch's keys grouped by slot, each slot's positions ascending.
+        func groups(ofBatch batch: Int) -> [SlotGroup] {
+            guard self.spansSlots(batch) else {
+                return [SlotGroup(slot: self.firstSlot(ofBatch: batch), selection: self.selection(ofBatch: batch))]
+            }
+            // One sort key per position: slot (high 32 bits), position (low 32 bits).
+            var order = self.positions[self.batches[batch].range].map { UInt64(self.slots[$0]) << 32 | UInt64($0) }
+            order.sort()
+            let sorted = order.map { Int($0 & 0xFFFF_FFFF) }
+            var groups: [SlotGroup] = []
+            var start = 0
+            while start < order.count {
+                var end = start + 1
+                while end < order.count, order[end] >> 32 == order[start] >> 32 { end += 1 }
+                groups.append(SlotGroup(slot: Int(order[start] >> 32), selection: .some(sorted[start..<end])))
+                start = end
+            }
+            return groups
         }
     }
 
-    /// Groups a call's keys by the node that serves their slots (read under one lock), then by slot; with `reads`
-    /// and ``CacheConfiguration/Cluster/readFrom`` `replica`, by a replica of each shard where one answers.
-    private func plan(count: Int, slot slotOf: (Int) -> Int, reads: Bool) -> SlotPlan {
-        // One sort key per position: node ordinal (16 bits), slot (16 bits), position (32 bits).
+    /// Groups a call's keys by the node that serves their slots (`slots`: each position's), from the map as one lock
+    /// read it; with `reads` and ``CacheConfiguration/Cluster/readFrom`` `replica`, by a replica of each shard where
+    /// one answers.
+    private func plan(slots: [UInt16], reads: Bool) -> SlotPlan {
+        let count = slots.count
         precondition(count < 1 << 32, "a many-key call of 2^32 keys or more")
-        var order = [UInt64](repeating: 0, count: count)
+        var plan = SlotPlan()
+        plan.slots = slots
         var nodes: [CacheNodeClient?] = []
-        var replicaOrdinals = Set<Int>()
-        self.state.withLockedValue { state in
-            // Ordinals: each shard's index, then the nodes of `moved` slots, and last "no primary known".
-            let shardCount = state.primaries.count
+        var fromReplica: [Bool] = []
+        // The map, read under the lock; the keys are placed after it is released.
+        let (topology, primaries, moved) = self.state.withLockedValue { state in
             nodes = state.primaries
+            fromReplica = [Bool](repeating: false, count: state.primaries.count)
             if reads, self.readsFromReplicas {
-                for shard in 0..<shardCount {
+                for shard in state.primaries.indices {
                     if let replica = state.replica(ofShard: shard) {
                         nodes[shard] = replica
-                        replicaOrdinals.insert(shard)
+                        fromReplica[shard] = true
                     }
                 }
             }
-            var unknown: Int?
-            for position in 0..<count {
-                let slot = slotOf(position)
-                var ordinal: Int
-                if !state.moved.isEmpty, let node = state.moved[slot] {
-                    if let known = nodes[shardCount...].firstIndex(where: { $0 === node }) {
-                        ordinal = known
-                    } else {
-                        ordinal = nodes.count
-                        nodes.append(node)
-                    }
-                } else if let shard = state.topology?.shardIndex(forSlot: slot), state.primaries[shard] != nil {
-                    ordinal = shard
-                } else {
-                    if unknown == nil {
-                        unknown = nodes.count
-                        nodes.append(nil)
-                    }
-                    ordinal = unknown!
-                }
-                order[position] = UInt64(ordinal) << 48 | UInt64(slot) << 32 | UInt64(position)
-            }
+            return (state.topology, state.primaries, state.moved)
         }
-        order.sort()
-        var plan = SlotPlan()
-        plan.positions.reserveCapacity(count)
-        var index = 0
-        while index < count {
-            let ordinal = Int(order[index] >> 48)
-            let firstGroup = plan.groups.count
-            while index < count, Int(order[index] >> 48) == ordinal {
-                let slot = Int(order[index] >> 32 & 0xFFFF)
-                let start = plan.positions.count
-                while index < count, order[index] >> 32 == UInt64(ordinal) << 16 | UInt64(slot) {
-                    plan.positions.append(Int(order[index] & 0xFFFF_FFFF))
-                    index += 1
+        // Ordinals: each shard's index, then the nodes of `moved` slots, and last "no primary known".
+        let shardCount = primaries.count
+        var ordinals = [Int](repeating: 0, count: count)
+        var unknown: Int?
+        for position in 0..<count {
+            let slot = Int(slots[position])
+            var ordinal: Int
+            if !moved.isEmpty, let node = moved[slot] {
+                if let known = nodes[shardCount...].firstIndex(where: { $0 === node }) {
+                    ordinal = known
+                } else {
+                    ordinal = nodes.count
+                    nodes.append(node)
+                    fromReplica.append(false)
                 }
-                plan.groups.append((slot, start..<plan.positions.count))
+            } else if let shard = topology?.shardIndex(forSlot: slot), primaries[shard] != nil {
+                ordinal = shard
+            } else {
+                if unknown == nil {
+                    unknown = nodes.count
+                    nodes.append(nil)
+                    fromReplica.append(false)
+                }
+                ordinal = unknown!
             }
-            plan.batches.append((nodes[ordinal], firstGroup..<plan.groups.count, replicaOrdinals.contains(ordinal)))
+            ordinals[position] = ordinal
+        }
+        // A counting sort by node: each node's positions stay ascending.
+        var starts = [Int](repeating: 0, count: nodes.count + 1)
+        for ordinal in ordinals { starts[ordinal + 1] += 1 }
+        for ordinal in nodes.indices { starts[ordinal + 1] += starts[ordinal] }
+        var next = starts
+        plan.positions = [Int](repeating: 0, count: count)
+        for position in 0..<count {
+            plan.positions[next[ordinals[position]]] = position
+            next[ordinals[position]] += 1
+        }
+        for ordinal in nodes.indices where starts[ordinal] < starts[ordinal + 1] {
+            plan.batches.append((nodes[ordinal], starts[ordinal]..<starts[ordinal + 1], fromReplica[ordinal]))
         }
         return plan
     }
 
     /// What a node answered to its part of a many-key call.
     private enum NodeReplies<Command: CacheCommand & Sendable>: Sendable where Command.Reply: Sendable {
-        /// One reply per request, each request covering one slot.
-        case bySlot([Command], [RESPReply])
+        /// One reply per request, each request covering one slot group.
+        case bySlot([SlotGroup], [Command], [RESPReply])
         /// The reply to one request that covered all the node's slots.
         case whole(Command, Command.Reply)
     }
@@ -622,26 +653,25 @@ final class RedisClusterBackend: CacheBackend {
     /// primary is known for (it refreshes the map). Failures are gathered per node, as on the ring.
     ///
     /// Given `crossSlot`, a node serving several of the call's slots is first sent the one request it makes of the
-    /// node's positions (see ``GetManyCommand/crossSlot``); if the node answers it with an error reply, that node's
-    /// slots go by the pipeline above, and an error that says the server runs no such script turns `crossSlot` off
-    /// for this backend.
+    /// node's positions (see ``GetManyCommand/crossSlot``), and its keys are grouped by slot only if it answers with
+    /// an error reply: then they go by the pipeline above, and an error that says the server runs no such script
+    /// turns `crossSlot` off for this backend.
     private func manyBySlot<Command: CacheManyKeyCommand & Sendable>(
-        count: Int,
-        slot: (Int) -> Int,
+        slots: [UInt16],
         reads: Bool = false,
         crossSlot: (@Sendable (CacheKeySelection) -> Command)? = nil,
         _ makeCommand: @escaping @Sendable (CacheKeySelection) -> Command,
         consume: (CacheKeySelection, Command.Reply) throws -> Void
     ) async throws -> [CacheBackendFailure] where Command.Reply: Sendable {
-        let plan = self.plan(count: count, slot: slot, reads: reads)
+        let plan = self.plan(slots: slots, reads: reads)
         let crossSlot = self.crossSlotRequests.load(ordering: .relaxed) ? crossSlot : nil
         let sent = await withTaskGroup(of: (Int, Result<NodeReplies<Command>, CacheError>).self) { taskGroup in
-            for (batch, (node, groups, replica)) in plan.batches.enumerated() {
+            for (batch, (node, _, replica)) in plan.batches.enumerated() {
                 guard let node else { continue }
                 taskGroup.addTask {
                     do throws(CacheError) {
-                        if let crossSlot, groups.count > 1 {
-                            let command = crossSlot(plan.selection(ofGroups: groups))
+                        if let crossSlot, plan.spansSlots(batch) {
+                            let command = crossSlot(plan.selection(ofBatch: batch))
                             do throws(CacheError) {
                                 let value = try await node.execute(command)
                                 _ = node.health.recordSuccess()
@@ -651,13 +681,14 @@ final class RedisClusterBackend: CacheBackend {
                                 self.noteCrossSlotRefusal(error, by: node)
                             }
                         }
-                        let commands = groups.map { makeCommand(plan.selection($0)) }
+                        let groups = plan.groups(ofBatch: batch)
+                        let commands = groups.map { makeCommand($0.selection) }
                         let replies = commands.reduce(0) { $0 + $1.replyCount }
                         let received = try await node.execute(batchOf: commands.count, commands[0].name, replies: replies) { encoder in
                             for command in commands { command.encode(into: &encoder) }
                         }
                         _ = node.health.recordSuccess()
-                        return (batch, .success(.bySlot(commands, received)))
+                        return (batch, .success(.bySlot(groups, commands, received)))
                     } catch {
                         if replica, CacheNodeHealth.isNodeFailure(error) {
                             self.noteReplicaFailure(error, of: node)
@@ -668,7 +699,9 @@ final class RedisClusterBackend: CacheBackend {
                     }
                 }
             }
-            return await taskGroup.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            var sent = [Result<NodeReplies<Command>, CacheError>?](repeating: nil, count: plan.batches.count)
+            for await (batch, result) in taskGroup { sent[batch] = result }
+            return sent
         }
         var failed: [String: (positions: [Int], error: CacheError)] = [:]
         func fail(_ selection: CacheKeySelection, _ error: CacheError, slot: Int) {
@@ -676,25 +709,25 @@ final class RedisClusterBackend: CacheBackend {
             failed[node, default: ([], error)].positions += selection.positions
         }
         // Requests that go on alone: redirected ones with the reply that redirected them, and those of unknown slots.
-        var alone: [(group: Int, earlier: (node: CacheNodeClient, error: CacheError)?)] = []
-        for (batch, (node, groups, replica)) in plan.batches.enumerated() {
-            guard let node else {
-                alone += groups.map { ($0, nil) }
+        var alone: [(group: SlotGroup, earlier: (node: CacheNodeClient, error: CacheError)?)] = []
+        for (batch, (node, _, replica)) in plan.batches.enumerated() {
+            guard let node, let result = sent[batch] else {
+                alone += plan.groups(ofBatch: batch).map { ($0, nil) }
                 continue
             }
-            switch sent[batch]! {
+            switch result {
             case .failure(let error) where replica && CacheNodeHealth.isNodeFailure(error):
                 // The replica failed: its slots are read from their primaries.
-                alone += groups.map { ($0, nil) }
+                alone += plan.groups(ofBatch: batch).map { ($0, nil) }
             case .failure(let error) where self.rerouted(after: error) != nil:
                 // A reload closed this backend: each request goes on alone, to the new one.
-                alone += groups.map { ($0, nil) }
+                alone += plan.groups(ofBatch: batch).map { ($0, nil) }
             case .failure(let error):
-                for group in groups { fail(plan.selection(group), error, slot: plan.groups[group].slot) }
+                fail(plan.selection(ofBatch: batch), error, slot: plan.firstSlot(ofBatch: batch))
             case .success(.whole(let command, let value)):
                 // `execute` counted its hits and misses.
                 try consume(command.selection, value)
-            case .success(.bySlot(let commands, let replies)):
+            case .success(.bySlot(let groups, let commands, let replies)):
                 var next = 0
                 for (group, command) in zip(groups, commands) {
                     let selection = command.selection
@@ -714,7 +747,7 @@ final class RedisClusterBackend: CacheBackend {
                         }
                         value = try command.decode(reply)
                     } catch {
-                        fail(selection, error.with(node: node.name), slot: plan.groups[group].slot)
+                        fail(selection, error.with(node: node.name), slot: group.slot)
                         continue
                     }
                     if let lookups = command.lookups(in: value) {
@@ -726,22 +759,23 @@ final class RedisClusterBackend: CacheBackend {
         }
         if !alone.isEmpty {
             let results = await withTaskGroup(of: (Int, Result<Command.Reply, CacheError>).self) { taskGroup in
-                for (group, earlier) in alone {
+                for (index, (group, earlier)) in alone.enumerated() {
                     taskGroup.addTask {
                         do throws(CacheError) {
-                            let command = makeCommand(plan.selection(group))
-                            return (group, .success(try await self.execute(command, slot: plan.groups[group].slot, after: earlier)))
+                            let command = makeCommand(group.selection)
+                            return (index, .success(try await self.execute(command, slot: group.slot, after: earlier)))
                         } catch {
-                            return (group, .failure(error))
+                            return (index, .failure(error))
                         }
                     }
                 }
                 return await taskGroup.reduce(into: []) { $0.append($1) }
             }
-            for (group, result) in results.sorted(by: { $0.0 < $1.0 }) {
+            for (index, result) in results.sorted(by: { $0.0 < $1.0 }) {
+                let group = alone[index].group
                 switch result {
-                case .success(let value): try consume(plan.selection(group), value)
-                case .failure(let error): fail(plan.selection(group), error, slot: plan.groups[group].slot)
+                case .success(let value): try consume(group.selection, value)
+                case .failure(let error): fail(group.selection, error, slot: group.slot)
                 }
             }
         }
@@ -777,8 +811,7 @@ final class RedisClusterBackend: CacheBackend {
 
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
         try await self.manyBySlot(
-            count: keys.count,
-            slot: { keys.slot($0) },
+            slots: keys.slots(),
             reads: true,
             crossSlot: { GetManyCommand(keys: keys, selection: $0, crossSlot: true) }
         ) {
@@ -792,14 +825,14 @@ final class RedisClusterBackend: CacheBackend {
 
     func setMany(_ entries: [(key: String, value: ByteBuffer)], ttl: Int?) async throws -> [CacheBackendFailure] {
         // With a ttl each slot's keys are set in one MULTI … EXEC: atomic per slot.
-        try await self.manyBySlot(count: entries.count, slot: { ClusterSlot.slot(forKey: entries[$0].key) }) {
+        try await self.manyBySlot(slots: entries.map { UInt16(ClusterSlot.slot(forKey: $0.key)) }) {
             SetManyCommand(entries: entries, selection: $0, ttl: ttl)
         } consume: { _, _ in
         }
     }
 
     func deleteMany(_ keys: [String]) async throws -> [CacheBackendFailure] {
-        try await self.manyBySlot(count: keys.count, slot: { ClusterSlot.slot(forKey: keys[$0]) }) {
+        try await self.manyBySlot(slots: keys.map { UInt16(ClusterSlot.slot(forKey: $0)) }) {
             DeleteManyCommand(keys: keys, selection: $0)
         } consume: { _, _ in
         }
