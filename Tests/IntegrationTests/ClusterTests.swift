@@ -431,7 +431,7 @@ struct ClusterCacheTests {
     }
 
     @Test(
-        "getMany reads each primary's keys of many slots with one script; a key of another type, forbidden scripts and many_key_reads=mget read by MGET per slot",
+        "getMany reads each primary's keys of many slots with one script and one slot's with one MGET; a key of another type, forbidden scripts and many_key_reads=mget read by MGET per slot",
         .timeLimit(.minutes(3))
     )
     func manyKeyReads() async throws {
@@ -446,6 +446,16 @@ struct ClusterCacheTests {
                 var calls = try await Self.manyKeyCalls(cluster)
                 #expect(calls.eval == 3, "one script per primary, for keys of about 100 slots each")
                 #expect(calls.mget == 0)
+
+                // Keys of one slot (one hash tag) are read with one MGET.
+                let tagged = (0..<20).map { "{solo}:\($0)" }
+                try await cache.setMany(tagged.map { ($0, "value of \($0)") })
+                try await Self.resetStats(cluster)
+                #expect(
+                    try await cache.getMany(tagged, as: String.self)
+                        == Dictionary(uniqueKeysWithValues: tagged.map { ($0, Optional("value of \($0)")) })
+                )
+                #expect(try await Self.manyKeyCalls(cluster) == (eval: 0, mget: 1))
 
                 // A key of another type fails the script on its node: that node's keys are read per slot, and the key
                 // reads as missing, as MGET answers.
@@ -504,6 +514,17 @@ struct ClusterCacheTests {
                 let calls = try await Self.manyKeyCalls(cluster)
                 #expect(calls.eval == 0)
                 #expect(calls.mget > 100)
+
+                // Per slot means one MGET for all the keys of a slot: 10 keys under each of 5 hash tags.
+                let tagged = (0..<5).flatMap { tag in (0..<10).map { "{tag\(tag)}:\($0)" } }
+                try await cache.setMany(tagged.map { ($0, "value of \($0)") })
+                try await Self.resetStats(cluster)
+                #expect(
+                    try await cache.getMany(tagged, as: String.self)
+                        == Dictionary(uniqueKeysWithValues: tagged.map { ($0, Optional("value of \($0)")) })
+                )
+                let slots = Set(tagged.map { ClusterSlot.slot(forKey: cache.makeKey($0)) })
+                #expect(try await Self.manyKeyCalls(cluster) == (eval: 0, mget: slots.count))
             }
         }
     }
