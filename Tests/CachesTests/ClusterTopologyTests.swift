@@ -43,7 +43,7 @@ struct ClusterTopologyTests {
     @Test("CLUSTER SHARDS in RESP2 and RESP3: primaries, online replicas, every slot")
     func shards() throws {
         for resp3 in [false, true] {
-            let topology = try ClusterTopology.parse(shards: Self.shardsReply(resp3: resp3), tls: false)
+            let topology = try ClusterTopology.parse(shards: Self.shardsReply(resp3: resp3), tls: false, askedHost: "seed")
             #expect(topology.shards.map { $0.primary?.port } == [7000, 7001, 7002], "ordered by first slot")
             #expect(topology.shards.map { $0.replicas.map(\.port) } == [[7003], [], [7005]], "the failed replica is left out")
             #expect(topology.shards[0].primary == .init(host: "127.0.0.1", port: 7000, id: "a"))
@@ -58,9 +58,9 @@ struct ClusterTopologyTests {
 
     @Test("with TLS, a node's tls-port is used")
     func tlsPorts() throws {
-        let topology = try ClusterTopology.parse(shards: Self.shardsReply(resp3: true, tlsPorts: true), tls: true)
+        let topology = try ClusterTopology.parse(shards: Self.shardsReply(resp3: true, tlsPorts: true), tls: true, askedHost: "seed")
         #expect(topology.shards.map { $0.primary?.port } == [8000, 8001, 8002])
-        let plain = try ClusterTopology.parse(shards: Self.shardsReply(resp3: true, tlsPorts: true), tls: false)
+        let plain = try ClusterTopology.parse(shards: Self.shardsReply(resp3: true, tlsPorts: true), tls: false, askedHost: "seed")
         #expect(plain.shards.map { $0.primary?.port } == [7000, 7001, 7002])
     }
 
@@ -73,17 +73,64 @@ struct ClusterTopologyTests {
             .array([Self.int(6001), Self.int(10922), node(7001, "b")]),
             .array([Self.int(10923), Self.int(16383), node(7002, "c"), node(7005, "f")]),
         ])
-        let topology = try ClusterTopology.parse(slots: reply)
+        let topology = try ClusterTopology.parse(slots: reply, askedHost: "seed")
         #expect(topology.shards.count == 3)
         #expect(topology.shards[1].slots == [5461...6000, 6001...10922])
-        let fromShards = try ClusterTopology.parse(shards: Self.shardsReply(resp3: false), tls: false)
+        let fromShards = try ClusterTopology.parse(shards: Self.shardsReply(resp3: false), tls: false, askedHost: "seed")
         #expect(topology == fromShards)
+    }
+
+    @Test("a node that does not know its own address (empty ip and endpoint, or a null host) is reached at the asked host")
+    func unknownOwnAddress() throws {
+        for resp3 in [false, true] {
+            let node = Self.fields(
+                [
+                    ("id", Self.bulk("a")), ("port", Self.int(7000)), ("ip", Self.bulk("")), ("endpoint", Self.bulk("")),
+                    ("role", Self.bulk("master")), ("health", Self.bulk("online")),
+                ],
+                resp3: resp3
+            )
+            let reply = RESPValue.array([Self.fields([("slots", .array([Self.int(0), Self.int(16383)])), ("nodes", .array([node]))], resp3: resp3)])
+            let topology = try ClusterTopology.parse(shards: reply, tls: false, askedHost: "10.1.2.3")
+            #expect(topology.shards.map(\.primary) == [.init(host: "10.1.2.3", port: 7000, id: "a")])
+        }
+        // An endpoint of "?" (a hostname asked for, none announced) gives way to the IP address.
+        let hostless = Self.fields(
+            [
+                ("id", Self.bulk("b")), ("port", Self.int(7001)), ("ip", Self.bulk("10.0.0.7")), ("endpoint", Self.bulk("?")),
+                ("role", Self.bulk("master")),
+            ],
+            resp3: true
+        )
+        let fromIP = try ClusterTopology.parse(
+            shards: .array([Self.fields([("slots", .array([Self.int(0), Self.int(16383)])), ("nodes", .array([hostless]))], resp3: true)]),
+            tls: false,
+            askedHost: "10.1.2.3"
+        )
+        #expect(fromIP.shards[0].primary?.host == "10.0.0.7")
+        for host: RESPValue in [Self.bulk(""), .null] {
+            let topology = try ClusterTopology.parse(
+                slots: .array([.array([Self.int(0), Self.int(16383), .array([host, Self.int(7000), Self.bulk("a")])])]),
+                askedHost: "10.1.2.3"
+            )
+            #expect(topology.shards[0].primary == .init(host: "10.1.2.3", port: 7000, id: "a"))
+        }
+        // Without either field there is no address to use.
+        let nowhere = Self.fields([("id", Self.bulk("c")), ("port", Self.int(7002)), ("role", Self.bulk("master"))], resp3: true)
+        #expect(throws: CacheError.self) {
+            try ClusterTopology.parse(
+                shards: .array([Self.fields([("slots", .array([Self.int(0), Self.int(1)])), ("nodes", .array([nowhere]))], resp3: true)]),
+                tls: false,
+                askedHost: "10.1.2.3"
+            )
+        }
     }
 
     @Test("slots nobody serves are counted; overlapping or out-of-range slots and odd shapes are protocol errors")
     func errors() throws {
         let partial = try ClusterTopology.parse(
-            slots: .array([.array([Self.int(0), Self.int(99), .array([Self.bulk("127.0.0.1"), Self.int(7000)])])])
+            slots: .array([.array([Self.int(0), Self.int(99), .array([Self.bulk("127.0.0.1"), Self.int(7000)])])]),
+            askedHost: "seed"
         )
         #expect(partial.uncoveredSlots == 16_384 - 100)
         #expect(partial.shard(forSlot: 100) == nil)
@@ -94,20 +141,24 @@ struct ClusterTopologyTests {
                 slots: .array([
                     .array([Self.int(0), Self.int(10), .array([Self.bulk("127.0.0.1"), Self.int(7000), Self.bulk("a")])]),
                     .array([Self.int(10), Self.int(20), .array([Self.bulk("127.0.0.1"), Self.int(7001), Self.bulk("b")])]),
-                ])
+                ]),
+                askedHost: "seed"
             )
         }
         #expect(overlap?.code == .protocolViolation)
         #expect(overlap?.message.contains("slot 10") == true)
 
         let outside = #expect(throws: CacheError.self) {
-            try ClusterTopology.parse(slots: .array([.array([Self.int(16000), Self.int(16384), .array([Self.bulk("h"), Self.int(1)])])]))
+            try ClusterTopology.parse(
+                slots: .array([.array([Self.int(16000), Self.int(16384), .array([Self.bulk("h"), Self.int(1)])])]),
+                askedHost: "seed"
+            )
         }
         #expect(outside?.message.contains("16000...16384") == true)
 
         for malformed: RESPValue in [.integer(3), .array([.integer(1)]), .array([.array([Self.int(1), Self.int(0), .array([])])])] {
-            #expect(throws: CacheError.self) { try ClusterTopology.parse(slots: malformed) }
-            #expect(throws: CacheError.self) { try ClusterTopology.parse(shards: malformed, tls: false) }
+            #expect(throws: CacheError.self) { try ClusterTopology.parse(slots: malformed, askedHost: "seed") }
+            #expect(throws: CacheError.self) { try ClusterTopology.parse(shards: malformed, tls: false, askedHost: "seed") }
         }
     }
 }

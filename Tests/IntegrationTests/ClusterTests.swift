@@ -89,12 +89,20 @@ struct ClusterTests {
         try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 1) { cluster in
             let (shards, slots) = try await Self.withBackend([cluster.nodes[0]]) { probe in
                 // Replicas report "loading" until their first sync is done: wait for all of them to be online.
-                var shards = try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)), tls: false)
+                var shards = try ClusterTopology.parse(
+                    shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)),
+                    tls: false,
+                    askedHost: "127.0.0.1"
+                )
                 try await waitUntil(timeout: .seconds(30), "every replica to be online") {
-                    shards = try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)), tls: false)
+                    shards = try ClusterTopology.parse(
+                        shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)),
+                        tls: false,
+                        askedHost: "127.0.0.1"
+                    )
                     return shards.shards.allSatisfy { $0.replicas.count == 1 }
                 }
-                return (shards, try ClusterTopology.parse(slots: try await probe.nodes[0].execute(ClusterMapCommand(.slots))))
+                return (shards, try ClusterTopology.parse(slots: try await probe.nodes[0].execute(ClusterMapCommand(.slots)), askedHost: "127.0.0.1"))
             }
             #expect(shards.shards.count == 3)
             #expect(shards.uncoveredSlots == 0)
@@ -131,7 +139,7 @@ struct ClusterTests {
     func askDuringMigration() async throws {
         try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
             let topology = try await Self.withBackend([cluster.nodes[0]]) { probe in
-                try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)), tls: false)
+                try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)), tls: false, askedHost: "127.0.0.1")
             }
             let key = "forum:1:{migrating}"
             let slot = ClusterSlot.slot(forKey: key)
@@ -170,7 +178,7 @@ struct ClusterCacheTests {
     /// The slot map as the cluster itself tells it now.
     static func topology(_ cluster: RedisCluster) async throws -> ClusterTopology {
         try await ClusterTests.withBackend([cluster.nodes[0]]) { probe in
-            try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)), tls: false)
+            try ClusterTopology.parse(shards: try await probe.nodes[0].execute(ClusterMapCommand(.shards)), tls: false, askedHost: "127.0.0.1")
         }
     }
 
@@ -674,6 +682,27 @@ struct ClusterCacheTests {
                 try await waitUntil(timeout: .seconds(30), "the periodic refresh to name the new owner") {
                     cache.nodeName(for: "{idle}") == target.description
                 }
+            }
+        }
+    }
+
+    @Test("a cluster of one node that does not know its own address: the map names the seed's host, and the API works")
+    func nodeWithoutOwnAddress() async throws {
+        try await RedisCluster.withCluster(primaries: 1, replicasPerPrimary: 0) { cluster in
+            // The premise: the node's map gives no address for it.
+            let shards = try await cluster.nodes[0].cli("CLUSTER", "SHARDS")
+            #expect(!shards.contains("127.0.0.1"), "\(shards)")
+            let cache = try Cache(url: Self.url(cluster), keyPrefix: "alone")
+            try await cache.withConnection { cache in
+                #expect(cache.nodeName(for: "k") == cluster.nodes[0].address)
+                let keys = (0..<200).map { "k\($0)" }
+                try await cache.setMany(keys.map { ($0, $0.uppercased()) }, ttl: 300)
+                let read = try await cache.getMany(keys, as: String.self)
+                #expect(keys.allSatisfy { read[$0] == $0.uppercased() })
+                try await cache.set("one", 1)
+                #expect(try await cache.incr("one") == 2)
+                try await cache.deleteMany(keys)
+                #expect(try await cache.getMany(keys, as: String.self).values.allSatisfy { $0 == nil })
             }
         }
     }

@@ -5,16 +5,20 @@ public struct RedisCluster: Sendable {
     public let nodes: [RedisServer]
 
     /// Starts `primaries × (1 + replicasPerPrimary)` nodes, creates the cluster and waits until every node reports
-    /// `cluster_state:ok` with all slots assigned and every node known.
+    /// `cluster_state:ok` with all slots assigned and every node known. A cluster of one primary without replicas
+    /// is one node given every slot (`CLUSTER ADDSLOTSRANGE`): it never meets a peer, so it does not know its own
+    /// address.
     ///
     /// - Parameters:
-    ///   - primaries: How many primaries (at least 3, as `redis-cli --cluster create` requires).
+    ///   - primaries: How many primaries: 1 without replicas, else at least 3 (as `redis-cli --cluster create`
+    ///     requires).
     ///   - replicasPerPrimary: How many replicas each primary gets.
     /// - Returns: The running cluster.
     /// - Throws: ``RedisServerError`` `.toolNotFound` without `redis-server` or `redis-cli` (run `make deps`),
     ///   `.processFailed` when the cluster cannot be created, `.timedOut` when it does not settle.
     public static func start(primaries: Int = 3, replicasPerPrimary: Int = 1) async throws -> RedisCluster {
-        precondition(primaries >= 3, "redis-cli --cluster create needs at least 3 primaries")
+        let alone = primaries == 1 && replicasPerPrimary == 0
+        precondition(alone || primaries >= 3, "redis-cli --cluster create needs at least 3 primaries")
         var nodes: [RedisServer] = []
         do {
             for _ in 0..<(primaries * (1 + replicasPerPrimary)) {
@@ -33,11 +37,15 @@ public struct RedisCluster: Sendable {
                 )
             }
             let cluster = RedisCluster(nodes: nodes)
-            _ = try await nodes[0].cli(
-                arguments: ["--cluster", "create"] + nodes.map(\.address)
-                    + ["--cluster-replicas", String(replicasPerPrimary), "--cluster-yes"],
-                timeout: .seconds(60)
-            )
+            if alone {
+                _ = try await nodes[0].cli("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+            } else {
+                _ = try await nodes[0].cli(
+                    arguments: ["--cluster", "create"] + nodes.map(\.address)
+                        + ["--cluster-replicas", String(replicasPerPrimary), "--cluster-yes"],
+                    timeout: .seconds(60)
+                )
+            }
             try await cluster.waitUntilSettled()
             return cluster
         } catch {

@@ -232,9 +232,13 @@ final class RedisClusterBackend: CacheBackend {
     private func readTopology(from client: CacheNodeClient) async throws(CacheError) -> ClusterTopology {
         let topology: ClusterTopology
         do {
-            topology = try ClusterTopology.parse(shards: try await client.execute(ClusterMapCommand(.shards)), tls: self.tls != nil)
+            topology = try ClusterTopology.parse(
+                shards: try await client.execute(ClusterMapCommand(.shards)),
+                tls: self.tls != nil,
+                askedHost: client.settings.host
+            )
         } catch  where error.code == .server && error.message.lowercased().contains("unknown subcommand") {
-            topology = try ClusterTopology.parse(slots: try await client.execute(ClusterMapCommand(.slots)))
+            topology = try ClusterTopology.parse(slots: try await client.execute(ClusterMapCommand(.slots)), askedHost: client.settings.host)
         }
         guard !topology.shards.isEmpty else {
             throw CacheError(.protocolViolation, "the node serves no slots: is it part of a cluster?", node: client.name)

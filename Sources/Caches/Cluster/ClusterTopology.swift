@@ -79,11 +79,15 @@ struct ClusterTopology: Sendable, Equatable {
     /// with `slots` (a flat list of range bounds) and `nodes` (each a map with `id`, `endpoint`, `ip`, `port`,
     /// `tls-port`, `role` and `health`).
     ///
+    /// A node's host is its `endpoint`, else its `ip`; a node that does not know its own address (a cluster of one
+    /// node, or one not yet joined) gives an empty one, and then it is `askedHost`, as the Cluster spec says.
+    ///
     /// - Parameters:
     ///   - reply: The reply.
     ///   - tls: Whether connections use TLS: then a node's `tls-port` is used where it has one.
+    ///   - askedHost: The host the command was sent to.
     /// - Throws: ``CacheError`` with ``CacheError/Code/protocolViolation`` for a reply of another shape.
-    static func parse(shards reply: RESPValue, tls: Bool) throws(CacheError) -> ClusterTopology {
+    static func parse(shards reply: RESPValue, tls: Bool, askedHost: String) throws(CacheError) -> ClusterTopology {
         guard let items = reply.listItems else { throw Self.malformed("CLUSTER SHARDS", "an array of shards", reply) }
         var shards: [Shard] = []
         for item in items {
@@ -104,7 +108,9 @@ struct ClusterTopology: Sendable, Equatable {
                 guard let node = node.fields else { throw Self.malformed("CLUSTER SHARDS", "a node's fields", item) }
                 guard node["health"]?.text.map({ $0 == "online" }) ?? true else { continue }
                 let port = (tls ? node["tls-port"]?.integerValue : nil) ?? node["port"]?.integerValue
-                let host = node["endpoint"]?.text.flatMap { $0.isEmpty || $0 == "?" ? nil : $0 } ?? node["ip"]?.text
+                // "?": a hostname was asked for but none announced; the IP address is then the one to use.
+                let named = [node["endpoint"]?.text, node["ip"]?.text].lazy.compactMap { $0 }.first { !$0.isEmpty && $0 != "?" }
+                let host = named ?? (node["endpoint"]?.text == "" || node["ip"]?.text == "" ? askedHost : nil)
                 guard let host, let port, port > 0 else { throw Self.malformed("CLUSTER SHARDS", "a node's address", item) }
                 let endpoint = Endpoint(host: host, port: port, id: node["id"]?.text)
                 if node["role"]?.text == "master" || node["role"]?.text == "primary" {
@@ -122,9 +128,13 @@ struct ClusterTopology: Sendable, Equatable {
 
     /// Parses the reply to `CLUSTER SLOTS` (servers before Redis 7): an array of ranges, each `[low, high,
     /// primary, replica…]` with each node as `[host, port, id, …]`. Ranges with the same primary form one shard.
+    /// A null or empty host (a node that does not know its own address) is `askedHost`.
     ///
+    /// - Parameters:
+    ///   - reply: The reply.
+    ///   - askedHost: The host the command was sent to.
     /// - Throws: ``CacheError`` with ``CacheError/Code/protocolViolation`` for a reply of another shape.
-    static func parse(slots reply: RESPValue) throws(CacheError) -> ClusterTopology {
+    static func parse(slots reply: RESPValue, askedHost: String) throws(CacheError) -> ClusterTopology {
         guard let ranges = reply.listItems else { throw Self.malformed("CLUSTER SLOTS", "an array of slot ranges", reply) }
         var shards: [Shard] = []
         var shardOfPrimary: [String: Int] = [:]
@@ -134,8 +144,8 @@ struct ClusterTopology: Sendable, Equatable {
             else { throw Self.malformed("CLUSTER SLOTS", "a slot range", range) }
             var endpoints: [Endpoint] = []
             for node in parts[2...] {
-                guard let fields = node.listItems, fields.count >= 2, let host = fields[0].text,
-                    let port = fields[1].integerValue, port > 0
+                guard let fields = node.listItems, fields.count >= 2, let port = fields[1].integerValue, port > 0,
+                    let host = fields[0].isNull ? askedHost : fields[0].text.map({ $0.isEmpty ? askedHost : $0 })
                 else { throw Self.malformed("CLUSTER SLOTS", "a node's address", range) }
                 endpoints.append(Endpoint(host: host, port: port, id: fields.count > 2 ? fields[2].text : nil))
             }
