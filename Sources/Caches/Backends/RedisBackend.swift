@@ -284,7 +284,9 @@ final class RedisBackend: CacheBackend {
             try await node.execute(GetManyCommand(keys: keys, selection: selection))
         }
         for (selection, values) in result.replies {
-            try values.forEach { offset, bytes in try body(selection[offset], bytes) }
+            try selection.withPositions { positions in
+                try values.forEach { offset, bytes in try body(positions?[offset] ?? offset, bytes) }
+            }
         }
         // The miss policy: a down node's keys read as missing.
         for selection in result.absorbed {
