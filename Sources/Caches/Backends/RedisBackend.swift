@@ -284,9 +284,7 @@ final class RedisBackend: CacheBackend {
             try await node.execute(GetManyCommand(keys: keys, selection: selection))
         }
         for (selection, values) in result.replies {
-            try selection.withPositions { positions in
-                try values.forEach { offset, bytes in try body(positions?[offset] ?? offset, bytes) }
-            }
+            try values.forEach { offset, bytes in try body(selection[offset], bytes) }
         }
         // The miss policy: a down node's keys read as missing.
         for selection in result.absorbed {

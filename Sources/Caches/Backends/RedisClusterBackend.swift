@@ -549,16 +549,10 @@ final class RedisClusterBackend: CacheBackend {
             Int(self.slots[self.positions[self.batches[batch].range.lowerBound]])
         }
 
-        /// Whether a batch's keys lie in more than one slot. Read in place: the batches of a call are checked by
-        /// concurrent tasks, which would otherwise contend for the arrays' reference counts key by key.
+        /// Whether a batch's keys lie in more than one slot.
         func spansSlots(_ batch: Int) -> Bool {
-            let range = self.batches[batch].range
-            return self.positions.withUnsafeBufferPointer { positions in
-                self.slots.withUnsafeBufferPointer { slots in
-                    let first = slots[positions[range.lowerBound]]
-                    return positions[range].contains { slots[$0] != first }
-                }
-            }
+            let first = self.slots[self.positions[self.batches[batch].range.lowerBound]]
+            return self.positions[self.batches[batch].range].contains { self.slots[$0] != first }
         }
 
         /// A batch's keys grouped by slot, each slot's positions ascending.
@@ -829,9 +823,7 @@ final class RedisClusterBackend: CacheBackend {
         } consume: {
             selection,
             values in
-            try selection.withPositions { positions in
-                try values.forEach { offset, bytes in try body(positions?[offset] ?? offset, bytes) }
-            }
+            try values.forEach { offset, bytes in try body(selection[offset], bytes) }
         }
     }
 

@@ -269,15 +269,6 @@ struct CacheKeySelection: Sendable {
 
     /// Every selected position, in order.
     var positions: [Int] { self.indices.map(Array.init) ?? Array(0..<self.count) }
-
-    /// Calls `body` with the selected positions (nil: every key, so a position is its offset), read in place: a
-    /// loop over them takes no reference count per key, which the ``subscript(_:)`` of a selection shared by
-    /// several tasks (a cluster's slot groups) makes the threads contend for.
-    @inline(__always)
-    func withPositions<Result>(_ body: (UnsafeBufferPointer<Int>?) throws -> Result) rethrows -> Result {
-        guard let indices = self.indices else { return try body(nil) }
-        return try indices.withUnsafeBufferPointer { try body($0) }
-    }
 }
 
 /// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller. With
@@ -322,10 +313,8 @@ struct GetManyCommand: CacheManyKeyCommand {
             encoder.writeBulkString("EVAL")
             encoder.writeBulkString(Self.crossSlotScript)
             encoder.writeBulkString("0")
-            self.selection.withPositions { positions in
-                for offset in 0..<self.selection.count {
-                    self.keys.argument(positions?[offset] ?? offset).writeRESPBulkString(into: &encoder.buffer)
-                }
+            for offset in 0..<self.selection.count {
+                self.keys.argument(self.selection[offset]).writeRESPBulkString(into: &encoder.buffer)
             }
         } else if let indices = self.selection.indices {
             encoder.writeCommand("MGET", arguments: indices.lazy.map { self.keys.argument($0) })
