@@ -108,9 +108,11 @@ struct ClusterTopology: Sendable, Equatable {
                 guard let node = node.fields else { throw Self.malformed("CLUSTER SHARDS", "a node's fields", item) }
                 guard node["health"]?.text.map({ $0 == "online" }) ?? true else { continue }
                 let port = (tls ? node["tls-port"]?.integerValue : nil) ?? node["port"]?.integerValue
-                // "?": a hostname was asked for but none announced; the IP address is then the one to use.
-                let named = [node["endpoint"]?.text, node["ip"]?.text].lazy.compactMap { $0 }.first { !$0.isEmpty && $0 != "?" }
-                let host = named ?? (node["endpoint"]?.text == "" || node["ip"]?.text == "" ? askedHost : nil)
+                // An endpoint of "?" (a hostname asked for, none announced) gives way to the IP address; an empty
+                // one (the node does not know its address) means the asked host.
+                let preferred = node["endpoint"]?.text
+                let ip = node["ip"]?.text
+                let host = [preferred, ip].compactMap { $0 }.first { !$0.isEmpty && $0 != "?" } ?? (preferred == "" || ip == "" ? askedHost : nil)
                 guard let host, let port, port > 0 else { throw Self.malformed("CLUSTER SHARDS", "a node's address", item) }
                 let endpoint = Endpoint(host: host, port: port, id: node["id"]?.text)
                 if node["role"]?.text == "master" || node["role"]?.text == "primary" {
