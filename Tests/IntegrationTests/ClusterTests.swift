@@ -571,6 +571,24 @@ struct ClusterCacheTests {
                     return true
                 }
                 #expect(try await cache.getMany(keys, as: String.self) == expected, "read from the primaries")
+                // A health check asks the replicas too, and leaves no connection open to nodes calls do not use.
+                let statuses = try await cache.nodeStatus()
+                #expect(statuses.filter { $0.clusterRole == "primary" }.count == 3)
+                let replicaStatuses = statuses.filter { $0.clusterRole == "replica" }
+                #expect(replicaStatuses.count == 3)
+                #expect(replicaStatuses.allSatisfy { $0.error == nil }, "\(replicaStatuses)")
+                #expect(replicaStatuses.reduce(0) { $0 + ($1.keyCount ?? 0) } == keys.count, "the replicas counted their keys")
+                let backend = try #require(try cache.backend() as? RedisClusterBackend)
+                #expect(Set(backend.clientNames) == Set(topology.shards.compactMap { $0.primary?.description }), "no client kept for a replica")
+                for replica in topology.shards.flatMap(\.replicas) {
+                    let server = Self.server(cluster, replica)
+                    try await waitUntil(timeout: .seconds(10), "the health check's connection to \(server.address) to close") {
+                        // Normal clients other than redis-cli's own (the replica's link to its primary is flagged M).
+                        try await server.cli("CLIENT", "LIST").split(separator: "\n").allSatisfy {
+                            !$0.contains("flags=N") || $0.contains("cmd=client|list")
+                        }
+                    }
+                }
                 // The configuration changes while the cache runs (as a config file's watcher would apply it).
                 try await cache.reload(configuration: CacheConfiguration(url: CacheURL(Self.url(cluster) + options + "&read_from=replica")))
                 #expect(cache.activeConfiguration.cluster.readFrom == .replica)

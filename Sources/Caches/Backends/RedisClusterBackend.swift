@@ -278,28 +278,7 @@ final class RedisClusterBackend: CacheBackend {
         let name = endpoint.description
         let (client, isNew) = self.state.withLockedValue { state -> (CacheNodeClient, Bool) in
             if let client = state.clients[name] { return (client, false) }
-            let seed = self.configuration.nodes.first
-            let settings = CacheConnection.Settings(
-                nodeName: name,
-                host: endpoint.host,
-                port: endpoint.port,
-                database: nil,
-                username: seed?.username,
-                password: seed?.password,
-                clientName: self.configuration.clientName,
-                connectTimeout: self.configuration.connectTimeout,
-                commandTimeout: self.configuration.commandTimeout,
-                tls: self.tls,
-                tracking: nil,
-                // Harmless on a primary, and a replica promoted later keeps answering.
-                readOnly: self.readsFromReplicas
-            )
-            let client = CacheNodeClient(
-                settings: settings,
-                pool: self.configuration.pool,
-                group: MultiThreadedEventLoopGroup.singleton,
-                logger: self.logger
-            )
+            let client = self.makeClient(for: endpoint)
             if !state.closed { state.clients[name] = client }
             return (client, true)
         }
@@ -311,6 +290,32 @@ final class RedisClusterBackend: CacheBackend {
             }
         }
         return client
+    }
+
+    /// A new client of a node, not registered and not started (``CacheNodeClient/start()`` opens its pool).
+    private func makeClient(for endpoint: ClusterTopology.Endpoint) -> CacheNodeClient {
+        let seed = self.configuration.nodes.first
+        let settings = CacheConnection.Settings(
+            nodeName: endpoint.description,
+            host: endpoint.host,
+            port: endpoint.port,
+            database: nil,
+            username: seed?.username,
+            password: seed?.password,
+            clientName: self.configuration.clientName,
+            connectTimeout: self.configuration.connectTimeout,
+            commandTimeout: self.configuration.commandTimeout,
+            tls: self.tls,
+            tracking: nil,
+            // Harmless on a primary, and a replica promoted later keeps answering.
+            readOnly: self.readsFromReplicas
+        )
+        return CacheNodeClient(
+            settings: settings,
+            pool: self.configuration.pool,
+            group: MultiThreadedEventLoopGroup.singleton,
+            logger: self.logger
+        )
     }
 
     /// The primary serving `slot`; refreshes the map once when it has none.
@@ -918,9 +923,15 @@ final class RedisClusterBackend: CacheBackend {
             if let primary = shard.primary { nodes.append((primary, "primary", slots)) }
             nodes += shard.replicas.map { ($0, "replica", slots) }
         }
-        let clients = nodes.map { self.client(for: $0.endpoint) }
+        // Replicas that calls do not read from are asked through a client of their own, closed after the probe, so
+        // that a health check leaves no pool open to them.
+        let clients = nodes.map { node in
+            node.role == "replica" && !self.readsFromReplicas
+                ? (client: self.makeClient(for: node.endpoint), transient: true)
+                : (client: self.client(for: node.endpoint), transient: false)
+        }
         return await withTaskGroup(of: CacheNodeStatus.self) { group in
-            for (node, (_, role, slots)) in zip(clients, nodes) {
+            for ((node, transient), (_, role, slots)) in zip(clients, nodes) {
                 group.addTask {
                     var status = node.status(weight: 1)
                     status.clusterRole = role
@@ -928,11 +939,13 @@ final class RedisClusterBackend: CacheBackend {
                     let clock = ContinuousClock()
                     let start = clock.now
                     do throws(CacheError) {
+                        if transient, let error = await node.start() { throw error }
                         status.keyCount = try await node.execute(StatusCommand())
                         status.latency = clock.now - start
                     } catch {
                         status.error = error.with(node: node.name)
                     }
+                    if transient { await node.shutdown(gracePeriod: .zero) }
                     return status
                 }
             }
@@ -943,6 +956,9 @@ final class RedisClusterBackend: CacheBackend {
     func recordPoolMetrics() {
         for node in self.state.withLockedValue({ Array($0.clients.values) }) { node.recordPoolMetrics() }
     }
+
+    /// The nodes the backend keeps a client (and a pool) for.
+    var clientNames: [String] { self.state.withLockedValue { Array($0.clients.keys) } }
 }
 
 /// A reload of a cluster cache: the new backend reads its map before the swap, the old one is closed after it
