@@ -86,8 +86,8 @@ public enum ClusterSlot {
     }
 
     /// Eight tables of 256 entries: table 0 is the CRC of each byte; table `k` that of the byte followed by `k` zero
-    /// bytes.
-    private static let crc16Tables: [UInt16] = {
+    /// bytes. Table 0 is also twemproxy's `crc16` table (``KetamaHashes``).
+    static let crc16Tables: [UInt16] = {
         var tables = [UInt16](repeating: 0, count: 8 << 8)
         for index in 0..<256 {
             var crc = UInt16(index) << 8

@@ -96,14 +96,9 @@ enum KetamaHashes {
         return crc
     }
 
-    /// The CRC-16/XMODEM table (polynomial 0x1021, not reflected).
-    private static let crc16Table: [UInt32] = (0..<256).map { (index: UInt32) -> UInt32 in
-        var crc = index << 8
-        for _ in 0..<8 {
-            crc = crc & 0x8000 != 0 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-        }
-        return crc
-    }
+    /// The CRC-16/XMODEM table (polynomial 0x1021, not reflected): the Cluster slot's first table, widened for
+    /// twemproxy's 32-bit accumulator.
+    private static let crc16Table: [UInt32] = ClusterSlot.crc16Tables[..<256].map { UInt32($0) }
 
     /// twemproxy's `crc32a`: the standard (zlib) CRC-32.
     static func crc32a(_ key: UnsafeRawBufferPointer) -> UInt32 {
