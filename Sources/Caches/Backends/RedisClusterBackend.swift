@@ -519,23 +519,18 @@ final class RedisClusterBackend: CacheBackend {
     private struct SlotGroup: Sendable {
         let slot: Int
         let selection: CacheKeySelection
+    }
 
-        /// `positions` grouped by slot, in ascending slots, each group's positions ascending.
-        static func grouping(_ positions: some Sequence<Int>, slot: (Int) -> Int) -> [SlotGroup] {
-            // One sort key per position: slot (high 32 bits), position (low 32 bits).
-            var order = positions.map { UInt64(slot($0)) << 32 | UInt64($0) }
-            order.sort()
-            let sorted = order.map { Int($0 & 0xFFFF_FFFF) }
-            var groups: [SlotGroup] = []
-            var start = 0
-            while start < order.count {
-                var end = start + 1
-                while end < order.count, order[end] >> 32 == order[start] >> 32 { end += 1 }
-                groups.append(SlotGroup(slot: Int(order[start] >> 32), selection: .some(sorted[start..<end])))
-                start = end
-            }
-            return groups
+    /// Groups the call's positions by slot (in the order the slots first appear).
+    private static func slotGroups(count: Int, key: (Int) -> String) -> [SlotGroup] {
+        var order: [Int] = []
+        var positions: [Int: [Int]] = [:]
+        for position in 0..<count {
+            let slot = ClusterSlot.slot(forKey: key(position))
+            if positions[slot] == nil { order.append(slot) }
+            positions[slot, default: []].append(position)
         }
+        return order.map { SlotGroup(slot: $0, selection: .some(positions[$0]!)) }
     }
 
     /// A many-key call's positions grouped by node, in a few flat arrays; each node's keys are grouped by slot only
@@ -570,7 +565,19 @@ final class RedisClusterBackend: CacheBackend {
             guard self.spansSlots(batch) else {
                 return [SlotGroup(slot: self.firstSlot(ofBatch: batch), selection: self.selection(ofBatch: batch))]
             }
-            return SlotGroup.grouping(self.positions[self.batches[batch].range]) { Int(self.slots[$0]) }
+            // One sort key per position: slot (high 32 bits), position (low 32 bits).
+            var order = self.positions[self.batches[batch].range].map { UInt64(self.slots[$0]) << 32 | UInt64($0) }
+            order.sort()
+            let sorted = order.map { Int($0 & 0xFFFF_FFFF) }
+            var groups: [SlotGroup] = []
+            var start = 0
+            while start < order.count {
+                var end = start + 1
+                while end < order.count, order[end] >> 32 == order[start] >> 32 { end += 1 }
+                groups.append(SlotGroup(slot: Int(order[start] >> 32), selection: .some(sorted[start..<end])))
+                start = end
+            }
+            return groups
         }
     }
 
@@ -896,7 +903,7 @@ final class RedisClusterBackend: CacheBackend {
         var removed = 0
         repeat {
             let batch = try await node.execute(ScanCommand(cursor: cursor, pattern: pattern, count: 1000))
-            for group in SlotGroup.grouping(batch.keys.indices, slot: { ClusterSlot.slot(forKey: batch.keys[$0]) }) {
+            for group in Self.slotGroups(count: batch.keys.count, key: { batch.keys[$0] }) {
                 removed += try await node.execute(DeleteManyCommand(keys: batch.keys, selection: group.selection))
             }
             cursor = batch.cursor

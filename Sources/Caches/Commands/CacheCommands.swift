@@ -313,11 +313,8 @@ struct GetManyCommand: CacheManyKeyCommand {
             encoder.writeBulkString("EVAL")
             encoder.writeBulkString(Self.crossSlotScript)
             encoder.writeBulkString("0")
-            // The positions are read in one pass, as for `MGET`: not one copy of the selection per key.
-            if let indices = self.selection.indices {
-                for position in indices { self.keys.argument(position).writeRESPBulkString(into: &encoder.buffer) }
-            } else {
-                for position in 0..<self.keys.count { self.keys.argument(position).writeRESPBulkString(into: &encoder.buffer) }
+            for offset in 0..<self.selection.count {
+                self.keys.argument(self.selection[offset]).writeRESPBulkString(into: &encoder.buffer)
             }
         } else if let indices = self.selection.indices {
             encoder.writeCommand("MGET", arguments: indices.lazy.map { self.keys.argument($0) })
