@@ -936,12 +936,12 @@ final class RedisClusterBackend: CacheBackend {
                     var status = node.status(weight: 1)
                     status.clusterRole = role
                     status.clusterSlots = slots
-                    let clock = ContinuousClock()
-                    let start = clock.now
                     do throws(CacheError) {
+                        // The latency is the request's alone, not the connection a transient client opens first.
                         if transient, let error = await node.start() { throw error }
+                        let start = ContinuousClock.now
                         status.keyCount = try await node.execute(StatusCommand())
-                        status.latency = clock.now - start
+                        status.latency = ContinuousClock.now - start
                     } catch {
                         status.error = error.with(node: node.name)
                     }
