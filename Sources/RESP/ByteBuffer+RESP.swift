@@ -34,8 +34,42 @@ extension ByteBuffer {
     /// - Returns: The number of bytes written.
     @discardableResult
     public mutating func writeRESPBulkString(_ head: String, _ tail: String) -> Int {
-        let header = self.writeRESPLine(marker: UInt8(ascii: "$"), Int64(head.utf8.count + tail.utf8.count))
-        return header + self.writeString(head) + self.writeString(tail) + self.writeRESPCRLF()
+        self.writeRESPBulkString(head, tail, after: "")
+    }
+
+    /// Writes `prefix` as it is (the header of a command, say), then two strings as one RESP bulk string, in one
+    /// write: a key made of a prefix and a name, as the only argument of a command, costs one capacity check.
+    ///
+    /// - Parameters:
+    ///   - head: The first part.
+    ///   - tail: The second part.
+    ///   - prefix: Raw bytes written first (already RESP).
+    /// - Returns: The number of bytes written.
+    @discardableResult
+    public mutating func writeRESPBulkString(_ head: String, _ tail: String, after prefix: StaticString) -> Int {
+        let length = head.utf8.count + tail.utf8.count
+        let digits = decimalLength(Int64(length))
+        let prefixLength = prefix.utf8CodeUnitCount
+        let total = prefixLength + digits + 3 + length + 2
+        return self.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { memory in
+            var offset = 0
+            if prefixLength > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: memory[..<prefixLength])
+                    .copyMemory(from: UnsafeRawBufferPointer(start: prefix.utf8Start, count: prefixLength))
+                offset = prefixLength
+            }
+            memory[offset] = UInt8(ascii: "$")
+            writeDecimal(Int64(length), length: digits, into: UnsafeMutableRawBufferPointer(rebasing: memory[(offset + 1)...]))
+            offset += digits + 1
+            memory[offset] = UInt8(ascii: "\r")
+            memory[offset + 1] = UInt8(ascii: "\n")
+            offset += 2
+            offset = copyUTF8(head, into: memory, at: offset)
+            offset = copyUTF8(tail, into: memory, at: offset)
+            memory[offset] = UInt8(ascii: "\r")
+            memory[offset + 1] = UInt8(ascii: "\n")
+            return offset + 2
+        }
     }
 
     /// Writes a static string, such as a command name, as a RESP bulk string.
@@ -214,6 +248,21 @@ private func decimalLength(_ value: Int64) -> Int {
         length += 1
     }
     return length
+}
+
+/// Copies the UTF-8 of `string` into `memory` at `offset`, which has room for it; returns the offset after it.
+private func copyUTF8(_ string: String, into memory: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+    let copied = string.utf8.withContiguousStorageIfAvailable { utf8 in
+        UnsafeMutableRawBufferPointer(rebasing: memory[offset...]).copyMemory(from: UnsafeRawBufferPointer(utf8))
+        return offset + utf8.count
+    }
+    if let copied { return copied }
+    var next = offset
+    for byte in string.utf8 {
+        memory[next] = byte
+        next += 1
+    }
+    return next
 }
 
 /// Writes `value` in decimal into the first `length` bytes of `memory`.

@@ -102,6 +102,46 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         try self.scanValue(in: &buffer) { _, bytes, scanned in bytes.slice(0..<scanned.length) }
     }
 
+    /// Takes every complete value at the start of `buffer` without building or slicing any: the validating scan runs
+    /// as in ``decode(buffer:)`` (the same limits, the same errors), and the end of each value is appended to `ends`
+    /// as an offset from the reader index the call started at. The reader index moves past them all; a value that
+    /// has only partly arrived is left, and its scan's progress kept for the next call.
+    ///
+    /// A client reads a whole batch of replies this way and slices only what its callers take, so a reply costs no
+    /// reference to the buffer's memory until one is made of it.
+    ///
+    /// - Parameters:
+    ///   - buffer: The received bytes.
+    ///   - ends: Where the end offsets go.
+    /// - Throws: ``RESPParsingError`` for bytes that are not valid RESP or exceed ``limits``; the values before them
+    ///   are taken (their ends appended, the reader index past them) all the same.
+    public mutating func scanFrames(in buffer: inout ByteBuffer, ends: inout [Int]) throws {
+        if buffer.readableBytes < self.scan.position {
+            self.scan.reset()
+        }
+        let source = buffer
+        let limits = self.limits
+        var consumed = 0
+        do {
+            try source.withUnsafeReadableBytes { memory in
+                let bytes = Bytes(memory, source: source, limits: limits)
+                while consumed < memory.count, let scanned = try self.scan.advance(over: bytes) {
+                    consumed = scanned.length
+                    ends.append(consumed)
+                    // The next value's scan starts where this one ended.
+                    self.scan.reset(at: consumed)
+                }
+            }
+        } catch {
+            self.scan.reset()
+            buffer.moveReaderIndex(forwardBy: consumed)
+            throw error
+        }
+        // The progress on a partial value is kept relative to the reader index it will have next time.
+        self.scan.rebase(by: consumed)
+        buffer.moveReaderIndex(forwardBy: consumed)
+    }
+
     /// Scans the value at the start of `buffer`; once all of it is there, makes the result from its validated
     /// bytes and moves the reader index past it. Returns `nil` (keeping the scan's progress) while it is not.
     private mutating func scanValue<Result>(
@@ -231,9 +271,20 @@ private struct Scan: Sendable {
     var open: [OpenAggregate] = []
 
     mutating func reset() {
-        self.position = 0
+        self.reset(at: 0)
+    }
+
+    /// Starts a new value at `position`.
+    mutating func reset(at position: Int) {
+        self.position = position
         self.lineSearch = 0
         self.open.removeAll(keepingCapacity: true)
+    }
+
+    /// Moves the progress `offset` bytes back, as the reader index moves that far forward.
+    mutating func rebase(by offset: Int) {
+        self.position -= offset
+        if self.lineSearch > 0 { self.lineSearch -= offset }
     }
 
     /// The length of a complete value, and its element if it is a single scalar (perhaps after attributes).
