@@ -112,10 +112,12 @@ for rep in range(int(env["REPS"])):
     r["ring SET"] = ours(ring, "set")
     r["ring GET"] = ours(ring, "get")
     r["ring getMany100"] = ours(ring, "getMany:100")
-    # The same over a Redis Cluster of three primaries: getMany reads each primary's keys with one script (the
-    # default), or with one MGET per slot, each primary's in one pipeline (many_key_reads=mget).
+    # The same over a Redis Cluster of three primaries: getMany reads each primary's keys with one GET per key in one
+    # flush (the default), with one script (many_key_reads=script), or with one MGET per slot, each primary's in one
+    # pipeline (many_key_reads=mget).
     r["cluster GET"] = ours(cluster, "get")
     r["cluster getMany100"] = ours(cluster, "getMany:100")
+    r["cluster getMany100 script"] = ours(cluster + "?many_key_reads=script", "getMany:100")
     r["cluster getMany100 mget"] = ours(cluster + "?many_key_reads=mget", "getMany:100")
     # What a service gets that keeps Swift's own global executor (the library never changes it; caches does).
     r["GET swift"] = ours(single, "get", executor="0")
@@ -138,6 +140,7 @@ cases = [
     ("getMany 100, 3-node ring (keys/s)", "ring getMany100", "rb MGET100", "keys", True, ">= 1.0"),
     ("GET, 3-primary cluster", "cluster GET", "rb GET", "ops", True, ""),
     ("getMany 100, 3-primary cluster (keys/s)", "cluster getMany100", "rb MGET100", "keys", True, ""),
+    ("  the same, many_key_reads=script", "cluster getMany100 script", "rb MGET100", "keys", True, ""),
     ("  the same, many_key_reads=mget", "cluster getMany100 mget", "rb MGET100", "keys", True, ""),
     ("GET, Swift's global executor", "GET swift", "rb GET", "ops", True, ""),
     ("MGET 100, Swift's global executor", "MGET100 swift", "rb MGET100", "ops", True, ""),
@@ -183,6 +186,8 @@ cluster_get_cpu = med([r["cluster GET"]["cpu"] / r["ring GET"]["cpu"] for r in r
 cluster_key_cpu = med([r["cluster getMany100"]["cpu"] / r["ring getMany100"]["cpu"] for r in reps])
 print(f"{'client CPU per GET, cluster ÷ ring':38} {'':>12} {'':>12} {cluster_get_cpu:>7.2f} {'<= 1.1':>7}")
 print(f"{'client CPU per getMany key, cluster ÷ ring':38} {'':>12} {'':>12} {cluster_key_cpu:>7.2f} {'<= 1.1':>7}")
+cluster_script_cpu = med([r["cluster getMany100 script"]["cpu"] / r["ring getMany100"]["cpu"] for r in reps])
+print(f"{'  the same, many_key_reads=script':38} {'':>12} {'':>12} {cluster_script_cpu:>7.2f}")
 cluster_mget_cpu = med([r["cluster getMany100 mget"]["cpu"] / r["ring getMany100"]["cpu"] for r in reps])
 print(f"{'  the same, many_key_reads=mget':38} {'':>12} {'':>12} {cluster_mget_cpu:>7.2f}")
 print(f"{'near-cache hit ratio (hot keys)':38} {'':>12} {'':>12} {med([r['near GET']['hitRatio'] for r in reps]):>7.4f}")

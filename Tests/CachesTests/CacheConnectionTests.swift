@@ -325,6 +325,59 @@ struct CacheConnectionTests {
         #expect(harness.channel.isActive)
     }
 
+    /// A RESP3 push read among a collecting request's replies goes to the node's tracking, and the request's replies
+    /// around it are joined (copied) into one run.
+    @Test func aPushAmongACollectingRequestsRepliesGoesToTracking() async throws {
+        let store = CacheNearCache(limits: .init(maxEntries: 10, maxBytes: 1 << 20, maxLifetime: .seconds(60)))
+        let token = store.begin("k")
+        store.complete("k", token: token, value: ByteBuffer(string: "cached"), milliseconds: -1, node: 1, sentAt: CacheNearCache.now())
+        #expect(store.value(for: "k") != nil)
+        let state = CacheConnectionState()
+        let handler = CacheChannelHandler(state: state, nodeName: "node-under-test", tracking: CacheTracking(nearCache: store, node: 1))
+        let channel = EmbeddedChannel(handler: handler)
+        defer { _ = try? channel.finish() }
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6379)).get()
+        let replies = try await withUnsafeThrowingContinuation { continuation in
+            let collector = CacheConnectionState.ReplyCollector(expecting: 3, continuation: continuation)
+            _ = state.enqueue(id: state.makeID(), replies: 3, deadline: .now() + .hours(1), completion: .collect(collector)) { encoder in
+                encoder.writeCommand("GET", "a")
+                encoder.writeCommand("GET", "b")
+                encoder.writeCommand("GET", "c")
+            }
+            handler.drain()
+            try? channel.writeInbound(ByteBuffer(string: "$1\r\nA\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n$-1\r\n$1\r\nC\r\n"))
+        }
+        #expect(store.value(for: "k") == nil, "the push invalidated the key")
+        #expect(String(buffer: replies.bytes) == "$1\r\nA\r\n$-1\r\n$1\r\nC\r\n")
+        #expect(replies.bulkStringNulls == 1)
+        #expect(channel.isActive)
+    }
+
+    /// A reply cut into many reads is handed over once whole, with the reply after it; a large one grows in place.
+    @Test(arguments: [1, 7, 4096])
+    func aReplyArrivingInPiecesIsHandedOverOnceWhole(pieceSize: Int) throws {
+        let harness = try Harness()
+        defer { _ = try? harness.channel.finish() }
+        let large = try harness.get("large")
+        let small = try harness.get("small")
+        harness.handler.drain()
+        let value = String(repeating: "0123456789", count: 5_000)
+        let largeReply = "$\(value.utf8.count)\r\n\(value)\r\n"
+        let text = Array((largeReply + "$5\r\nsmall\r\n").utf8)
+        var offset = 0
+        while offset < text.count {
+            if offset < largeReply.utf8.count {
+                #expect(Self.result(of: large.reply) == nil, "the reply is handed over only once whole")
+            }
+            let piece = text[offset..<min(offset + pieceSize, text.count)]
+            try harness.channel.writeInbound(ByteBuffer(bytes: piece))
+            offset += piece.count
+        }
+        #expect(try Self.reply(of: large.reply) == RESPValue(bulkString: value))
+        #expect(try Self.reply(of: small.reply) == RESPValue(bulkString: "small"))
+        #expect(harness.channel.isActive)
+    }
+
     @Test func anErrorInsideABatchIsReturnedEvenWhenTheLastReplyIsNotAnError() throws {
         let harness = try Harness()
         defer { _ = try? harness.channel.finish() }

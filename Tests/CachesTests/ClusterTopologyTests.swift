@@ -241,7 +241,7 @@ struct ClusterConfigurationTests {
         let defaults = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000"))
         #expect(defaults.cluster.readFrom == .primary)
         #expect(defaults.cluster.refreshInterval == .seconds(30))
-        #expect(defaults.cluster.manyKeyReads == .script)
+        #expect(defaults.cluster.manyKeyReads == .gets)
         let off = try CacheConfiguration(url: CacheURL("redis-cluster://127.0.0.1:7000?cluster_refresh=0"))
         #expect(off.cluster.refreshInterval == nil)
         for url in [

@@ -222,7 +222,7 @@ struct ClusterCacheTests {
     }
 
     @Test(
-        "a slot that moves while the cache runs: ASK during the migration, MOVED after it (getMany's script falls back to both), and the map follows",
+        "a slot that moves while the cache runs: ASK during the migration, MOVED after it (getMany's GETs fall back to both), and the map follows",
         .timeLimit(.minutes(3))
     )
     func slotMigration() async throws {
@@ -237,7 +237,7 @@ struct ClusterCacheTests {
                 let target = try #require(topology.shards[(sourceIndex + 1) % 3].primary)
                 #expect(cache.nodeName(for: "{moving}a") == source.description)
                 try await cache.set("{moving}a", "old")
-                // Keys of other slots of the source: with them, a getMany sends the source one script of several slots.
+                // Keys of other slots of the source: with them, a getMany sends the source one GET per key, in one flush.
                 let neighbours = (0..<2_000).lazy.map { "n\($0)" }.filter {
                     topology.shardIndex(forSlot: ClusterSlot.slot(forKey: cache.makeKey($0))) == sourceIndex
                 }.prefix(20)
@@ -253,7 +253,8 @@ struct ClusterCacheTests {
                 #expect(try await cache.get("{moving}b", as: String.self) == "new on the target")
                 #expect(try await cache.get("{moving}a", as: String.self) == "old", "a key still on the source is read there")
                 #expect(cache.nodeName(for: "{moving}a") == source.description)
-                // The source's script fails on the key it no longer holds; its keys go by MGET per slot, which follows ASK.
+                // The source's GET of the key it no longer holds is answered with ASK; its keys go by MGET per slot,
+                // which follows ASK.
                 try await Self.resetStats(cluster)
                 var many = try await cache.getMany(Array(neighbours) + ["{moving}b"], as: String.self)
                 #expect(many == neighbourValues.merging(["{moving}b": "new on the target"]) { $1 })
@@ -264,8 +265,8 @@ struct ClusterCacheTests {
                 for node in cluster.nodes {
                     _ = try await node.cli("CLUSTER", "SETSLOT", String(slot), "NODE", try #require(target.id))
                 }
-                // The source now answers MOVED. A getMany with the stale map sends the moved key in the source's
-                // script, which fails; the per-slot MGET follows the MOVED.
+                // The source now answers MOVED. A getMany with the stale map sends the moved key's GET to the source,
+                // which answers MOVED; the per-slot MGET follows it.
                 many = try await cache.getMany(Array(neighbours) + ["{moving}a"], as: String.self)
                 #expect(many == neighbourValues.merging(["{moving}a": "old"]) { $1 })
                 // The cache follows MOVED, refreshes its map and reads the moved key.
@@ -422,12 +423,13 @@ struct ClusterCacheTests {
         }
     }
 
-    /// `EVAL` and `MGET` calls the cluster's nodes answered since their last `CONFIG RESETSTAT` (refused calls are not
-    /// counted).
-    static func manyKeyCalls(_ cluster: RedisCluster) async throws -> (eval: Int, mget: Int) {
-        var total = (eval: 0, mget: 0)
+    /// `GET`, `EVAL` and `MGET` calls the cluster's nodes answered since their last `CONFIG RESETSTAT` (refused calls
+    /// are not counted; a script's `GET`s are).
+    static func manyKeyCalls(_ cluster: RedisCluster) async throws -> (get: Int, eval: Int, mget: Int) {
+        var total = (get: 0, eval: 0, mget: 0)
         for node in cluster.nodes {
             let calls = try await node.commandCalls()
+            total.get += calls["get"] ?? 0
             total.eval += calls["eval"] ?? 0
             total.mget += calls["mget"] ?? 0
         }
@@ -439,7 +441,7 @@ struct ClusterCacheTests {
     }
 
     @Test(
-        "getMany reads each primary's keys of many slots with one script and one slot's with one MGET; a key of another type, forbidden scripts and many_key_reads=mget read by MGET per slot",
+        "getMany reads each primary's keys of many slots with one GET per key (or one script) and one slot's with one MGET; a key of another type, forbidden scripts and many_key_reads=mget read by MGET per slot",
         .timeLimit(.minutes(3))
     )
     func manyKeyReads() async throws {
@@ -452,8 +454,7 @@ struct ClusterCacheTests {
                 try await Self.resetStats(cluster)
                 #expect(try await cache.getMany(keys, as: String.self) == expected)
                 var calls = try await Self.manyKeyCalls(cluster)
-                #expect(calls.eval == 3, "one script per primary, for keys of about 100 slots each")
-                #expect(calls.mget == 0)
+                #expect(calls == (get: 300, eval: 0, mget: 0), "one GET per key, for keys of about 100 slots per primary")
 
                 // Keys of one slot (one hash tag) are read with one MGET.
                 let tagged = (0..<20).map { "{solo}:\($0)" }
@@ -463,10 +464,10 @@ struct ClusterCacheTests {
                     try await cache.getMany(tagged, as: String.self)
                         == Dictionary(uniqueKeysWithValues: tagged.map { ($0, Optional("value of \($0)")) })
                 )
-                #expect(try await Self.manyKeyCalls(cluster) == (eval: 0, mget: 1))
+                #expect(try await Self.manyKeyCalls(cluster) == (get: 0, eval: 0, mget: 1))
 
-                // A key of another type fails the script on its node: that node's keys are read per slot, and the key
-                // reads as missing, as MGET answers.
+                // A key of another type fails its GET: that node's keys are read per slot, and the key reads as
+                // missing, as MGET answers.
                 let listKey = cache.makeKey("m0")
                 let topology = try await Self.topology(cluster)
                 let owner = Self.server(cluster, try #require(topology.shard(forSlot: ClusterSlot.slot(forKey: listKey))?.primary))
@@ -477,16 +478,30 @@ struct ClusterCacheTests {
                 #expect(try await cache.getMany(keys, as: String.self) == expected)
                 calls = try await Self.manyKeyCalls(cluster)
                 #expect(calls.mget > 10, "the list's node was read per slot")
-                #expect(calls.eval == 3, "the other primaries still read by script")
+                #expect(calls.get >= 299, "every node was sent its GETs first (the list's may not count)")
                 try await Self.resetStats(cluster)
                 #expect(try await cache.getMany(Array(keys.dropFirst()), as: String.self).count == keys.count - 1)
-                #expect(try await Self.manyKeyCalls(cluster) == (eval: 3, mget: 0), "a key of another type does not turn the script off")
+                #expect(try await Self.manyKeyCalls(cluster) == (get: 299, eval: 0, mget: 0), "a key of another type does not turn GETs off")
+            }
+
+            // many_key_reads=script: one script per primary, which falls back the same way.
+            let scripted = try Cache(url: Self.url(cluster) + "?many_key_reads=script")
+            try await scripted.withConnection { cache in
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(keys, as: String.self) == expected)
+                var calls = try await Self.manyKeyCalls(cluster)
+                #expect(calls.eval == 3, "one script per primary, for keys of about 100 slots each")
+                #expect(calls.mget > 10, "the list's node was read per slot")
+                try await Self.resetStats(cluster)
+                #expect(try await cache.getMany(Array(keys.dropFirst()), as: String.self).count == keys.count - 1)
+                calls = try await Self.manyKeyCalls(cluster)
+                #expect((calls.eval, calls.mget) == (3, 0), "a key of another type does not turn the script off")
             }
 
             // A server that refuses the script (here: no EVAL rights) is read per slot, and the cache stops sending it
             // (with the periodic refresh off, which would try it again).
             for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "-eval") }
-            let refused = try Cache(url: Self.url(cluster) + "?cluster_refresh=0")
+            let refused = try Cache(url: Self.url(cluster) + "?many_key_reads=script&cluster_refresh=0")
             try await refused.withConnection { cache in
                 try await Self.resetStats(cluster)
                 #expect(try await cache.getMany(keys, as: String.self) == expected)
@@ -503,7 +518,7 @@ struct ClusterCacheTests {
 
             // The periodic refresh tries the script again: once the servers allow it, it is used again.
             for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "-eval") }
-            let retried = try Cache(url: Self.url(cluster) + "?cluster_refresh=100ms")
+            let retried = try Cache(url: Self.url(cluster) + "?many_key_reads=script&cluster_refresh=100ms")
             try await retried.withConnection { cache in
                 #expect(try await cache.getMany(keys, as: String.self) == expected)
                 for node in cluster.nodes { _ = try await node.cli("ACL", "SETUSER", "default", "+eval") }
@@ -514,13 +529,14 @@ struct ClusterCacheTests {
                 }
             }
 
-            // many_key_reads=mget never sends the script.
+            // many_key_reads=mget never sends the script, nor a GET per key.
             let perSlot = try Cache(url: Self.url(cluster) + "?many_key_reads=mget")
             try await perSlot.withConnection { cache in
                 try await Self.resetStats(cluster)
                 #expect(try await cache.getMany(keys, as: String.self) == expected)
                 let calls = try await Self.manyKeyCalls(cluster)
                 #expect(calls.eval == 0)
+                #expect(calls.get == 0)
                 #expect(calls.mget > 100)
 
                 // Per slot means one MGET for all the keys of a slot: 10 keys under each of 5 hash tags.
@@ -532,7 +548,7 @@ struct ClusterCacheTests {
                         == Dictionary(uniqueKeysWithValues: tagged.map { ($0, Optional("value of \($0)")) })
                 )
                 let slots = Set(tagged.map { ClusterSlot.slot(forKey: cache.makeKey($0)) })
-                #expect(try await Self.manyKeyCalls(cluster) == (eval: 0, mget: slots.count))
+                #expect(try await Self.manyKeyCalls(cluster) == (get: 0, eval: 0, mget: slots.count))
             }
         }
     }

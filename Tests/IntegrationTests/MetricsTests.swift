@@ -83,20 +83,35 @@
             #expect(connections.lastValue == 0)
         }
 
-        @Test func aClusterGetManyCountsEachHitAndMissOnceAndOneScriptPerPrimary() async throws {
+        @Test(arguments: [CacheConfiguration.Cluster.ManyKeyReads.gets, .script])
+        func aClusterGetManyCountsEachHitAndMissOnceAndItsRequests(reads: CacheConfiguration.Cluster.ManyKeyReads) async throws {
             try await RedisCluster.withCluster(primaries: 3, replicasPerPrimary: 0) { cluster in
                 let metrics = TestMetrics()
-                let cache = try Cache(url: "redis-cluster://" + cluster.nodes.map(\.address).joined(separator: ","))
+                let url = "redis-cluster://" + cluster.nodes.map(\.address).joined(separator: ",") + "?many_key_reads=\(reads.rawValue)"
+                let cache = try Cache(url: url)
                 try await withMetricsFactory(metrics) { try await cache.connect() }
                 let stored = (0..<300).map { "key-\($0)" }
                 let missing = (0..<20).map { "missing-\($0)" }
                 try await cache.setMany(stored.map { ($0, $0) })
                 _ = try await cache.getMany(stored + missing, as: String.self)
                 func total(_ label: String) -> Int64 { metrics.counters(label: label).reduce(0) { $0 + $1.totalValue } }
+                func commands(_ name: String) -> Int64 {
+                    metrics.counters(label: "caches.commands").filter { $0.dimensions.contains { $0 == ("command", name) } }
+                        .reduce(0) { $0 + $1.totalValue }
+                }
                 #expect(total("caches.hits") == 300)
                 #expect(total("caches.misses") == 20)
-                let scripts = metrics.counters(label: "caches.commands").filter { $0.dimensions.contains { $0 == ("command", "EVAL") } }
-                #expect(scripts.reduce(0) { $0 + $1.totalValue } == 3, "one script per primary")
+                switch reads {
+                case .gets:
+                    #expect(commands("GET") == 320, "one GET per key, counted as sent")
+                    #expect(commands("EVAL") == 0)
+                case .script:
+                    #expect(commands("EVAL") == 3, "one script per primary")
+                    #expect(commands("GET") == 0)
+                case .mget:
+                    Issue.record("not an argument of this test")
+                }
+                #expect(commands("MGET") == 0)
                 try await cache.disconnect()
             }
         }

@@ -7,8 +7,8 @@ import RESP
 import Synchronization
 
 /// A Redis Cluster (or Valkey Cluster) behind the same calls as the ring: each key goes to the primary that serves
-/// its slot (``ClusterSlot``), and many-key calls send one request per slot, all at once (`getMany`: one script per
-/// node, see ``CacheConfiguration/Cluster/ManyKeyReads``).
+/// its slot (``ClusterSlot``), and many-key calls send one request per slot, all at once (`getMany`: one `GET` per
+/// key, each node's in one flush; see ``CacheConfiguration/Cluster/ManyKeyReads``).
 ///
 /// The slot map comes from `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS`), asked of the seed nodes and then of
 /// the known primaries. A `MOVED` reply refreshes it (one refresh at a time, shared by the callers that need it, and
@@ -29,9 +29,9 @@ final class RedisClusterBackend: CacheBackend {
     private let state = NIOLockedValueBox(State())
     /// The backend a reload swapped in for this one: calls that reach this one's closed pools are sent there.
     fileprivate let successor = NIOLockedValueBox<RedisClusterBackend?>(nil)
-    /// Whether `getMany` reads a node's keys of several slots in one request (``GetManyCommand/crossSlot``): from
-    /// ``CacheConfiguration/Cluster/manyKeyReads``; turned off when a node refuses the script, and on again by the
-    /// periodic refresh.
+    /// Whether `getMany` reads a node's keys of several slots in one request (``GetManyCommand/Form/gets`` or
+    /// ``GetManyCommand/Form/script``): from ``CacheConfiguration/Cluster/manyKeyReads``; turned off when a node
+    /// refuses the script, and on again by the periodic refresh.
     private let crossSlotRequests: Synchronization.Atomic<Bool>
     /// Whether a refusal of the script was logged at `notice` (later ones are logged at `debug`).
     private let crossSlotRefusalLogged = Synchronization.Atomic<Bool>(false)
@@ -88,7 +88,7 @@ final class RedisClusterBackend: CacheBackend {
         self.configuration = configuration
         self.logger = logger
         self.tls = try configuration.tls.map { try CacheTLSContext(configuration: $0) }
-        self.crossSlotRequests = Synchronization.Atomic(configuration.cluster.manyKeyReads == .script)
+        self.crossSlotRequests = Synchronization.Atomic(configuration.cluster.manyKeyReads != .mget)
     }
 
     // MARK: Lifecycle
@@ -651,7 +651,7 @@ final class RedisClusterBackend: CacheBackend {
     /// What a node answered to its part of a many-key call.
     private enum NodeReplies<Command: CacheCommand & Sendable>: Sendable where Command.Reply: Sendable {
         /// One reply per request, each request covering one slot group.
-        case bySlot([SlotGroup], [Command], [RESPReply])
+        case bySlot([SlotGroup], [Command], RESPReplies)
         /// The reply to one request that covered all the node's slots.
         case whole(Command, Command.Reply)
     }
@@ -662,9 +662,9 @@ final class RedisClusterBackend: CacheBackend {
     /// primary is known for (it refreshes the map). Failures are gathered per node, as on the ring.
     ///
     /// Given `crossSlot`, a node serving several of the call's slots is first sent the one request it makes of the
-    /// node's positions (see ``GetManyCommand/crossSlot``), and its keys are grouped by slot only if it answers with
-    /// an error reply: then they go by the pipeline above, and an error that says the server runs no such script
-    /// turns `crossSlot` off for this backend.
+    /// node's positions (see ``GetManyCommand/Form``: a `GET` per key, or a script), and its keys are grouped by slot
+    /// only if it answers with an error reply: then they go by the pipeline above, and an error that says the server
+    /// runs no such script turns `crossSlot` off for this backend.
     private func manyBySlot<Command: CacheManyKeyCommand & Sendable>(
         slots: [UInt16],
         reads: Bool = false,
@@ -742,7 +742,8 @@ final class RedisClusterBackend: CacheBackend {
                     let selection = command.selection
                     // A request of several commands (`MULTI` … `EXEC`) answers with its first error reply, else its last.
                     let count = command.replyCount
-                    let reply = count == 1 ? replies[next] : (replies[next..<(next + count)].first(where: \.isError) ?? replies[next + count - 1])
+                    let batch = next..<(next + count)
+                    let reply = replies[batch.first(where: { replies.isError(at: $0) }) ?? batch.upperBound - 1]
                     next += count
                     let value: Command.Reply
                     do throws(CacheError) {
@@ -802,6 +803,8 @@ final class RedisClusterBackend: CacheBackend {
     /// a server older than Redis 7, which cannot read the script's flags, or one that refuses undeclared keys) turns
     /// it off until the next periodic map refresh tries it again (a rolling upgrade ends).
     private func noteCrossSlotRefusal(_ error: CacheError, by node: CacheNodeClient) {
+        // `GET`s are refused one key at a time (a key that moved, or holds another type), never as a form.
+        guard self.configuration.cluster.manyKeyReads == .script else { return }
         let message = error.message
         let permanent = ["NOPERM", "ACL failure", "unknown command", "shebang", "compiling script", "undeclared"]
         guard permanent.contains(where: { message.contains($0) }) else { return }
@@ -818,11 +821,16 @@ final class RedisClusterBackend: CacheBackend {
         self.state.withLockedValue { state in state.owner(of: slot)?.name } ?? "slot \(slot)"
     }
 
+    /// How `getMany` reads a node's keys of several slots while ``crossSlotRequests`` is on.
+    private var crossSlotForm: GetManyCommand.Form {
+        self.configuration.cluster.manyKeyReads == .script ? .script : .gets
+    }
+
     func getMany(_ keys: CacheKeys, _ body: (Int, ByteBuffer?) throws -> Void) async throws -> [CacheBackendFailure] {
         try await self.manyBySlot(
             slots: keys.slots(),
             reads: true,
-            crossSlot: { GetManyCommand(keys: keys, selection: $0, crossSlot: true) }
+            crossSlot: { [form = self.crossSlotForm] in GetManyCommand(keys: keys, selection: $0, form: form) }
         ) {
             GetManyCommand(keys: keys, selection: $0)
         } consume: {

@@ -17,6 +17,9 @@ protocol CacheCommand {
     /// decoded, unless an earlier one is an error.
     var replyCount: Int { get }
 
+    /// Whether every reply is read (``decode(replies:)``) instead of the last: a pipeline of one command per key.
+    var readsEveryReply: Bool { get }
+
     /// The first key, for trace logs; nil for commands without one.
     var key: String? { get }
 
@@ -27,6 +30,11 @@ protocol CacheCommand {
     ///
     /// - Throws: ``CacheError`` with ``CacheError/Code/protocolViolation`` for a reply of an unexpected shape.
     func decode(_ reply: RESPReply) throws(CacheError) -> Reply
+
+    /// Reads the replies of a command that ``readsEveryReply``, none of them an error reply.
+    ///
+    /// - Throws: ``CacheError`` with ``CacheError/Code/protocolViolation`` for replies of an unexpected shape.
+    func decode(replies: RESPReplies) throws(CacheError) -> Reply
 
     /// Keys found and missing in a reply, for the `caches.hits` and `caches.misses` metrics; nil for commands that
     /// are not lookups.
@@ -41,7 +49,12 @@ protocol CacheManyKeyCommand: CacheCommand {
 
 extension CacheCommand {
     var replyCount: Int { 1 }
+    var readsEveryReply: Bool { false }
     var key: String? { nil }
+
+    func decode(replies: RESPReplies) throws(CacheError) -> Reply {
+        try self.decode(replies[replies.count - 1])
+    }
     func lookups(in reply: Reply) -> (hits: Int, misses: Int)? { nil }
 
     /// The error for a reply of a shape this command does not expect.

@@ -267,18 +267,37 @@ struct CacheKeySelection: Sendable {
         return indices[indices.startIndex + offset]
     }
 
+    /// Calls `body` with every selected position, in order.
+    @inline(__always)
+    func forEachPosition(_ body: (Int) -> Void) {
+        if let indices = self.indices {
+            for position in indices { body(position) }
+        } else {
+            for position in 0..<self.count { body(position) }
+        }
+    }
+
     /// Every selected position, in order.
     var positions: [Int] { self.indices.map(Array.init) ?? Array(0..<self.count) }
 }
 
-/// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller. With
-/// ``crossSlot``, `EVAL` of ``crossSlotScript`` instead, which reads keys of several slots of one cluster node.
+/// `MGET key…`: the reply, checked to hold one bulk string or null per key, read in place by the caller. For keys of
+/// several slots of one cluster node, which `MGET` refuses (`CROSSSLOT`), one `GET` per key written at once
+/// (``Form/gets``) or `EVAL` of ``crossSlotScript`` (``Form/script``) instead.
 struct GetManyCommand: CacheManyKeyCommand {
+    /// How the keys are asked for.
+    enum Form: Sendable {
+        /// `MGET`: the keys lie in one slot (or on a node of a ring).
+        case mget
+        /// One `GET` per key, written in one flush; the replies are read as one run, as `MGET`'s elements are.
+        case gets
+        /// `EVAL` of ``GetManyCommand/crossSlotScript`` with the keys as arguments; the reply is `MGET`'s.
+        case script
+    }
+
     let keys: CacheKeys
     let selection: CacheKeySelection
-    /// Whether the keys may lie in several slots of one cluster node, which `MGET` refuses (`CROSSSLOT`): the request
-    /// is `EVAL` of ``crossSlotScript`` with the keys as arguments. Same reply.
-    var crossSlot = false
+    var form = Form.mget
 
     /// A read-only script that `GET`s every key given as an argument and answers as `MGET` does (Redis 7 or later).
     ///
@@ -293,22 +312,44 @@ struct GetManyCommand: CacheManyKeyCommand {
         return values
         """
 
-    /// An `MGET` reply whose shape was checked.
+    /// The values read, their shape checked: an `MGET` (or script) reply, or the replies to one `GET` per key.
     struct Values {
-        let reply: RESPReply
+        fileprivate let reply: RESPReply?
+        fileprivate let replies: RESPReplies?
         let misses: Int
 
         /// Calls `body` with each value (nil when missing), in the order of the selection.
         func forEach(_ body: (Int, ByteBuffer?) throws -> Void) rethrows {
-            try reply.forEachBulkString(body)
+            if let replies {
+                try replies.forEachBulkString(body)
+            } else {
+                try self.reply?.forEachBulkString(body)
+            }
         }
     }
 
-    var name: CacheCommandName { self.crossSlot ? .eval : .mget }
+    var name: CacheCommandName {
+        switch self.form {
+        case .mget: .mget
+        case .gets: .get
+        case .script: .eval
+        }
+    }
+
     var key: String? { self.selection.count == 0 ? nil : self.keys[self.selection[0]] }
+    var replyCount: Int { self.form == .gets ? self.selection.count : 1 }
+    var readsEveryReply: Bool { self.form == .gets }
 
     func encode(into encoder: inout RESPCommandEncoder) {
-        if self.crossSlot {
+        switch self.form {
+        case .gets:
+            let head = self.keys.head
+            self.keys.names.withUnsafeBufferPointer { names in
+                self.selection.forEachPosition { position in
+                    encoder.buffer.writeRESPBulkString(head, names[position], after: "*2\r\n$3\r\nGET\r\n")
+                }
+            }
+        case .script:
             encoder.writeArrayHeader(count: self.selection.count + 3)
             encoder.writeBulkString("EVAL")
             encoder.writeBulkString(Self.crossSlotScript)
@@ -316,10 +357,12 @@ struct GetManyCommand: CacheManyKeyCommand {
             for offset in 0..<self.selection.count {
                 self.keys.argument(self.selection[offset]).writeRESPBulkString(into: &encoder.buffer)
             }
-        } else if let indices = self.selection.indices {
-            encoder.writeCommand("MGET", arguments: indices.lazy.map { self.keys.argument($0) })
-        } else {
-            encoder.writeCommand("MGET", arguments: (0..<self.keys.count).lazy.map { self.keys.argument($0) })
+        case .mget:
+            if let indices = self.selection.indices {
+                encoder.writeCommand("MGET", arguments: indices.lazy.map { self.keys.argument($0) })
+            } else {
+                encoder.writeCommand("MGET", arguments: (0..<self.keys.count).lazy.map { self.keys.argument($0) })
+            }
         }
     }
 
@@ -327,7 +370,14 @@ struct GetManyCommand: CacheManyKeyCommand {
         guard let shape = reply.bulkStringArrayShape, shape.count == self.selection.count else {
             throw self.unexpected(reply, expected: "an array of \(self.selection.count) bulk strings")
         }
-        return Values(reply: reply, misses: shape.nulls)
+        return Values(reply: reply, replies: nil, misses: shape.nulls)
+    }
+
+    func decode(replies: RESPReplies) throws(CacheError) -> Values {
+        guard replies.count == self.selection.count, let nulls = replies.bulkStringNulls else {
+            throw CacheError(.protocolViolation, "\(self.name) replied with other than \(self.selection.count) bulk strings")
+        }
+        return Values(reply: nil, replies: replies, misses: nulls)
     }
 
     func lookups(in reply: Values) -> (hits: Int, misses: Int)? {

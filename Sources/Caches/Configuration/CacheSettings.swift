@@ -586,9 +586,9 @@ public enum CacheSettings {
             code: "cluster.manyKeyReads",
             url: .option("many_key_reads"),
             kind: .choice(CacheConfiguration.Cluster.ManyKeyReads.allCases.map(\.rawValue)),
-            default: "script",
+            default: "gets",
             example: "mget",
-            "Redis Cluster only: how getMany reads a node's keys of several slots: script (one EVAL per node, Redis 7+; falls back to mget) or mget (one MGET per slot).",
+            "Redis Cluster only: how getMany reads a node's keys of several slots: gets (one GET per key, each node's in one flush), script (one EVAL per node, Redis 7+) or mget (one MGET per slot); gets and script fall back to mget for a node that refuses them.",
             .cache(
                 read: { .string($0.cluster.manyKeyReads.rawValue) },
                 apply: { configuration, value in

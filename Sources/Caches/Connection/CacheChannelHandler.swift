@@ -18,9 +18,13 @@ final class CacheChannelHandler: ChannelDuplexHandler {
     /// Where invalidation pushes go, for a connection of a near-cached node.
     let tracking: CacheTracking?
     private var context: ChannelHandlerContext?
-    private var decoder: NIOSingleStepByteToMessageProcessor<RESPFrameDecoder>
-    /// The replies of one read, and the callers they complete: kept to reuse their memory from read to read.
-    private var replies: [RESPReply] = []
+    private var decoder: RESPDecoder
+    /// The first bytes of a reply that has not fully arrived yet.
+    private var partial: ByteBuffer?
+    /// The end offsets of the replies of one read, their ranges once pushes are taken out, and the callers they
+    /// complete: kept to reuse their memory from read to read.
+    private var ends: [Int] = []
+    private var ranges: [Range<Int>] = []
     private var completions: [(CacheConnectionState.Completion, Result<RESPReply, any Error>)] = []
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
@@ -30,7 +34,7 @@ final class CacheChannelHandler: ChannelDuplexHandler {
         self.state = state
         self.nodeName = nodeName
         self.tracking = tracking
-        self.decoder = NIOSingleStepByteToMessageProcessor(RESPFrameDecoder(), maximumBufferSize: 1 << 30)
+        self.decoder = RESPDecoder()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -88,25 +92,53 @@ final class CacheChannelHandler: ChannelDuplexHandler {
 
     // MARK: Reading
 
+    /// Scans the replies a read completes and hands them to their callers in one locked section.
+    ///
+    /// No reply is sliced from the read's buffer here: the scan records where each one ends, and only a caller's
+    /// reply (or a pipeline's run of them) becomes a slice. A reply cut off by the end of the read waits, copied, for
+    /// the rest of it.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = self.unwrapInboundIn(data)
+        var buffer = self.unwrapInboundIn(data)
+        if var partial = self.partial {
+            self.partial = nil
+            partial.writeBuffer(&buffer)
+            buffer = partial
+        }
+        let frames = buffer
         var failure: CacheError?
+        // Taken out of the handler for the read (and put back, to keep their memory): a class's arrays are checked
+        // for exclusive access at each use.
+        var ends: [Int] = []
+        var ranges: [Range<Int>] = []
+        swap(&ends, &self.ends)
+        swap(&ranges, &self.ranges)
         do {
-            try self.decoder.process(buffer: buffer) { reply in
-                // RESP3 pushes are not replies to requests. Invalidations are applied before the replies read with
-                // them are handed out, though the near cache does not depend on that (see CacheNearCache).
-                if reply.isPush {
-                    self.tracking?.receive(push: reply)
-                } else {
-                    self.replies.append(reply)
-                }
-            }
+            try self.decoder.scanFrames(in: &buffer, ends: &ends)
         } catch {
             failure = CacheError(.protocolViolation, "the server sent invalid RESP", node: self.nodeName, underlyingError: error)
         }
-        // The replies decoded before an error still go to their callers.
-        let received = self.state.receive(self.replies, into: &self.completions)
-        self.replies.removeAll(keepingCapacity: true)
+        if failure == nil, buffer.readableBytes > 0 {
+            // Behind replies handed out, only the partial one is kept (it is copied when more bytes come); a buffer
+            // that holds nothing else is kept whole, so a large reply grows in place over many reads.
+            self.partial = ends.isEmpty ? buffer : buffer.slice()
+        }
+        var start = 0
+        for end in ends {
+            // RESP3 pushes are not replies to requests. Invalidations are applied before the replies read with them
+            // are handed out, though the near cache does not depend on that (see CacheNearCache).
+            if frames.getInteger(at: frames.readerIndex + start, as: UInt8.self) == UInt8(ascii: ">") {
+                self.tracking?.receive(push: RESPReply(validated: frames.getSlice(at: frames.readerIndex + start, length: end - start)!))
+            } else {
+                ranges.append(start..<end)
+            }
+            start = end
+        }
+        ends.removeAll(keepingCapacity: true)
+        // The replies scanned before an error still go to their callers.
+        let received = self.state.receive(frames, ranges, into: &self.completions)
+        ranges.removeAll(keepingCapacity: true)
+        swap(&ends, &self.ends)
+        swap(&ranges, &self.ranges)
         for (completion, result) in self.completions {
             completion.resume(result)
         }

@@ -178,7 +178,7 @@ final class CacheConnection: Sendable {
     ///   - encode: Writes the commands; it runs under the connection's lock, so it must be quick.
     /// - Returns: The `replies` replies.
     /// - Throws: As ``execute(replies:_:)``; then none of the replies is returned.
-    func executeCollecting(replies: Int, _ encode: (inout RESPCommandEncoder) -> Void) async throws -> [RESPReply] {
+    func executeCollecting(replies: Int, _ encode: (inout RESPCommandEncoder) -> Void) async throws -> RESPReplies {
         precondition(replies > 0, "a request expects at least one reply")
         if Task.isCancelled {
             throw CacheError(.cancelled, "the task was cancelled", node: self.nodeName)

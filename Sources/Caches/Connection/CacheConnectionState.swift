@@ -24,19 +24,45 @@ final class CacheConnectionState: Sendable {
     /// Gathers every reply of a request that wants them all (several commands written in one flush), and resumes
     /// its caller with them once the last one arrived.
     ///
-    /// Only ``receive(_:into:)`` appends, under the connection's lock, until the slot is removed; the caller reads the
-    /// replies only after being resumed, so the array is never touched by two threads at once.
+    /// Only ``receive(_:_:into:)`` appends, under the connection's lock, until the slot is removed; the caller reads
+    /// the replies only after being resumed, so they are never touched by two threads at once. The replies of one read
+    /// are taken as one slice of it; replies that arrive over several reads, or around a push, are copied together.
     final class ReplyCollector: @unchecked Sendable {
-        private(set) var replies: [RESPReply] = []
-        let continuation: UnsafeContinuation<[RESPReply], any Error>
+        private var bytes: ByteBuffer?
+        private var ends: [Int] = []
+        let continuation: UnsafeContinuation<RESPReplies, any Error>
 
-        init(expecting count: Int, continuation: UnsafeContinuation<[RESPReply], any Error>) {
+        init(expecting count: Int, continuation: UnsafeContinuation<RESPReplies, any Error>) {
             self.continuation = continuation
-            self.replies.reserveCapacity(count)
+            self.ends.reserveCapacity(count)
         }
 
-        func append(_ reply: RESPReply) {
-            self.replies.append(reply)
+        /// Appends the replies at `ranges` of `frames` (offsets from its reader index).
+        func append(_ frames: ByteBuffer, _ ranges: ArraySlice<Range<Int>>) {
+            guard let first = ranges.first, let last = ranges.last else { return }
+            // Worked on locally: each use of a class's property is checked for exclusive access.
+            var ends: [Int] = []
+            swap(&ends, &self.ends)
+            defer { swap(&ends, &self.ends) }
+            if self.bytes == nil, last.upperBound - first.lowerBound == ranges.reduce(0, { $0 + $1.count }) {
+                // Back to back: one slice, no copy.
+                self.bytes = frames.getSlice(at: frames.readerIndex + first.lowerBound, length: last.upperBound - first.lowerBound)
+                for range in ranges { ends.append(range.upperBound - first.lowerBound) }
+                return
+            }
+            var bytes = self.bytes ?? ByteBuffer()
+            self.bytes = nil
+            frames.withUnsafeReadableBytes { memory in
+                for range in ranges {
+                    bytes.writeBytes(UnsafeRawBufferPointer(rebasing: memory[range]))
+                    ends.append(bytes.readableBytes)
+                }
+            }
+            self.bytes = bytes
+        }
+
+        var replies: RESPReplies {
+            RESPReplies(validated: self.bytes ?? ByteBuffer(), ends: self.ends)
         }
     }
 
@@ -114,28 +140,46 @@ final class CacheConnectionState: Sendable {
         var closingAndIdle = false
     }
 
-    /// Matches replies with the oldest slots, in one locked section for all of them, and appends the completions
-    /// to resume (after unlocking) to `completions`.
+    /// Matches replies (`ranges` of `frames`, offsets from its reader index) with the oldest slots, in one locked
+    /// section for all of them, and appends the completions to resume (after unlocking) to `completions`.
+    ///
+    /// A reply is sliced only for the caller that gets it: a batch's intermediate replies are checked for an error by
+    /// their type marker, and a collecting slot takes its replies of this read as one run.
     func receive(
-        _ replies: [RESPReply],
+        _ frames: ByteBuffer,
+        _ ranges: [Range<Int>],
         into completions: inout [(Completion, Result<RESPReply, any Error>)]
     ) -> Received {
         self.inner.withLockedValue { inner in
             var received = Received()
             var answered = 0
-            for reply in replies {
+            var index = ranges.startIndex
+            while index < ranges.endIndex {
                 guard !inner.slots.isEmpty else {
                     received.unexpected = true
                     break
                 }
                 let first = inner.slots.startIndex
+                let remaining = inner.slots[first].remainingReplies
                 if case .collect(let collector) = inner.slots[first].completion {
-                    collector.append(reply)
+                    let taken = min(remaining, ranges.endIndex - index)
+                    collector.append(frames, ranges[index..<(index + taken)])
+                    index += taken
+                    if taken < remaining {
+                        inner.slots[first].remainingReplies -= taken
+                        continue
+                    }
+                    inner.slots.removeFirst()
+                    answered += 1
+                    completions.append((.collect(collector), .success(RESPReply(validated: frames))))
+                    continue
                 }
-                if inner.slots[first].remainingReplies > 1 {
+                let range = ranges[index]
+                index += 1
+                if remaining > 1 {
                     inner.slots[first].remainingReplies -= 1
-                    if reply.isError, inner.slots[first].firstError == nil {
-                        inner.slots[first].firstError = reply
+                    if inner.slots[first].firstError == nil, Self.isError(frames, at: range.lowerBound) {
+                        inner.slots[first].firstError = Self.reply(frames, range)
                     }
                     continue
                 }
@@ -143,7 +187,7 @@ final class CacheConnectionState: Sendable {
                 answered += 1
                 if case .none = slot.completion { continue }
                 // The first error of a batch explains the failure better than a final `EXECABORT`.
-                completions.append((slot.completion, .success(slot.firstError ?? reply)))
+                completions.append((slot.completion, .success(slot.firstError ?? Self.reply(frames, range))))
             }
             if answered > 0 {
                 self.inFlight.add(-answered, ordering: .relaxed)
@@ -151,6 +195,15 @@ final class CacheConnectionState: Sendable {
             received.closingAndIdle = inner.closing && inner.slots.isEmpty
             return received
         }
+    }
+
+    private static func reply(_ frames: ByteBuffer, _ range: Range<Int>) -> RESPReply {
+        RESPReply(validated: frames.getSlice(at: frames.readerIndex + range.lowerBound, length: range.count)!)
+    }
+
+    private static func isError(_ frames: ByteBuffer, at offset: Int) -> Bool {
+        let marker: UInt8 = frames.getInteger(at: frames.readerIndex + offset) ?? 0
+        return marker == UInt8(ascii: "-") || marker == UInt8(ascii: "!")
     }
 
     /// Takes the completion of the slot `id` (it stays queued so its reply is still consumed).

@@ -100,30 +100,44 @@ final class CacheNodeClient: Sendable {
     func execute<Command: CacheCommand>(_ command: Command) async throws(CacheError) -> Command.Reply {
         let start = NIODeadline.now()
         var connectionID: Int?
-        let reply: RESPReply
+        // The reply to decode, or the error reply that fails the call; or every reply, for a command that reads them.
+        let reply: RESPReply?
+        var replies: RESPReplies?
         do {
             let waiting = !self.failsFastWhileDown.load(ordering: .relaxed) || self.health.consecutiveFailures == 0
             let connection = try await self.pool.connection(waitingForReconnect: waiting)
             connectionID = connection.id
-            reply = try await connection.execute(replies: command.replyCount) { encoder in
-                command.encode(into: &encoder)
+            if command.readsEveryReply {
+                let all = try await connection.executeCollecting(replies: command.replyCount) { encoder in
+                    command.encode(into: &encoder)
+                }
+                replies = all
+                reply = all.indices.first { all.isError(at: $0) }.map { all[$0] }
+            } else {
+                reply = try await connection.execute(replies: command.replyCount) { encoder in
+                    command.encode(into: &encoder)
+                }
             }
         } catch {
             let cacheError = self.map(error)
             // A call that got no connection was never sent.
             if connectionID != nil {
-                self.metrics.recordCommand(command.name, nanoseconds: (NIODeadline.now() - start).nanoseconds)
+                self.record(command, nanoseconds: (NIODeadline.now() - start).nanoseconds)
             }
             throw self.failed(cacheError, command, connectionID: connectionID)
         }
         let elapsed = (NIODeadline.now() - start).nanoseconds
-        self.metrics.recordCommand(command.name, nanoseconds: elapsed)
-        if reply.isError {
+        self.record(command, nanoseconds: elapsed)
+        if let reply, reply.isError {
             throw self.failed(Self.serverError(reply.errorMessage ?? "", node: self.name), command, connectionID: connectionID)
         }
         let value: Command.Reply
         do {
-            value = try command.decode(reply)
+            if let replies {
+                value = try command.decode(replies: replies)
+            } else {
+                value = try command.decode(reply!)
+            }
         } catch {
             throw self.failed(error.with(node: self.name), command, connectionID: connectionID)
         }
@@ -144,6 +158,16 @@ final class CacheNodeClient: Sendable {
         return value
     }
 
+    /// Counts a request under its name: a command that ``CacheCommand/readsEveryReply`` (one per key) as that many.
+    @inline(__always)
+    private func record(_ command: some CacheCommand, nanoseconds: Int64) {
+        if command.readsEveryReply {
+            self.metrics.recordCommands(command.name, count: command.replyCount, nanoseconds: nanoseconds)
+        } else {
+            self.metrics.recordCommand(command.name, nanoseconds: nanoseconds)
+        }
+    }
+
     /// Sends `count` requests named `name`, written by `encode` in one flush on one connection, and returns every
     /// reply (error replies included) for the caller to decode: a cluster's many-key call sends one `MGET` per slot
     /// this way, and a `MOVED` for one slot fails that request only.
@@ -161,7 +185,7 @@ final class CacheNodeClient: Sendable {
         _ name: CacheCommandName,
         replies: Int,
         _ encode: (inout RESPCommandEncoder) -> Void
-    ) async throws(CacheError) -> [RESPReply] {
+    ) async throws(CacheError) -> RESPReplies {
         let start = NIODeadline.now()
         var connectionID: Int?
         do {
