@@ -60,16 +60,25 @@ public struct RESPReplies: Sendable, RandomAccessCollection {
     }
 
     /// When every reply is a bulk string or a null (as the replies to `GET`s are): how many are null. Nil for any
-    /// other shape. Reads the headers only.
+    /// other shape. Reads two bytes of each reply (the decoder validated the rest).
     public var bulkStringNulls: Int? {
-        var reader = RESPReply.Reader(self.bytes)
-        var nulls = 0
-        for _ in 0..<self.ends.count {
-            guard let element = reader.skipBulkStringOrNull() else { return nil }
-            if !element { nulls += 1 }
+        self.bytes.withUnsafeReadableBytes { memory in
+            var nulls = 0
+            var start = 0
+            for end in self.ends {
+                switch memory[start] {
+                case UInt8(ascii: "$"):
+                    // `$-1`: the only bulk string header with a sign.
+                    if memory[start + 1] == UInt8(ascii: "-") { nulls += 1 }
+                case UInt8(ascii: "_"):
+                    nulls += 1
+                default:
+                    return nil
+                }
+                start = end
+            }
+            return nulls
         }
-        guard reader.isAtEnd else { return nil }
-        return nulls
     }
 
     /// Calls `body` with the position and the bytes (nil for a null) of each reply, when each is a bulk string or a
@@ -78,6 +87,8 @@ public struct RESPReplies: Sendable, RandomAccessCollection {
     ///
     /// - Parameters:
     ///   - body: Called once per reply, in order; each value is a slice sharing the replies' memory.
+    @inlinable
+    @inline(__always)
     public func forEachBulkString(_ body: (Int, ByteBuffer?) throws -> Void) rethrows {
         var reader = RESPReply.Reader(self.bytes)
         for index in 0..<self.ends.count {

@@ -116,19 +116,23 @@ public struct RESPReply: Sendable, Equatable {
     }
 
     /// Reads lines of a validated reply; every method returns nil (or false) on bytes of another shape.
+    @usableFromInline
     struct Reader {
-        let buffer: ByteBuffer
-        var offset: Int
-        let end: Int
+        @usableFromInline let buffer: ByteBuffer
+        @usableFromInline var offset: Int
+        @usableFromInline let end: Int
 
+        @inlinable
         init(_ buffer: ByteBuffer) {
             self.buffer = buffer
             self.offset = buffer.readerIndex
             self.end = buffer.writerIndex
         }
 
+        @inlinable
         var isAtEnd: Bool { self.offset == self.end }
 
+        @inlinable
         mutating func take(_ marker: UInt8) -> Bool {
             guard self.offset < self.end, self.buffer.getInteger(at: self.offset, as: UInt8.self) == marker else { return false }
             self.offset += 1
@@ -136,6 +140,7 @@ public struct RESPReply: Sendable, Equatable {
         }
 
         /// A signed decimal up to CR LF, and the CR LF.
+        @inlinable
         mutating func line() -> Int64? {
             var value: Int64 = 0
             var negative = false
@@ -162,6 +167,7 @@ public struct RESPReply: Sendable, Equatable {
         }
 
         /// Moves past a bulk string (true) or a null (false); nil for anything else.
+        @inlinable
         mutating func skipBulkStringOrNull() -> Bool? {
             if self.take(UInt8(ascii: "_")) {
                 guard self.offset + 2 <= self.end else { return nil }
@@ -176,6 +182,7 @@ public struct RESPReply: Sendable, Equatable {
         }
 
         /// `$<n>\r\n<bytes>\r\n` as `.some(bytes)`, `$-1\r\n` or `_\r\n` as `.some(nil)`.
+        @inlinable
         mutating func bulkStringOrNull() -> ByteBuffer?? {
             if self.take(UInt8(ascii: "_")) {
                 guard self.offset + 2 <= self.end else { return nil }

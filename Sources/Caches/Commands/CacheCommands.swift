@@ -319,6 +319,7 @@ struct GetManyCommand: CacheManyKeyCommand {
         let misses: Int
 
         /// Calls `body` with each value (nil when missing), in the order of the selection.
+        @inline(__always)
         func forEach(_ body: (Int, ByteBuffer?) throws -> Void) rethrows {
             if let replies {
                 try replies.forEachBulkString(body)
