@@ -55,8 +55,7 @@ public struct RESPReplies: Sendable, RandomAccessCollection {
     /// Whether reply `index` is a simple or a bulk error (reads its type marker only).
     @inlinable
     public func isError(at index: Int) -> Bool {
-        let marker: UInt8 = self.bytes.getInteger(at: self.bytes.readerIndex + self.start(of: index)) ?? 0
-        return marker == UInt8(ascii: "-") || marker == UInt8(ascii: "!")
+        RESPReply.isErrorMarker(self.bytes.getInteger(at: self.bytes.readerIndex + self.start(of: index)) ?? 0)
     }
 
     /// When every reply is a bulk string or a null (as the replies to `GET`s are): how many are null. Nil for any

@@ -36,8 +36,13 @@ public struct RESPReply: Sendable, Equatable {
     /// Whether the reply is a simple or a bulk error.
     @inlinable
     public var isError: Bool {
-        let marker = self.marker
-        return marker == UInt8(ascii: "-") || marker == UInt8(ascii: "!")
+        Self.isErrorMarker(self.marker)
+    }
+
+    /// Whether `marker`, a reply's first byte, starts a simple or a bulk error.
+    @inlinable
+    public static func isErrorMarker(_ marker: UInt8) -> Bool {
+        marker == UInt8(ascii: "-") || marker == UInt8(ascii: "!")
     }
 
     /// Whether the reply is a RESP3 push (out-of-band data such as an invalidation, never a reply to a request).

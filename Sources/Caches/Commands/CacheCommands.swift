@@ -314,17 +314,22 @@ struct GetManyCommand: CacheManyKeyCommand {
 
     /// The values read, their shape checked: an `MGET` (or script) reply, or the replies to one `GET` per key.
     struct Values {
-        fileprivate let reply: RESPReply?
-        fileprivate let replies: RESPReplies?
+        fileprivate enum Source {
+            /// An `MGET` (or script) reply: an array of bulk strings.
+            case array(RESPReply)
+            /// The replies to one `GET` per key.
+            case run(RESPReplies)
+        }
+
+        fileprivate let source: Source
         let misses: Int
 
         /// Calls `body` with each value (nil when missing), in the order of the selection.
         @inline(__always)
         func forEach(_ body: (Int, ByteBuffer?) throws -> Void) rethrows {
-            if let replies {
-                try replies.forEachBulkString(body)
-            } else {
-                try self.reply?.forEachBulkString(body)
+            switch self.source {
+            case .array(let reply): try reply.forEachBulkString(body)
+            case .run(let replies): try replies.forEachBulkString(body)
             }
         }
     }
@@ -371,14 +376,14 @@ struct GetManyCommand: CacheManyKeyCommand {
         guard let shape = reply.bulkStringArrayShape, shape.count == self.selection.count else {
             throw self.unexpected(reply, expected: "an array of \(self.selection.count) bulk strings")
         }
-        return Values(reply: reply, replies: nil, misses: shape.nulls)
+        return Values(source: .array(reply), misses: shape.nulls)
     }
 
     func decode(replies: RESPReplies) throws(CacheError) -> Values {
         guard replies.count == self.selection.count, let nulls = replies.bulkStringNulls else {
             throw CacheError(.protocolViolation, "\(self.name) replied with other than \(self.selection.count) bulk strings")
         }
-        return Values(reply: nil, replies: replies, misses: nulls)
+        return Values(source: .run(replies), misses: nulls)
     }
 
     func lookups(in reply: Values) -> (hits: Int, misses: Int)? {

@@ -202,8 +202,7 @@ final class CacheConnectionState: Sendable {
     }
 
     private static func isError(_ frames: ByteBuffer, at offset: Int) -> Bool {
-        let marker: UInt8 = frames.getInteger(at: frames.readerIndex + offset) ?? 0
-        return marker == UInt8(ascii: "-") || marker == UInt8(ascii: "!")
+        RESPReply.isErrorMarker(frames.getInteger(at: frames.readerIndex + offset) ?? 0)
     }
 
     /// Takes the completion of the slot `id` (it stays queued so its reply is still consumed).
