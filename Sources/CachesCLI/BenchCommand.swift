@@ -16,8 +16,9 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Closed-loop load through the Cache API: ops/s, latency percentiles per operation, client CPU per op.",
         discussion: """
-            C callers each run one operation at a time, picking keys key:000000000000 … uniformly from the key space,
-            until -n operations in all are done or --duration seconds have passed. Values are JSON strings whose
+            C callers each run one operation at a time, picking keys key:000000000000 … uniformly from the key space
+            (each key of a many-key call on its own, as redis-benchmark's key:__rand_int__ arguments are), until -n
+            operations in all are done or --duration seconds have passed. Values are JSON strings whose
             stored form is --value-size bytes. Operations that read are served from a prefilled key space.
             Client CPU is getrusage(RUSAGE_SELF) user + system time over the measured window, per operation.
             Exits 3 when any operation failed.

@@ -24,6 +24,17 @@ final class BenchWorkload: Sendable {
     let logicalKeys: [String]
     /// The same keys for `incr`, as `counter:…`.
     let counterKeys: [String]
+    /// For each operation of the mix, the key sets its calls take when it names several keys (empty otherwise): each
+    /// set's keys are picked from the whole key space independently, as redis-benchmark's `key:__rand_int__`
+    /// arguments are (a key may repeat), and a call takes a set at random. They are made before the run, so that
+    /// picking them costs the measured callers nothing.
+    ///
+    /// A run of neighbouring keys would not do: under the ring's default hash (`fnv1a_64`, twemproxy's) keys that
+    /// differ only in their last characters mostly fall on one node, so a many-key call over such a run would
+    /// measure one node where random keys reach every node.
+    let keySets: [[[String]]]
+    /// How many key sets an operation gets: about a million keys in all, at least 64 sets.
+    static func keySetCount(width: Int) -> Int { max(64, min(4096, 1_000_000 / width)) }
     /// The stored keys (for placement only).
     var keys: [String] { self.logicalKeys }
     /// A JSON string value whose encoded form is `valueSize` bytes.
@@ -38,6 +49,20 @@ final class BenchWorkload: Sendable {
         }
         self.logicalKeys = (0..<keyspace).map { "key:" + padded($0) }
         self.counterKeys = mix.contains(.incr) ? (0..<keyspace).map { "counter:" + padded($0) } : []
+        var random = SplitMix64(seed: 0x5EED_0F_4B31)
+        let keys = self.logicalKeys
+        self.keySets = mix.map { operation in
+            switch operation {
+            case .get, .set, .incr:
+                return []
+            case .getMany(let width), .setMany(let width), .deleteMany(let width):
+                return (0..<Self.keySetCount(width: width)).map { _ in
+                    // Copies, made one after the other: a call's keys lie together in memory, as the keys a service
+                    // has just built do, instead of scattered over the whole key space's strings.
+                    (0..<width).map { _ in String(decoding: keys[Int(random.next() % UInt64(keys.count))].utf8, as: UTF8.self) }
+                }
+            }
+        }
         self.value = String(repeating: "x", count: valueSize - 2)
     }
 
@@ -147,6 +172,7 @@ final class BenchWorkload: Sendable {
         // every call: both cores writing one reference count would be measured as the client's cost.
         let cache = self.cache
         let logicalKeys = self.logicalKeys
+        let keySets = self.keySets
         while true {
             if total != .max {
                 guard counters.issued.wrappingAdd(1, ordering: .relaxed).oldValue < total else { break }
@@ -154,8 +180,9 @@ final class BenchWorkload: Sendable {
             let slot = step % self.mix.count
             step &+= 1
             let operation = self.mix[slot]
-            let width = operation.keysPerCall
-            let first = Int(random.next() % UInt64(keyspace - width + 1))
+            let sets = keySets[slot]
+            // One draw: a key for a single-key operation, a key set for a many-key one.
+            let first = Int(random.next() % UInt64(sets.isEmpty ? keyspace : sets.count))
             let before = BenchClock.nanoseconds()
             do {
                 switch operation {
@@ -164,13 +191,13 @@ final class BenchWorkload: Sendable {
                 case .set:
                     try await cache.set(logicalKeys[first], self.value)
                 case .getMany:
-                    _ = try await cache.getMany(logicalKeys[first..<first + width], as: String.self)
+                    _ = try await cache.getMany(sets[first], as: String.self)
                 case .setMany:
-                    try await cache.setMany(logicalKeys[first..<first + width].map { ($0, self.value) })
+                    try await cache.setMany(sets[first].map { ($0, self.value) })
                 case .incr:
                     try await cache.incr(self.counterKeys[first])
                 case .deleteMany:
-                    try await cache.deleteMany(logicalKeys[first..<first + width])
+                    try await cache.deleteMany(sets[first])
                 }
             } catch {
                 result.errors += 1

@@ -672,6 +672,38 @@ import Testing
         }
     }
 
+    /// A many-key call's keys are picked one by one at random, as redis-benchmark's `key:__rand_int__` arguments are:
+    /// 100 of them reach all three nodes of a ring, so each call sends each node one `MGET`. A run of neighbouring
+    /// keys (`key:000000000100` … `key:000000000199`) mostly falls on one node under the default `fnv1a_64`, and
+    /// would send fewer.
+    @Test func benchManyKeyCallsReachEveryRingNode() async throws {
+        try await RedisServer.withServers(count: 3, allowExternal: false) { servers in
+            let url = "redis://" + servers.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+            let output = try await self.caches(
+                "bench",
+                "--url",
+                url,
+                "-c",
+                "2",
+                "-n",
+                "60",
+                "--keyspace",
+                "100000",
+                "--warmup",
+                "0",
+                "--no-prefill",
+                "--ops",
+                "getMany:100",
+                "--json"
+            )
+            #expect(output.status == 0, "\(output.standardError)")
+            #expect(try self.object(output)["calls"] as? Int == 60)
+            for server in servers {
+                #expect(try await server.commandCalls()["mget"] == 60, "node \(server.port)")
+            }
+        }
+    }
+
     // MARK: Helpers
 
     func caches(_ arguments: [String], standardInput: String? = nil) async throws -> CLIProcess.Output {
