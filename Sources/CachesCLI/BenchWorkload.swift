@@ -33,8 +33,8 @@ final class BenchWorkload: Sendable {
     /// differ only in their last characters mostly fall on one node, so a many-key call over such a run would
     /// measure one node where random keys reach every node.
     let keySets: [[[String]]]
-    /// How many key sets an operation gets: about a million keys in all, at least 64 sets.
-    static func keySetCount(width: Int) -> Int { max(64, min(4096, 1_000_000 / width)) }
+    /// How many key sets an operation gets: at most 4,096 and about a million keys in all (one set of a wider call).
+    static func keySetCount(width: Int) -> Int { max(1, min(4096, 1_000_000 / width)) }
     /// The stored keys (for placement only).
     var keys: [String] { self.logicalKeys }
     /// A JSON string value whose encoded form is `valueSize` bytes.
