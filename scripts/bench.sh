@@ -182,14 +182,16 @@ ring_key_cpu = med([(r["ring getMany100"]["cpu"] / 100) / (r["rb MGET100"]["cpu"
 print(f"{'client CPU per GET ÷ redis-benchmark':38} {'':>12} {'':>12} {get_cpu:>7.2f} {'<= 1.0':>7}")
 print(f"{'client CPU per getMany key ÷ MGET key':38} {'':>12} {'':>12} {key_cpu:>7.2f} {'<= 1.5':>7}")
 print(f"{'  the same over the 3-node ring':38} {'':>12} {'':>12} {ring_key_cpu:>7.2f}")
-cluster_get_cpu = med([r["cluster GET"]["cpu"] / r["ring GET"]["cpu"] for r in reps])
-cluster_key_cpu = med([r["cluster getMany100"]["cpu"] / r["ring getMany100"]["cpu"] for r in reps])
-print(f"{'client CPU per GET, cluster ÷ ring':38} {'':>12} {'':>12} {cluster_get_cpu:>7.2f} {'<= 1.1':>7}")
-print(f"{'client CPU per getMany key, cluster ÷ ring':38} {'':>12} {'':>12} {cluster_key_cpu:>7.2f} {'<= 1.1':>7}")
-cluster_script_cpu = med([r["cluster getMany100 script"]["cpu"] / r["ring getMany100"]["cpu"] for r in reps])
-print(f"{'  the same, many_key_reads=script':38} {'':>12} {'':>12} {cluster_script_cpu:>7.2f}")
-cluster_mget_cpu = med([r["cluster getMany100 mget"]["cpu"] / r["ring getMany100"]["cpu"] for r in reps])
-print(f"{'  the same, many_key_reads=mget':38} {'':>12} {'':>12} {cluster_mget_cpu:>7.2f}")
+def cluster_row(label, case, ring_case, target=""):
+    """Cluster ÷ ring client CPU: the median of the per-repetition ratios, and each repetition's ratio after it."""
+    ratios = [r[case]["cpu"] / r[ring_case]["cpu"] for r in reps]
+    each = " ".join(f"{x:.2f}" for x in ratios)
+    print(f"{label:38} {'':>12} {'':>12} {med(ratios):>7.2f} {target:>7}  (repetitions: {each})")
+
+cluster_row("client CPU per GET, cluster ÷ ring", "cluster GET", "ring GET", "<= 1.1")
+cluster_row("client CPU per getMany key, cluster ÷ ring", "cluster getMany100", "ring getMany100", "<= 1.1")
+cluster_row("  the same, many_key_reads=script", "cluster getMany100 script", "ring getMany100")
+cluster_row("  the same, many_key_reads=mget", "cluster getMany100 mget", "ring getMany100")
 print(f"{'near-cache hit ratio (hot keys)':38} {'':>12} {'':>12} {med([r['near GET']['hitRatio'] for r in reps]):>7.4f}")
 print()
 print("reference = redis-benchmark on one node in the same repetition (for TLS rows: our plaintext run);")

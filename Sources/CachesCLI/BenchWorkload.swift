@@ -24,17 +24,6 @@ final class BenchWorkload: Sendable {
     let logicalKeys: [String]
     /// The same keys for `incr`, as `counter:…`.
     let counterKeys: [String]
-    /// For each operation of the mix, the key sets its calls take when it names several keys (empty otherwise): each
-    /// set's keys are picked from the whole key space independently, as redis-benchmark's `key:__rand_int__`
-    /// arguments are (a key may repeat), and a call takes a set at random. They are made before the run, so that
-    /// picking them costs the measured callers nothing.
-    ///
-    /// A run of neighbouring keys would not do: under the ring's default hash (`fnv1a_64`, twemproxy's) keys that
-    /// differ only in their last characters mostly fall on one node, so a many-key call over such a run would
-    /// measure one node where random keys reach every node.
-    let keySets: [[[String]]]
-    /// How many key sets an operation gets: at most 4,096 and about a million keys in all (one set of a wider call).
-    static func keySetCount(width: Int) -> Int { max(1, min(4096, 1_000_000 / width)) }
     /// The stored keys (for placement only).
     var keys: [String] { self.logicalKeys }
     /// A JSON string value whose encoded form is `valueSize` bytes.
@@ -47,22 +36,8 @@ final class BenchWorkload: Sendable {
             let digits = String(index)
             return String(repeating: "0", count: max(0, 12 - digits.count)) + digits
         }
-        self.logicalKeys = (0..<keyspace).map { "key:" + padded($0) }
+        self.logicalKeys = (0..<keyspace).map(Self.key)
         self.counterKeys = mix.contains(.incr) ? (0..<keyspace).map { "counter:" + padded($0) } : []
-        var random = SplitMix64(seed: 0x5EED_0F_4B31)
-        let keys = self.logicalKeys
-        self.keySets = mix.map { operation in
-            switch operation {
-            case .get, .set, .incr:
-                return []
-            case .getMany(let width), .setMany(let width), .deleteMany(let width):
-                return (0..<Self.keySetCount(width: width)).map { _ in
-                    // Copies, made one after the other: a call's keys lie together in memory, as the keys a service
-                    // has just built do, instead of scattered over the whole key space's strings.
-                    (0..<width).map { _ in String(decoding: keys[Int(random.next() % UInt64(keys.count))].utf8, as: UTF8.self) }
-                }
-            }
-        }
         self.value = String(repeating: "x", count: valueSize - 2)
     }
 
@@ -172,7 +147,6 @@ final class BenchWorkload: Sendable {
         // every call: both cores writing one reference count would be measured as the client's cost.
         let cache = self.cache
         let logicalKeys = self.logicalKeys
-        let keySets = self.keySets
         while true {
             if total != .max {
                 guard counters.issued.wrappingAdd(1, ordering: .relaxed).oldValue < total else { break }
@@ -180,9 +154,7 @@ final class BenchWorkload: Sendable {
             let slot = step % self.mix.count
             step &+= 1
             let operation = self.mix[slot]
-            let sets = keySets[slot]
-            // One draw: a key for a single-key operation, a key set for a many-key one.
-            let first = Int(random.next() % UInt64(sets.isEmpty ? keyspace : sets.count))
+            let first = Int(random.next() % UInt64(keyspace))
             let before = BenchClock.nanoseconds()
             do {
                 switch operation {
@@ -190,14 +162,14 @@ final class BenchWorkload: Sendable {
                     _ = try await cache.get(logicalKeys[first], as: String.self)
                 case .set:
                     try await cache.set(logicalKeys[first], self.value)
-                case .getMany:
-                    _ = try await cache.getMany(sets[first], as: String.self)
-                case .setMany:
-                    try await cache.setMany(sets[first].map { ($0, self.value) })
+                case .getMany(let width):
+                    _ = try await cache.getMany(Self.randomKeys(width, keyspace: keyspace, first: first, &random), as: String.self)
+                case .setMany(let width):
+                    try await cache.setMany(Self.randomKeys(width, keyspace: keyspace, first: first, &random).map { ($0, self.value) })
                 case .incr:
                     try await cache.incr(self.counterKeys[first])
-                case .deleteMany:
-                    try await cache.deleteMany(sets[first])
+                case .deleteMany(let width):
+                    try await cache.deleteMany(Self.randomKeys(width, keyspace: keyspace, first: first, &random))
                 }
             } catch {
                 result.errors += 1
@@ -214,6 +186,43 @@ final class BenchWorkload: Sendable {
             result.calls[operation, default: 0] += calls[slot]
         }
         return result
+    }
+}
+
+extension BenchWorkload {
+    /// The keys of a many-key call: `first`, then `count - 1` more, each picked from the whole key space on its own, as
+    /// redis-benchmark's `key:__rand_int__` arguments are (a key may repeat).
+    ///
+    /// A run of neighbouring keys would not do: under the ring's default hash (`fnv1a_64`, twemproxy's), keys that
+    /// differ only in their last characters mostly fall on one node, so a call over such a run measured about 1.7
+    /// nodes of three where random keys reach every node. Each key is built for the call, as a service builds the
+    /// keys it asks for: reading them from ``logicalKeys`` at random would add a cache miss or more per key (the
+    /// strings of a large key space lie scattered in memory), a cost of the bench rather than of the library.
+    @inline(__always)
+    static func randomKeys(_ count: Int, keyspace: Int, first: Int, _ random: inout SplitMix64) -> [String] {
+        [String](unsafeUninitializedCapacity: count) { buffer, initialized in
+            buffer.initializeElement(at: 0, to: Self.key(first))
+            for index in 1..<count {
+                buffer.initializeElement(at: index, to: Self.key(Int(random.next() % UInt64(keyspace))))
+            }
+            initialized = count
+        }
+    }
+
+    /// `key:` and `index` in twelve digits, as ``logicalKeys`` holds it (the key space is below 10^12).
+    static func key(_ index: Int) -> String {
+        String(unsafeUninitializedCapacity: 16) { bytes in
+            bytes[0] = UInt8(ascii: "k")
+            bytes[1] = UInt8(ascii: "e")
+            bytes[2] = UInt8(ascii: "y")
+            bytes[3] = UInt8(ascii: ":")
+            var rest = index
+            for position in stride(from: 15, through: 4, by: -1) {
+                bytes[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            }
+            return 16
+        }
     }
 }
 
