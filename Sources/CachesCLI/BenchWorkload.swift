@@ -32,12 +32,8 @@ final class BenchWorkload: Sendable {
     init(cache: Cache, mix: [BenchOperation], keyspace: Int, valueSize: Int) {
         self.cache = cache
         self.mix = mix
-        func padded(_ index: Int) -> String {
-            let digits = String(index)
-            return String(repeating: "0", count: max(0, 12 - digits.count)) + digits
-        }
-        self.logicalKeys = (0..<keyspace).map(Self.key)
-        self.counterKeys = mix.contains(.incr) ? (0..<keyspace).map { "counter:" + padded($0) } : []
+        self.logicalKeys = (0..<keyspace).map { Self.key($0) }
+        self.counterKeys = mix.contains(.incr) ? (0..<keyspace).map { Self.key($0, name: "counter:") } : []
         self.value = String(repeating: "x", count: valueSize - 2)
     }
 
@@ -209,19 +205,18 @@ extension BenchWorkload {
         }
     }
 
-    /// `key:` and `index` in twelve digits, as ``logicalKeys`` holds it (the key space is below 10^12).
-    static func key(_ index: Int) -> String {
-        String(unsafeUninitializedCapacity: 16) { bytes in
-            bytes[0] = UInt8(ascii: "k")
-            bytes[1] = UInt8(ascii: "e")
-            bytes[2] = UInt8(ascii: "y")
-            bytes[3] = UInt8(ascii: ":")
+    /// `name` and `index` in twelve digits: `key:000000000042` as ``logicalKeys`` holds it, `counter:…` as
+    /// ``counterKeys`` does (the key space is below 10^12).
+    static func key(_ index: Int, name: StaticString = "key:") -> String {
+        let head = name.utf8CodeUnitCount
+        return String(unsafeUninitializedCapacity: head + 12) { bytes in
+            _ = UnsafeMutableBufferPointer(rebasing: bytes[..<head]).initialize(from: UnsafeBufferPointer(start: name.utf8Start, count: head))
             var rest = index
-            for position in stride(from: 15, through: 4, by: -1) {
+            for position in stride(from: head + 11, through: head, by: -1) {
                 bytes[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
                 rest /= 10
             }
-            return 16
+            return head + 12
         }
     }
 }
